@@ -1,0 +1,48 @@
+/**
+ * One small error class per failure mode. Each carries a stable `code`; the HTTP layer maps
+ * classes to status codes. Type guards are `instanceof` checks (all classes are exported).
+ */
+
+export abstract class MemoryError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad input from a caller. Nothing was changed. */
+export class ValidationError extends MemoryError {
+  readonly code = "invalid_input";
+  /** Dotted path of the offending field, e.g. `message.role` or `config.max_buffer_tokens`. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** No tier could store or serve the request (for example PostgreSQL down with no Redis). */
+export class StorageUnavailableError extends MemoryError {
+  readonly code = "storage_unavailable";
+}
+
+/** The PostgreSQL server is older than the minimum supported version. */
+export class UnsupportedServerError extends MemoryError {
+  readonly code = "unsupported_server";
+}
+
+/** A schema migration failed; earlier migrations of the run stay applied. */
+export class MigrationError extends MemoryError {
+  readonly code = "migration_failed";
+}
+
+/** Redis did not answer (down, unreachable, paused past the command timeout, or its breaker is open). */
+export class RedisUnavailableError extends MemoryError {
+  readonly code = "redis_unavailable";
+}
+
+/** PostgreSQL did not answer (down, unreachable, or its breaker is open). */
+export class DatabaseUnavailableError extends MemoryError {
+  readonly code = "database_unavailable";
+}

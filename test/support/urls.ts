@@ -1,0 +1,5 @@
+/** The shared servers tests use; each test file gets its own database and key namespace on them. */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+/** A database the tests connect to for creating and dropping their own databases. */
+export const TEST_DATABASE_ADMIN_URL =
+  process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
