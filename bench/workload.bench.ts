@@ -1,0 +1,228 @@
+/**
+ * Replays a realistic chat workload through the library and prints latency percentiles, ops/s
+ * and the ratio to the seed's SLAs (write p95 10 ms, read p95 5 ms).
+ *
+ * 50 sessions x 60 turns; each turn adds the user message, reads the context (as the orchestrator
+ * does before calling the model), then adds the assistant's reply. Modes: Redis + PostgreSQL
+ * (the production path), PostgreSQL alone, and the embedded default.
+ *
+ * Env: BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/test; a scratch database is created and dropped),
+ * BENCH_SESSIONS (50), BENCH_TURNS (60), BENCH_CONCURRENCY (16).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { connectRedis, createMemoryManager, type MemoryManager, type Summarizer } from "../src/index.js";
+import { chatTurn, ms, seeded, summarize } from "./workload.js";
+
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 50);
+const TURNS = Number(process.env.BENCH_TURNS ?? 60);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const SLA = { writeP95: 10, readP95: 5 };
+
+interface Samples {
+  write: number[];
+  read: number[];
+}
+
+async function replay(
+  memory: MemoryManager,
+  concurrency: number,
+  prefix: string,
+): Promise<{ samples: Samples; seconds: number; ops: number }> {
+  const samples: Samples = { write: [], read: [] };
+  let next = 0;
+  let ops = 0;
+  const started = performance.now();
+  async function worker() {
+    while (next < SESSIONS) {
+      const session = `${prefix}-${next++}`;
+      const random = seeded(next);
+      for (let turn = 0; turn < TURNS; turn++) {
+        const [user, assistant] = chatTurn(random, turn);
+        let t = performance.now();
+        await memory.addMessage(session, user);
+        samples.write.push(performance.now() - t);
+        t = performance.now();
+        await memory.getContext(session);
+        samples.read.push(performance.now() - t);
+        t = performance.now();
+        await memory.addMessage(session, assistant);
+        samples.write.push(performance.now() - t);
+        ops += 3;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { samples, seconds: (performance.now() - started) / 1000, ops };
+}
+
+function report(mode: string, sequential: Samples, concurrent: { seconds: number; ops: number }) {
+  const write = summarize(sequential.write);
+  const read = summarize(sequential.read);
+  return {
+    mode,
+    "write p50 ms": ms(write.p50),
+    "write p95 ms": ms(write.p95),
+    "write p99 ms": ms(write.p99),
+    "read p50 ms": ms(read.p50),
+    "read p95 ms": ms(read.p95),
+    "read p99 ms": ms(read.p99),
+    [`ops/s (${CONCURRENCY} sessions at once)`]: Math.round(concurrent.ops / concurrent.seconds),
+    "write p95 / SLA": (write.p95 / SLA.writeP95).toFixed(3),
+    "read p95 / SLA": (read.p95 / SLA.readP95).toFixed(3),
+  };
+}
+
+async function runMode(mode: string, open: () => Promise<MemoryManager>) {
+  const memory = await open();
+  try {
+    // Warm-up: connections, scripts, JIT, token cache of the fixed phrases.
+    await replay(memory, 1, `warm-${Date.now()}`).catch(() => {});
+    const sequential = await replay(memory, 1, `seq-${Date.now()}`);
+    const concurrent = await replay(memory, CONCURRENCY, `conc-${Date.now()}`);
+    return report(mode, sequential.samples, concurrent);
+  } finally {
+    await memory.close();
+  }
+}
+
+/**
+ * Summarization overhead without the model: lease, reads, commit and trim around an instant
+ * summarizer, measured as job time minus summarizer time, over many triggered jobs.
+ */
+async function summarizationOverhead(url: string, keyPrefix: string) {
+  const overheads: number[] = [];
+  const instant: Summarizer = {
+    name: "extractive",
+    async summarize(request) {
+      const started = performance.now();
+      const text = `Summary through seq ${request.messages.at(-1)?.seq}.`;
+      return {
+        text,
+        summarizer: "extractive",
+        model: null,
+        inputTokens: 0,
+        outputTokens: request.countTokens(text),
+        merged: false,
+        latencyMs: performance.now() - started,
+      };
+    },
+  };
+  const memory = await createMemoryManager({
+    database: url,
+    redis: REDIS_URL,
+    keyPrefix,
+    summarizer: instant,
+    summarization: {
+      concurrency: 1,
+      idleFinalizeAfterMs: 0,
+      onJob: (outcome, elapsedMs) => {
+        if (outcome.kind === "committed") overheads.push(elapsedMs - outcome.summarizerMs);
+      },
+    },
+  });
+  try {
+    const random = seeded(4242);
+    for (let session = 0; session < 20; session++) {
+      for (let turn = 0; turn < 30; turn++) {
+        for (const message of chatTurn(random, turn)) await memory.addMessage(`sum-${session}`, message);
+        await memory.waitForIdle();
+      }
+    }
+  } finally {
+    await memory.close();
+  }
+  const stats = summarize(overheads.slice(5));
+  return {
+    jobs: stats.n,
+    "p50 ms": ms(stats.p50),
+    "p95 ms": ms(stats.p95),
+    "p99 ms": ms(stats.p99),
+    "p95 / 200 ms": (stats.p95 / 200).toFixed(4),
+  };
+}
+
+/** The server's own floor: a one-row durable INSERT (commit with WAL flush), on the same database. */
+async function durableInsertFloor(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("CREATE TABLE bench_floor (x int)");
+  const samples: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const t = performance.now();
+    await client.query("INSERT INTO bench_floor VALUES ($1)", [i]);
+    samples.push(performance.now() - t);
+  }
+  await client.query("DROP TABLE bench_floor");
+  await client.end();
+  const floor = summarize(samples);
+  return {
+    mode: "floor: bare durable INSERT",
+    "write p50 ms": ms(floor.p50),
+    "write p95 ms": ms(floor.p95),
+    "write p99 ms": ms(floor.p99),
+    "write p95 / SLA": (floor.p95 / SLA.writeP95).toFixed(3),
+  };
+}
+
+async function deleteKeys(prefix: string) {
+  const redis = await connectRedis({ url: REDIS_URL });
+  let cursor = "0";
+  do {
+    const [next, keys] = (await redis.send(["SCAN", cursor, "MATCH", `${prefix}:*`, "COUNT", "1000"])) as [
+      string,
+      string[],
+    ];
+    cursor = next;
+    if (keys.length > 0) await redis.send(["DEL", ...keys]);
+  } while (cursor !== "0");
+  await redis.close();
+}
+
+async function main() {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  const dbName = `swm_bench_${Date.now().toString(36)}`;
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const keyPrefix = `bench${Date.now().toString(36)}`;
+  const dataDir = await mkdtemp(join(tmpdir(), "swisper-bench-"));
+  const rows = [];
+  try {
+    console.log(
+      `workload: ${SESSIONS} sessions x ${TURNS} turns (user ~40 tokens, assistant ~220), latencies from one client in sequence`,
+    );
+    rows.push(
+      await runMode("Redis + PostgreSQL", () =>
+        createMemoryManager({ database: url.toString(), redis: REDIS_URL, keyPrefix }),
+      ),
+    );
+    rows.push(
+      await runMode("PostgreSQL only", () => createMemoryManager({ database: url.toString(), redis: false })),
+    );
+    rows.push(
+      await runMode("embedded PGlite", () => createMemoryManager({ env: { MEMORY_DATA_DIR: dataDir } })),
+    );
+    rows.push(await durableInsertFloor(url.toString()));
+    console.table(rows);
+    console.log(
+      "Every write commits to PostgreSQL before it is acknowledged (synchronous_commit as the server has it), " +
+        "so write latency cannot go below the floor row; the difference is this library's own cost.",
+    );
+    console.log("\nsummarization overhead, excluding the summarizer's own time (Redis + PostgreSQL):");
+    console.table([await summarizationOverhead(url.toString(), keyPrefix)]);
+  } finally {
+    await deleteKeys(keyPrefix);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

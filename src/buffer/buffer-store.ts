@@ -1,0 +1,195 @@
+import { ValidationError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { type MessageMeasurer, toTranscriptEntry } from "../messages/entries.js";
+import { type MessageLimits, validateMessage, validateSessionId } from "../messages/validate.js";
+import type { AppendedSeq, Transcript, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
+import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
+import type { SessionRef } from "./keys.js";
+
+/** The buffer's metadata (seed: `get_buffer_info`). Read from running totals, never recounted. */
+export interface BufferInfo {
+  message_count: number;
+  /** Sum of the buffered messages' tokens, chat framing included. */
+  total_tokens: number;
+  /** ISO 8601 time of the last change, null for an empty session. */
+  last_updated: string | null;
+  /** Seconds until Redis expires the idle buffer; null when served from the database. */
+  ttl_remaining: number | null;
+  max_messages: number;
+  max_tokens: number;
+  summary_trigger_tokens: number;
+  /** Seq of the oldest buffered message, 0 when empty. */
+  first_seq: number;
+  /** The session's highest seq, 0 when it has none. */
+  last_seq: number;
+  /** Messages whose count is a character estimate because exact counting failed. */
+  estimated_messages: number;
+  /** Which tier served this read. */
+  source: "redis" | "database";
+}
+
+/** The buffer, its info and the current summary, as one consistent read. */
+export interface BufferState {
+  messages: StoredMessage[];
+  info: BufferInfo;
+  summary: SummaryRecord | null;
+}
+
+/** What an append did: each message's seq and the buffer's state afterwards. */
+export interface AppendOutcome {
+  seqs: AppendedSeq[];
+  bufferTokens: number;
+  summaryTriggerTokens: number;
+  /** Unsummarized messages no longer in the buffer (pushed out by the caps, or cleared). */
+  backlogMessages: number;
+  maxMessages: number;
+}
+
+/** The append outcome a buffer state implies. */
+export function outcomeFromState(seqs: AppendedSeq[], state: BufferState): AppendOutcome {
+  const coveredSeq = state.summary?.last_seq ?? 0;
+  const firstSeq = state.info.first_seq > 0 ? state.info.first_seq : state.info.last_seq + 1;
+  return {
+    seqs,
+    bufferTokens: state.info.total_tokens,
+    summaryTriggerTokens: state.info.summary_trigger_tokens,
+    backlogMessages: Math.max(0, firstSeq - coveredSeq - 1),
+    maxMessages: state.info.max_messages,
+  };
+}
+
+/** The buffer defaults every session starts from (a session's config overrides them). */
+export interface BufferDefaults {
+  maxMessages: number;
+  maxTokens: number;
+  summaryTriggerTokens: number;
+  ttlSeconds: number;
+}
+
+/** What every buffer store is built from. */
+export interface BufferStoreDependencies {
+  transcript: Transcript;
+  measurer: MessageMeasurer;
+  defaults: BufferDefaults;
+  limits: MessageLimits;
+  logger: Logger;
+  /** Tenant whose sessions this instance reads and writes (default "default"). */
+  tenant?: string;
+}
+
+/**
+ * The seed's BufferStore: the recent messages of each session within its caps. Writes go to the
+ * transcript first (the system of record), so nothing the caps push out is ever lost. One contract
+ * suite runs against both implementations.
+ */
+export abstract class BufferStore {
+  abstract readonly source: "redis" | "database";
+  readonly tenant: string;
+  protected readonly deps: BufferStoreDependencies;
+
+  /** What this store was built from, for stores that wrap it. */
+  get dependencies(): BufferStoreDependencies {
+    return this.deps;
+  }
+
+  constructor(deps: BufferStoreDependencies) {
+    this.deps = deps;
+    this.tenant = deps.tenant ?? "default";
+  }
+
+  /** Appends validated, counted entries to the transcript and the buffer. */
+  abstract appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome>;
+  /** The newest `limit` buffered messages (all when omitted), the info and the summary. */
+  abstract readState(ref: SessionRef, limit?: number): Promise<BufferState>;
+  /** Empties the buffer; the messages stay in the transcript. */
+  abstract clearRef(ref: SessionRef): Promise<void>;
+  /** The same store for another tenant, sharing connections. */
+  abstract forTenant(tenant: string): BufferStore;
+
+  /** Adds one message (seed: `add_message`). Resolves true once it is in the transcript. */
+  async addMessage(sessionId: string, message: ChatMessage): Promise<boolean> {
+    await this.addMessages(sessionId, [message]);
+    return true;
+  }
+
+  /** Adds messages in order, one round trip per tier. A repeated `id` is stored once. */
+  async addMessages(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendOutcome> {
+    const ref = this.ref(sessionId);
+    return this.appendEntries(ref, this.prepare(messages));
+  }
+
+  /** Validates and counts messages; throws a ValidationError before anything is stored. */
+  prepare(messages: readonly unknown[]): TranscriptEntry[] {
+    const { limits, logger, measurer } = this.deps;
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const validated = messages.map((message, index) =>
+      validateMessage(
+        message,
+        limits,
+        logger,
+        messages.length === 1 ? "message" : `messages[${index}]`,
+        nowSeconds,
+      ),
+    );
+    return validated.map((message) => toTranscriptEntry(message, measurer));
+  }
+
+  /** The newest `limit` messages of the buffer, oldest first (seed: `get_messages`). */
+  async getMessages(sessionId: string, limit?: number): Promise<StoredMessage[]> {
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      throw new ValidationError("limit", "must be a non-negative integer");
+    }
+    if (limit === 0) return [];
+    return (await this.readState(this.ref(sessionId), limit)).messages;
+  }
+
+  /** The buffer's metadata (seed: `get_buffer_info`). */
+  async getBufferInfo(sessionId: string): Promise<BufferInfo> {
+    return (await this.readState(this.ref(sessionId), 0)).info;
+  }
+
+  /** True when the buffer holds at least `threshold` tokens (seed: `should_trigger_summary`). */
+  async shouldTriggerSummary(sessionId: string, threshold = 3000): Promise<boolean> {
+    return (await this.getBufferInfo(sessionId)).total_tokens >= threshold;
+  }
+
+  /** Empties the buffer (seed: `clear_buffer`); the transcript keeps the messages. */
+  async clearBuffer(sessionId: string): Promise<boolean> {
+    await this.clearRef(this.ref(sessionId));
+    return true;
+  }
+
+  protected ref(sessionId: string): SessionRef {
+    return { tenant: this.tenant, sessionId: validateSessionId(sessionId) };
+  }
+}
+
+/** The buffer state as the system of record has it (what Redis holds after a rebuild). */
+export function stateFromSnapshot(
+  snapshot: TranscriptSnapshot,
+  defaults: BufferDefaults,
+  source: BufferInfo["source"],
+): BufferState {
+  const overrides = snapshot.configOverrides;
+  const { messages } = snapshot;
+  return {
+    messages,
+    summary: snapshot.summary,
+    info: {
+      message_count: messages.length,
+      total_tokens: messages.reduce((sum, message) => sum + message.tokens, 0),
+      last_updated: snapshot.lastUpdated?.toISOString() ?? null,
+      ttl_remaining:
+        source === "redis" && snapshot.lastSeq > 0
+          ? (overrides.buffer_ttl_seconds ?? defaults.ttlSeconds)
+          : null,
+      max_messages: overrides.max_buffer_messages ?? defaults.maxMessages,
+      max_tokens: overrides.max_buffer_tokens ?? defaults.maxTokens,
+      summary_trigger_tokens: overrides.summary_trigger_tokens ?? defaults.summaryTriggerTokens,
+      first_seq: messages[0]?.seq ?? 0,
+      last_seq: snapshot.lastSeq,
+      estimated_messages: messages.filter((message) => message.tokens_estimated).length,
+      source,
+    },
+  };
+}

@@ -1,0 +1,395 @@
+import { randomUUID } from "node:crypto";
+import { parseBufferEntry, storedToBufferEntry, toBufferEntry } from "../messages/entries.js";
+import type { RedisConnection } from "../storage/redis-client.js";
+import type { AppendedSeq, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
+import type { SummaryCache } from "../summary/summary-store.js";
+import type { ChatMessage, SummaryRecord } from "../types.js";
+import {
+  type AppendOutcome,
+  type BufferInfo,
+  type BufferState,
+  BufferStore,
+  type BufferStoreDependencies,
+  outcomeFromState,
+  stateFromSnapshot,
+} from "./buffer-store.js";
+import { type SessionRef, sessionFromKey, sessionKeys } from "./keys.js";
+import { LuaScript } from "./lua-script.js";
+
+const appendScript = new LuaScript("append-3.lua");
+const rebuildScript = new LuaScript("rebuild-3.lua");
+const readScript = new LuaScript("read-4.lua");
+const publishSummaryScript = new LuaScript("publish-summary-3.lua");
+const outboxAppendScript = new LuaScript("outbox-append-4.lua");
+const outboxAckScript = new LuaScript("outbox-ack-3.lua");
+
+/** Prefix of the idempotency keys the outbox gives messages without an `id` (ids are printable). */
+const OUTBOX_KEY_PREFIX = "\u0001outbox:";
+
+export interface RedisBufferStoreDependencies extends BufferStoreDependencies {
+  redis: RedisConnection;
+  /** Prefix of every key (default "mem"); tests give each file its own. */
+  keyPrefix?: string;
+  /** Seconds the Redis copy of the current summary lives (default 86400, 24 h). */
+  summaryCacheTtlSeconds?: number;
+}
+
+type AppendReply = [string, number, number, number, number, number, number, number];
+type ReadReply = [string[], string[], string[], string[], number];
+
+/**
+ * The buffer in Redis: a LIST per session plus a HASH of running totals, changed only by Lua
+ * scripts so that every write is one atomic round trip. The transcript in PostgreSQL is written
+ * first; a missing or gapped buffer is rebuilt from it.
+ */
+export class RedisBufferStore extends BufferStore implements SummaryCache {
+  readonly source = "redis" as const;
+  readonly #redis: RedisConnection;
+  readonly #keyPrefix: string;
+  readonly #summaryCacheTtlSeconds: number;
+
+  constructor(deps: RedisBufferStoreDependencies) {
+    super(deps);
+    this.#redis = deps.redis;
+    this.#keyPrefix = deps.keyPrefix ?? "mem";
+    this.#summaryCacheTtlSeconds = deps.summaryCacheTtlSeconds ?? 24 * 60 * 60;
+  }
+
+  forTenant(tenant: string): RedisBufferStore {
+    return new RedisBufferStore({
+      ...(this.deps as RedisBufferStoreDependencies),
+      redis: this.#redis,
+      keyPrefix: this.#keyPrefix,
+      summaryCacheTtlSeconds: this.#summaryCacheTtlSeconds,
+      tenant,
+    });
+  }
+
+  keys(ref: SessionRef) {
+    return sessionKeys(this.#keyPrefix, ref);
+  }
+
+  async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {
+    return this.pushEntries(ref, entries, await this.deps.transcript.append(ref, entries));
+  }
+
+  /** Appends entries the transcript already holds (with their seqs) to the Redis buffer. */
+  async pushEntries(
+    ref: SessionRef,
+    entries: readonly TranscriptEntry[],
+    seqs: AppendedSeq[],
+  ): Promise<AppendOutcome> {
+    const bufferEntries = entries.map((entry, index) =>
+      toBufferEntry(seqs[index]!.seq, entry.tokens, entry.tokensEstimated, entry.json),
+    );
+    const keys = this.keys(ref);
+    const { defaults } = this.deps;
+    const args = [
+      String(Date.now()),
+      String(defaults.ttlSeconds),
+      String(defaults.maxMessages),
+      String(defaults.maxTokens),
+      String(defaults.summaryTriggerTokens),
+    ];
+    const scriptKeys = [keys.buffer, keys.meta, keys.config];
+    let reply = (await appendScript.run(this.#redis, scriptKeys, [
+      ...args,
+      "-",
+      ...bufferEntries,
+    ])) as AppendReply;
+    if (reply[0] === "need_config") {
+      const snapshot = await this.#snapshot(ref);
+      const overrides = JSON.stringify(snapshot.configOverrides);
+      reply = (await appendScript.run(this.#redis, scriptKeys, [
+        ...args,
+        overrides,
+        ...bufferEntries,
+      ])) as AppendReply;
+    }
+    if (reply[0] === "outbox") {
+      // Writes from a database outage wait in the outbox with provisional seqs: put them in the
+      // transcript first, then the buffer is rebuilt from it with every seq final.
+      await this.replayOutbox(ref);
+      return outcomeFromState(seqs, await this.#rebuild(ref));
+    }
+    if (reply[0] === "gap") {
+      // Redis missed writes (restart, eviction, expiry, or a concurrent writer's late push): the
+      // transcript has everything, so the buffer is rebuilt from it.
+      return outcomeFromState(seqs, await this.#rebuild(ref));
+    }
+    const [, , bufferTokens, firstSeq, lastSeq, summaryTriggerTokens, coveredSeq, maxMessages] = reply;
+    const bufferStart = firstSeq > 0 ? firstSeq : lastSeq + 1;
+    return {
+      seqs,
+      bufferTokens,
+      summaryTriggerTokens,
+      backlogMessages: Math.max(0, bufferStart - coveredSeq - 1),
+      maxMessages,
+    };
+  }
+
+  async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
+    const keys = this.keys(ref);
+    const reply = (await readScript.run(
+      this.#redis,
+      [keys.buffer, keys.meta, keys.config, keys.summary],
+      [limit === undefined ? "all" : String(limit)],
+    )) as ReadReply;
+    const [metaFlat, configFlat, summaryFlat, entries, pttl] = reply;
+    if (metaFlat.length === 0 || configFlat.length === 0) {
+      const state = await this.#rebuild(ref);
+      return limit === undefined
+        ? state
+        : { ...state, messages: limit === 0 ? [] : state.messages.slice(-limit) };
+    }
+    const meta = pairs(metaFlat);
+    const config = pairs(configFlat);
+    let summary = summaryFromHash(pairs(summaryFlat));
+    const coveredSeq = Number(meta.covered_seq ?? 0);
+    if (coveredSeq > 0 && (summary === null || summary.last_seq < coveredSeq)) {
+      // The summary cache expired or was evicted while the buffer stayed: read it through.
+      summary = (await this.#snapshot(ref)).summary;
+      if (summary) await this.publishSummary(ref, summary);
+    }
+    return {
+      messages: entries.map(parseBufferEntry),
+      info: this.#info(meta, config, Number(pttl)),
+      summary,
+    };
+  }
+
+  async clearRef(ref: SessionRef): Promise<void> {
+    await this.deps.transcript.raiseBufferFloor(ref);
+    await this.dropBuffer(ref);
+  }
+
+  /** Drops the session's Redis buffer and config cache; the next access rebuilds them. */
+  async dropBuffer(ref: SessionRef): Promise<void> {
+    const keys = this.keys(ref);
+    await this.#redis.send(["DEL", keys.buffer, keys.meta, keys.config], { key: keys.buffer });
+  }
+
+  /**
+   * Accepts messages while the database is away: appends them to the Redis buffer with
+   * provisional seqs and to the session's outbox stream, atomically. Returns null when the buffer
+   * is not in Redis (there is no seq to continue from), in which case nothing was written.
+   */
+  async appendToOutbox(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome | null> {
+    const keys = this.keys(ref);
+    const { defaults } = this.deps;
+    const args = entries.flatMap((entry) => [
+      `${entry.tokens}:${entry.tokensEstimated ? 1 : 0}:${entry.json}`,
+      entry.idempotencyKey ?? entry.message.id ?? `${OUTBOX_KEY_PREFIX}${randomUUID()}`,
+    ]);
+    const reply = (await outboxAppendScript.run(
+      this.#redis,
+      [keys.buffer, keys.meta, keys.config, keys.outbox],
+      [
+        String(Date.now()),
+        String(defaults.ttlSeconds),
+        String(defaults.maxMessages),
+        String(defaults.maxTokens),
+        String(defaults.summaryTriggerTokens),
+        ...args,
+      ],
+    )) as [string, number, number, number, number, number, number, number, number];
+    if (reply[0] !== "ok") return null;
+    const [
+      ,
+      ,
+      bufferTokens,
+      firstSeq,
+      lastSeq,
+      summaryTriggerTokens,
+      coveredSeq,
+      maxMessages,
+      firstProvisional,
+    ] = reply;
+    const bufferStart = firstSeq > 0 ? firstSeq : lastSeq + 1;
+    return {
+      seqs: entries.map((_, index) => ({
+        seq: firstProvisional + index,
+        duplicate: false,
+        provisional: true,
+      })),
+      bufferTokens,
+      summaryTriggerTokens,
+      backlogMessages: Math.max(0, bufferStart - coveredSeq - 1),
+      maxMessages,
+    };
+  }
+
+  /**
+   * Replays the session's outbox into the transcript, in order and exactly once (each entry's
+   * idempotency key makes a repeated replay a no-op), then drops the provisional buffer. Returns
+   * how many entries it replayed.
+   */
+  async replayOutbox(ref: SessionRef, batchSize = 200): Promise<number> {
+    const keys = this.keys(ref);
+    const ackKeys = [keys.outbox, keys.meta, keys.buffer];
+    let replayed = 0;
+    for (;;) {
+      const batch = (await this.#redis.send(["XRANGE", keys.outbox, "-", "+", "COUNT", String(batchSize)], {
+        key: keys.outbox,
+      })) as [string, string[]][];
+      if (batch.length === 0) {
+        if (replayed === 0) await outboxAckScript.run(this.#redis, ackKeys, ["0-1"]);
+        return replayed;
+      }
+      const entries: TranscriptEntry[] = batch.map(([, fields]) => {
+        const record = pairs(fields);
+        const entry = record.entry!;
+        const first = entry.indexOf(":");
+        const second = entry.indexOf(":", first + 1);
+        const json = entry.slice(second + 1);
+        return {
+          message: JSON.parse(json) as ChatMessage,
+          json,
+          tokens: Number(entry.slice(0, first)),
+          tokensEstimated: entry.slice(first + 1, second) === "1",
+          idempotencyKey: record.key!,
+        };
+      });
+      await this.deps.transcript.append(ref, entries);
+      await outboxAckScript.run(
+        this.#redis,
+        ackKeys,
+        batch.map(([id]) => id),
+      );
+      replayed += batch.length;
+    }
+  }
+
+  /** Sessions with an outbox waiting in Redis (found by key, so also those of other processes). */
+  async sessionsWithOutbox(): Promise<SessionRef[]> {
+    const found: SessionRef[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = (await this.#redis.send([
+        "SCAN",
+        cursor,
+        "MATCH",
+        `${this.#keyPrefix}:*:outbox`,
+        "COUNT",
+        "1000",
+      ])) as [string, string[]];
+      cursor = next;
+      for (const key of keys) {
+        const ref = sessionFromKey(this.#keyPrefix, key);
+        if (ref) found.push(ref);
+      }
+    } while (cursor !== "0");
+    return found;
+  }
+
+  /**
+   * Publishes a committed summary: caches it as current and trims exactly the range it covers
+   * from the buffer, in one atomic step. An older version never replaces a newer one.
+   */
+  async publishSummary(ref: SessionRef, summary: SummaryRecord): Promise<void> {
+    const keys = this.keys(ref);
+    await publishSummaryScript.run(
+      this.#redis,
+      [keys.buffer, keys.meta, keys.summary],
+      [
+        String(this.#summaryCacheTtlSeconds),
+        String(summary.version),
+        summary.summary_text,
+        String(summary.first_seq),
+        String(summary.last_seq),
+        String(summary.tokens),
+        summary.created_at,
+        JSON.stringify(summary.metadata),
+      ],
+    );
+  }
+
+  async readCachedSummary(ref: SessionRef): Promise<SummaryRecord | null> {
+    const keys = this.keys(ref);
+    const flat = (await this.#redis.send(["HGETALL", keys.summary], { key: keys.summary })) as string[];
+    return summaryFromHash(pairs(flat));
+  }
+
+  /** Drops the cached summary and the buffer, which is rebuilt against the new coverage. */
+  async forgetSummary(ref: SessionRef): Promise<void> {
+    const keys = this.keys(ref);
+    await this.#redis.send(["DEL", keys.summary, keys.buffer, keys.meta], { key: keys.buffer });
+  }
+
+  /** Drops every Redis key of the session (buffer, totals, config, summary, lease). */
+  async forget(ref: SessionRef): Promise<void> {
+    const keys = this.keys(ref);
+    await this.#redis.send(
+      ["DEL", keys.buffer, keys.meta, keys.config, keys.summary, keys.lease, keys.fence],
+      {
+        key: keys.buffer,
+      },
+    );
+  }
+
+  #snapshot(ref: SessionRef): Promise<TranscriptSnapshot> {
+    const { maxMessages, maxTokens } = this.deps.defaults;
+    return this.deps.transcript.readSnapshot(ref, { maxMessages, maxTokens });
+  }
+
+  async #rebuild(ref: SessionRef): Promise<BufferState> {
+    const snapshot = await this.#snapshot(ref);
+    const keys = this.keys(ref);
+    const overrides = snapshot.configOverrides;
+    const ttlSeconds = overrides.buffer_ttl_seconds ?? this.deps.defaults.ttlSeconds;
+    if (snapshot.lastSeq > 0) {
+      await rebuildScript.run(
+        this.#redis,
+        [keys.buffer, keys.meta, keys.config],
+        [
+          String(snapshot.lastUpdated?.getTime() ?? Date.now()),
+          String(ttlSeconds),
+          String(snapshot.lastSeq),
+          String(snapshot.summary?.last_seq ?? 0),
+          JSON.stringify(overrides),
+          ...snapshot.messages.map(storedToBufferEntry),
+        ],
+      );
+      if (snapshot.summary) await this.publishSummary(ref, snapshot.summary);
+    }
+    return stateFromSnapshot(snapshot, this.deps.defaults, "redis");
+  }
+
+  #info(meta: Record<string, string>, config: Record<string, string>, pttl: number): BufferInfo {
+    const { defaults } = this.deps;
+    const lastUpdated = Number(meta.last_updated);
+    return {
+      message_count: Number(meta.message_count ?? 0),
+      total_tokens: Number(meta.total_tokens ?? 0),
+      last_updated:
+        Number.isFinite(lastUpdated) && lastUpdated > 0 ? new Date(lastUpdated).toISOString() : null,
+      ttl_remaining: pttl >= 0 ? Math.ceil(pttl / 1000) : null,
+      max_messages: Number(config.max_buffer_messages ?? defaults.maxMessages),
+      max_tokens: Number(config.max_buffer_tokens ?? defaults.maxTokens),
+      summary_trigger_tokens: Number(config.summary_trigger_tokens ?? defaults.summaryTriggerTokens),
+      first_seq: Number(meta.first_seq ?? 0),
+      last_seq: Number(meta.last_seq ?? 0),
+      estimated_messages: Number(meta.estimated_count ?? 0),
+      source: "redis",
+    };
+  }
+}
+
+function pairs(flat: readonly string[]): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
+  return record;
+}
+
+function summaryFromHash(hash: Record<string, string>): SummaryRecord | null {
+  if (hash.version === undefined || hash.summary_text === undefined) return null;
+  return {
+    version: Number(hash.version),
+    summary_text: hash.summary_text,
+    first_seq: Number(hash.first_seq),
+    last_seq: Number(hash.last_seq),
+    tokens: Number(hash.tokens),
+    created_at: hash.created_at ?? "",
+    metadata: JSON.parse(hash.metadata ?? "{}") as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,39 @@
+import type { TranscriptEntry } from "../storage/transcript.js";
+import {
+  type AppendOutcome,
+  type BufferState,
+  BufferStore,
+  outcomeFromState,
+  stateFromSnapshot,
+} from "./buffer-store.js";
+import type { SessionRef } from "./keys.js";
+
+/**
+ * The buffer served from the system of record alone: the same caps applied to the transcript in
+ * one query. Used when no Redis is configured and while Redis is unavailable; its answers equal
+ * the Redis store's.
+ */
+export class SqlBufferStore extends BufferStore {
+  readonly source = "database" as const;
+
+  forTenant(tenant: string): SqlBufferStore {
+    return new SqlBufferStore({ ...this.deps, tenant });
+  }
+
+  async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {
+    const seqs = await this.deps.transcript.append(ref, entries);
+    return outcomeFromState(seqs, await this.readState(ref, 0));
+  }
+
+  async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
+    const { maxMessages, maxTokens } = this.deps.defaults;
+    const snapshot = await this.deps.transcript.readSnapshot(ref, { maxMessages, maxTokens });
+    const state = stateFromSnapshot(snapshot, this.deps.defaults, "database");
+    if (limit === undefined) return state;
+    return { ...state, messages: limit === 0 ? [] : state.messages.slice(-limit) };
+  }
+
+  async clearRef(ref: SessionRef): Promise<void> {
+    await this.deps.transcript.raiseBufferFloor(ref);
+  }
+}

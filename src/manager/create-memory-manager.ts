@@ -1,0 +1,394 @@
+import { RedisBufferStore } from "../buffer/redis-buffer-store.js";
+import { SqlBufferStore } from "../buffer/sql-buffer-store.js";
+import { TieredBufferStore } from "../buffer/tiered-buffer-store.js";
+import { ValidationError } from "../errors.js";
+import { type Logger, stderrLogger } from "../logger.js";
+import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
+import { GuardedDatabase, GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
+import { CircuitBreaker, CircuitState, canServeUnlessAllDown, HealthMonitor } from "../resilience/index.js";
+import { startRecoveryProbe } from "../resilience/recovery-probe.js";
+import { type Database, isConnectionError, PgliteDatabase, PostgresDatabase } from "../storage/database.js";
+import { migrate } from "../storage/migrator.js";
+import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
+import { SessionRecords } from "../storage/session-records.js";
+import { Transcript } from "../storage/transcript.js";
+import {
+  type CreateSummarizerOptions,
+  createSummarizer,
+  type Summarizer,
+  SummarizerAbortedError,
+} from "../summarizer/index.js";
+import { RedisLeaseManager, SqlLeaseManager } from "../summary/leases.js";
+import { SummaryStore } from "../summary/summary-store.js";
+import { TokenCounter } from "../tokens/index.js";
+import { type ManagerBreakers, type ManagerResources, MemoryManager } from "./memory-manager.js";
+import {
+  DEFAULT_SESSION_CONFIG,
+  resolveSessionConfig,
+  type SessionConfig,
+  SessionConfigRecords,
+} from "./session-config.js";
+import {
+  type JobOutcome,
+  LeaseLostError,
+  runSummarizationJob,
+  type SummarizationJobDependencies,
+} from "./summarization-job.js";
+import { SummarizationScheduler } from "./summarization-scheduler.js";
+
+type Environment = Record<string, string | undefined>;
+
+export interface ResilienceOptions {
+  /** Failures in a row that open a breaker (default 5). */
+  failureThreshold?: number;
+  /** Milliseconds an open breaker waits before a trial call (default 60000). */
+  recoveryTimeoutMs?: number;
+  /** Milliseconds a Redis command may take before it counts as a failure (default 1000). */
+  redisCommandTimeoutMs?: number;
+  /** Milliseconds between probes of a dependency whose breaker is open (default 1000). */
+  probeIntervalMs?: number;
+  /** Milliseconds a PostgreSQL query may take before it counts as a failure (default 10000). */
+  databaseQueryTimeoutMs?: number;
+}
+
+export interface SummarizationOptions {
+  /** Jobs running at once in this process (default 2). */
+  concurrency?: number;
+  /** First retry delay after a failed job, in ms; doubles per failure up to `backoffMaxMs` (default 1000). */
+  backoffBaseMs?: number;
+  /** Longest retry delay, in ms (default 60000). */
+  backoffMaxMs?: number;
+  /** Failures in a row before a session's job waits for the session's next write (default 8). */
+  maxAttempts?: number;
+  /** How long a job's lease lasts without renewal, in ms (default 30000; renewed every third). */
+  leaseMs?: number;
+  /**
+   * A session idle this long, in ms, gets a final summary of everything unsummarized (default
+   * `MEMORY_IDLE_FINALIZE_SECONDS` x 1000, else 24 h; 0 turns idle finalization off).
+   */
+  idleFinalizeAfterMs?: number;
+  /** How often to look for idle sessions, in ms (default 60000). */
+  idleCheckIntervalMs?: number;
+  /** Told about every finished job step (for metrics and benchmarks). */
+  onJob?(outcome: JobOutcome | { kind: "failed"; error: unknown }, elapsedMs: number): void;
+}
+
+export interface MemoryManagerOptions {
+  /** Variables to read settings from (default `process.env`). */
+  env?: Environment;
+  /**
+   * Redis: a URL, a connection you own (never closed by the manager), or `false` for none.
+   * Default: `REDIS_URL`, else `REDIS_HOST`/`REDIS_PORT`/`REDIS_DB`/`REDIS_PASSWORD`; none when unset.
+   */
+  redis?: string | RedisConnection | false;
+  /** Treat the Redis URL as a Redis Cluster node (default: `REDIS_CLUSTER=1`). */
+  redisCluster?: boolean;
+  /**
+   * System of record: a PostgreSQL URL or a Database you own. Default: `DATABASE_URL`, else
+   * embedded PGlite in `dataDir`.
+   */
+  database?: string | Database;
+  /** Folder of the embedded database (default `MEMORY_DATA_DIR`, else `./.swisper-memory`). */
+  dataDir?: string;
+  /** Tenant of the returned manager (default "default"); `forTenant` gives others. */
+  tenant?: string;
+  /** Model whose tokens are counted (default `MEMORY_TOKENIZER_MODEL`, else "gpt-4o"). */
+  model?: string;
+  /** Prefix of every Redis key (default `MEMORY_KEY_PREFIX`, else "mem"). */
+  keyPrefix?: string;
+  /** Defaults of every session's config (see SessionConfig for each key's default). */
+  sessionDefaults?: Partial<SessionConfig>;
+  /** Largest message content in UTF-8 bytes (default 262144). */
+  maxContentBytes?: number;
+  /** Largest saved SwisperContext in UTF-8 bytes (default 1048576). */
+  maxContextBytes?: number;
+  /** Seconds the Redis copy of the current summary lives (default 86400). */
+  summaryCacheTtlSeconds?: number;
+  /** Entries in the token-count cache (default 10000). */
+  tokenCacheSize?: number;
+  /**
+   * The summarizer: one you built, or how to build one (see `createSummarizer`). Default:
+   * `MEMORY_SUMMARIZER` and the OpenAI variables, else the offline extractive summarizer.
+   */
+  summarizer?: Summarizer | CreateSummarizerOptions;
+  /** Summarization: jobs at once, retry backoff, lease time, idle finalization (defaults below). */
+  summarization?: SummarizationOptions;
+  /** Circuit breakers and timeouts (defaults below). */
+  resilience?: ResilienceOptions;
+  /** Apply pending schema migrations at start-up (default true; `MEMORY_AUTO_MIGRATE=false` turns it off). */
+  autoMigrate?: boolean;
+  /** Where warnings go (default: JSON lines on stderr). */
+  logger?: Logger;
+}
+
+/**
+ * Builds a MemoryManager from options and the environment. With nothing configured it runs on
+ * embedded PGlite alone; with Redis it keeps the hot tier there. Closes only what it created.
+ */
+export async function createMemoryManager(options: MemoryManagerOptions = {}): Promise<MemoryManager> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? stderrLogger;
+  const defaults = resolveSessionConfig(options.sessionDefaults ?? {}, DEFAULT_SESSION_CONFIG);
+  const closers: (() => Promise<void>)[] = [];
+
+  try {
+    const resilience = options.resilience ?? {};
+    const opened = openDatabase(options, env, resilience.databaseQueryTimeoutMs);
+    if (opened.owned) closers.push(() => opened.database.close());
+    const autoMigrate = options.autoMigrate ?? env.MEMORY_AUTO_MIGRATE?.toLowerCase() !== "false";
+    if (autoMigrate) {
+      const run = await migrate(opened.database);
+      if (run.error) throw run.error;
+    }
+
+    const breakerOptions = {
+      logger,
+      ...definedOnly({
+        failureThreshold: resilience.failureThreshold,
+        recoveryTimeoutMs: resilience.recoveryTimeoutMs,
+      }),
+    };
+    const breakers: ManagerBreakers = {
+      redis: new CircuitBreaker({ name: "redis", isFailure: isRedisOutage, ...breakerOptions }),
+      postgres: new CircuitBreaker({ name: "postgres", isFailure: isConnectionError, ...breakerOptions }),
+      summarizer: new CircuitBreaker({
+        name: "summarizer",
+        // A job cancelled by shutdown or a lost lease says nothing about the summarizer.
+        isFailure: (error) => !(error instanceof SummarizerAbortedError || error instanceof LeaseLostError),
+        ...breakerOptions,
+      }),
+    };
+    const db = { database: new GuardedDatabase(opened.database, breakers.postgres) };
+
+    const opening = await openRedis(options, env, resilience.redisCommandTimeoutMs);
+    if (opening.owned && opening.connection) closers.push(() => opening.connection!.close());
+    if (opening.connection && !opening.connection.isReady) {
+      logger.warn({}, "Redis does not answer yet; serving from the system of record until it does");
+    }
+    const redis = {
+      connection: opening.connection ? new GuardedRedisConnection(opening.connection, breakers.redis) : null,
+    };
+    const health = new HealthMonitor({
+      components: redis.connection ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
+      canServe: canServeUnlessAllDown("redis", "postgres"),
+      logger,
+    });
+    for (const breaker of Object.values(breakers)) health.attachBreaker(breaker);
+
+    const model = options.model ?? env.MEMORY_TOKENIZER_MODEL ?? "gpt-4o";
+    const tokenCacheSize = options.tokenCacheSize ?? 10_000;
+    const tokenCounter = new TokenCounter({ model, cacheSize: tokenCacheSize });
+    const counters = new Map<string, TokenCounter>([[model, tokenCounter]]);
+    const counterFor = (otherModel: string) => {
+      let counter = counters.get(otherModel);
+      if (!counter) {
+        counter = new TokenCounter({ model: otherModel, cacheSize: tokenCacheSize });
+        counters.set(otherModel, counter);
+      }
+      return counter;
+    };
+
+    const transcript = new Transcript(db.database);
+    const bufferDependencies = {
+      transcript,
+      measurer: tokenCounter,
+      defaults: {
+        maxMessages: defaults.max_buffer_messages,
+        maxTokens: defaults.max_buffer_tokens,
+        summaryTriggerTokens: defaults.summary_trigger_tokens,
+        ttlSeconds: defaults.buffer_ttl_seconds,
+      },
+      limits: {
+        ...DEFAULT_MESSAGE_LIMITS,
+        maxContentBytes: options.maxContentBytes ?? DEFAULT_MESSAGE_LIMITS.maxContentBytes,
+      },
+      logger,
+    };
+    const redisBufferStore = redis.connection
+      ? new RedisBufferStore({
+          ...bufferDependencies,
+          redis: redis.connection,
+          keyPrefix: options.keyPrefix ?? env.MEMORY_KEY_PREFIX ?? "mem",
+          summaryCacheTtlSeconds: options.summaryCacheTtlSeconds ?? 24 * 60 * 60,
+        })
+      : null;
+    const sqlBufferStore = new SqlBufferStore(bufferDependencies);
+    const tieredBufferStore = redisBufferStore
+      ? new TieredBufferStore(
+          redisBufferStore,
+          sqlBufferStore,
+          () => breakers.redis.getState() !== CircuitState.OPEN,
+        )
+      : null;
+    if (tieredBufferStore) {
+      const onDrainError = (error: unknown) =>
+        logger.warn({ error: String(error) }, "could not drop the Redis buffers that missed writes");
+      const onReplayError = (error: unknown) =>
+        logger.warn({ error: String(error) }, "could not replay the outbox into PostgreSQL yet");
+      breakers.redis.onStateChange((change) => {
+        if (change.to === CircuitState.CLOSED) tieredBufferStore.redisRecovered(onDrainError);
+      });
+      breakers.postgres.onStateChange((change) => {
+        if (change.to === CircuitState.CLOSED) tieredBufferStore.databaseRecovered(onReplayError);
+      });
+      // Marks and outboxes left by processes that stopped before their dependency came back.
+      tieredBufferStore.redisRecovered(onDrainError);
+      tieredBufferStore.databaseRecovered(onReplayError);
+    }
+    const probeOptions = definedOnly({ intervalMs: resilience.probeIntervalMs });
+    const stopProbes = [
+      startRecoveryProbe(breakers.postgres, () => opened.database.query("SELECT 1"), probeOptions),
+    ];
+    if (opening.connection) {
+      const raw = opening.connection;
+      stopProbes.push(startRecoveryProbe(breakers.redis, () => raw.send(["PING"]), probeOptions));
+    }
+    closers.push(async () => {
+      for (const stop of stopProbes) stop();
+    });
+    const bufferStore = tieredBufferStore ?? sqlBufferStore;
+    const summaryStore = new SummaryStore({
+      db: db.database,
+      ...(redisBufferStore ? { cache: redisBufferStore } : {}),
+      countTokens: (text) => tokenCounter.countTokens(text),
+      onCacheFailure: (ref) => transcript.markRedisStale(ref),
+    });
+
+    const innerSummarizer = isSummarizer(options.summarizer)
+      ? options.summarizer
+      : createSummarizer({ env, ...options.summarizer });
+    const summarizer: Summarizer = {
+      name: innerSummarizer.name,
+      summarize: (request) => breakers.summarizer.execute(() => innerSummarizer.summarize(request)),
+    };
+    const summarization = options.summarization ?? {};
+    const leaseMs = summarization.leaseMs ?? 30_000;
+    const leases = redis.connection
+      ? new RedisLeaseManager(redis.connection, options.keyPrefix ?? env.MEMORY_KEY_PREFIX ?? "mem", {
+          leaseMs,
+        })
+      : new SqlLeaseManager(db.database, { leaseMs });
+    const configs = new SessionConfigRecords(db.database);
+    const jobDependencies: SummarizationJobDependencies = {
+      transcript,
+      summaryStore,
+      leases,
+      summarizer,
+      countTokens: (text) => tokenCounter.countTokens(text),
+      defaults,
+      heartbeatMs: Math.max(1, Math.floor(leaseMs / 3)),
+    };
+    const scheduler = new SummarizationScheduler({
+      runJob: (ref, mode, signal) => runSummarizationJob(jobDependencies, ref, mode, signal),
+      logger,
+      ...definedOnly({
+        concurrency: summarization.concurrency,
+        backoffBaseMs: summarization.backoffBaseMs,
+        backoffMaxMs: summarization.backoffMaxMs,
+        maxAttempts: summarization.maxAttempts,
+        onOutcome: summarization.onJob,
+      }),
+    });
+    closers.push(() => scheduler.close());
+    const idleFinalizeAfterMs =
+      summarization.idleFinalizeAfterMs ?? Number(env.MEMORY_IDLE_FINALIZE_SECONDS ?? 24 * 60 * 60) * 1000;
+    if (idleFinalizeAfterMs > 0) {
+      const sweep = setInterval(() => {
+        transcript.idleUnsummarized(new Date(Date.now() - idleFinalizeAfterMs), 100).then(
+          (refs) => {
+            for (const ref of refs) scheduler.request(ref, "final");
+          },
+          (error: unknown) => logger.warn({ error: String(error) }, "could not look for idle sessions"),
+        );
+      }, summarization.idleCheckIntervalMs ?? 60_000);
+      // Housekeeping only: it must not keep a process alive that has nothing else to do.
+      sweep.unref();
+      closers.push(async () => clearInterval(sweep));
+    }
+
+    const resources: ManagerResources = {
+      db: db.database,
+      redis: redis.connection,
+      breakers,
+      health,
+      tokenCounter,
+      counterFor,
+      bufferStore,
+      redisBufferStore,
+      tieredBufferStore,
+      summaryStore,
+      configs,
+      scheduler,
+      records: new SessionRecords(db.database),
+      defaults,
+      maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
+      close: () => closeAll(closers),
+    };
+    return new MemoryManager(resources, options.tenant ?? "default");
+  } catch (error) {
+    await closeAll(closers);
+    throw error;
+  }
+}
+
+function openDatabase(
+  options: MemoryManagerOptions,
+  env: Environment,
+  queryTimeoutMs: number | undefined,
+): { database: Database; owned: boolean } {
+  if (options.database !== undefined && typeof options.database !== "string") {
+    return { database: options.database, owned: false };
+  }
+  const url = options.database ?? env.DATABASE_URL;
+  if (url) {
+    return {
+      database: new PostgresDatabase({ connectionString: url, ...definedOnly({ queryTimeoutMs }) }),
+      owned: true,
+    };
+  }
+  const dataDir = options.dataDir ?? env.MEMORY_DATA_DIR ?? "./.swisper-memory";
+  return { database: new PgliteDatabase({ dataDir }), owned: true };
+}
+
+async function openRedis(
+  options: MemoryManagerOptions,
+  env: Environment,
+  commandTimeoutMs: number | undefined,
+): Promise<{ connection: RedisConnection | null; owned: boolean }> {
+  if (options.redis === false) return { connection: null, owned: false };
+  if (options.redis !== undefined && typeof options.redis !== "string") {
+    return { connection: options.redis, owned: false };
+  }
+  const url = options.redis ?? redisUrlFromEnv(env);
+  if (!url) return { connection: null, owned: false };
+  const cluster = options.redisCluster ?? env.REDIS_CLUSTER === "1";
+  return {
+    connection: await connectRedis({ url, cluster, ...definedOnly({ commandTimeoutMs }) }),
+    owned: true,
+  };
+}
+
+/** `REDIS_URL`, else the seed's `REDIS_HOST`, `REDIS_PORT` (6379) and `REDIS_DB` (0). */
+export function redisUrlFromEnv(env: Environment): string | null {
+  if (env.REDIS_URL) return env.REDIS_URL;
+  if (!env.REDIS_HOST) return null;
+  const port = env.REDIS_PORT ?? "6379";
+  const db = env.REDIS_DB ?? "0";
+  if (!/^\d+$/.test(port)) throw new ValidationError("REDIS_PORT", "must be a port number");
+  if (!/^\d+$/.test(db)) throw new ValidationError("REDIS_DB", "must be a database number");
+  const password = env.REDIS_PASSWORD ? `:${encodeURIComponent(env.REDIS_PASSWORD)}@` : "";
+  return `redis://${password}${env.REDIS_HOST}:${port}/${db}`;
+}
+
+async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
+  for (const close of closers.reverse()) await close().catch(() => {});
+}
+
+function isSummarizer(value: Summarizer | CreateSummarizerOptions | undefined): value is Summarizer {
+  return typeof (value as Summarizer | undefined)?.summarize === "function";
+}
+
+/** Leaves out fields set to undefined, so that the receiver's defaults apply. */
+function definedOnly<T extends object>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,351 @@
+import type { BufferInfo, BufferStore } from "../buffer/buffer-store.js";
+import type { SessionRef } from "../buffer/keys.js";
+import type { RedisBufferStore } from "../buffer/redis-buffer-store.js";
+import type { TieredBufferStore } from "../buffer/tiered-buffer-store.js";
+import {
+  DatabaseUnavailableError,
+  RedisUnavailableError,
+  StorageUnavailableError,
+  ValidationError,
+} from "../errors.js";
+import { validateSessionId, validateTenant } from "../messages/validate.js";
+import type { CircuitBreaker, HealthMonitor, HealthSnapshot } from "../resilience/index.js";
+import type { Database } from "../storage/database.js";
+import type { RedisConnection } from "../storage/redis-client.js";
+import type { SessionRecords } from "../storage/session-records.js";
+import type { AppendedSeq } from "../storage/transcript.js";
+import type { SummaryStats, SummaryStore } from "../summary/summary-store.js";
+import type { TokenCounter } from "../tokens/index.js";
+import type { ChatMessage, StoredMessage, SummaryRecord, SwisperContext } from "../types.js";
+import { type ModelMessage, packContext } from "./context-packing.js";
+import {
+  configOverrides,
+  resolveSessionConfig,
+  resolveStoredConfig,
+  type SessionConfig,
+  type SessionConfigRecords,
+} from "./session-config.js";
+import type { SummarizationScheduler } from "./summarization-scheduler.js";
+
+/** The seed's `get_context` result, plus the packed `messages` when a budget is given. */
+export interface MemoryContext {
+  session_id: string;
+  /** The buffer: recent messages after the summary, oldest first. */
+  buffer_messages: StoredMessage[];
+  /** The current rolling summary, or null before the first one. */
+  current_summary: string | null;
+  /** The current summary version with the range it covers. */
+  summary: SummaryRecord | null;
+  buffer_info: BufferInfo;
+  /** Buffer tokens plus the current summary's tokens. */
+  total_tokens: number;
+  message_count: number;
+  /** With `max_tokens`: the summary as a system message, then the newest messages that fit. */
+  messages?: ModelMessage[];
+  /** With `max_tokens`: exact tokens of `messages` for `model`, never above `max_tokens`. */
+  context_tokens?: number;
+}
+
+export interface ContextOptions {
+  /** Budget for `messages`, in tokens of `model`. */
+  max_tokens?: number;
+  /** Model the budget is counted for (default: the manager's model). */
+  model?: string;
+}
+
+/** Redis server figures from INFO, summed over cluster primaries. */
+export interface RedisStats {
+  available: boolean;
+  used_memory: number | null;
+  evicted_keys: number | null;
+  expired_keys: number | null;
+  keyspace_hits: number | null;
+  keyspace_misses: number | null;
+  /** keyspace_hits / (hits + misses); null before any lookup. */
+  hit_ratio: number | null;
+}
+
+/** Seed: `get_memory_stats`. */
+export interface MemoryStats {
+  session_id: string;
+  buffer: BufferInfo;
+  summary: SummaryStats;
+  redis: RedisStats;
+  session_config: SessionConfig;
+  token_cache: ReturnType<TokenCounter["cacheStats"]>;
+  available: boolean;
+  /** Every component's state and its breaker. */
+  health: HealthSnapshot;
+}
+
+/** The seed's circuit breakers, one per dependency: `memory.circuitBreaker.redis.getState()`. */
+export interface ManagerBreakers {
+  redis: CircuitBreaker;
+  postgres: CircuitBreaker;
+  summarizer: CircuitBreaker;
+}
+
+/** Everything the managers of all tenants share: connections, stores, counters. */
+export interface ManagerResources {
+  db: Database;
+  redis: RedisConnection | null;
+  breakers: ManagerBreakers;
+  health: HealthMonitor;
+  tokenCounter: TokenCounter;
+  /** A TokenCounter for another model, for budgets counted in that model's tokens. */
+  counterFor(model: string): TokenCounter;
+  bufferStore: BufferStore;
+  redisBufferStore: RedisBufferStore | null;
+  tieredBufferStore: TieredBufferStore | null;
+  summaryStore: SummaryStore;
+  configs: SessionConfigRecords;
+  records: SessionRecords;
+  defaults: Readonly<SessionConfig>;
+  /** Largest serialized SwisperContext accepted, in bytes. */
+  maxContextBytes: number;
+  /** Runs summarization jobs off the request path. */
+  scheduler: SummarizationScheduler;
+  /** Closes what the factory created (not what the caller passed in). */
+  close(): Promise<void>;
+}
+
+/**
+ * The seed's MemoryManager: one entry point for a tenant's session memory. Writes go to the
+ * transcript and the buffer; reads come from Redis in one round trip, or from PostgreSQL when
+ * there is no Redis.
+ */
+export class MemoryManager {
+  readonly tenant: string;
+  readonly tokenCounter: TokenCounter;
+  readonly bufferStore: BufferStore;
+  readonly summaryStore: SummaryStore;
+  /** Circuit breakers of Redis, PostgreSQL and the summarizer (seed: `redis_circuit_breaker`). */
+  readonly circuitBreaker: ManagerBreakers;
+  /** Every component's state, last error and last transition. */
+  readonly health: HealthMonitor;
+  readonly #resources: ManagerResources;
+
+  constructor(resources: ManagerResources, tenant = "default") {
+    this.#resources = resources;
+    this.circuitBreaker = resources.breakers;
+    this.health = resources.health;
+    this.tenant = validateTenant(tenant);
+    this.tokenCounter = resources.tokenCounter;
+    this.bufferStore = resources.bufferStore.forTenant(this.tenant);
+    this.summaryStore = resources.summaryStore.forTenant(this.tenant);
+  }
+
+  /** The same memory, seen as another tenant (shares every connection). */
+  forTenant(tenant: string): MemoryManager {
+    return new MemoryManager(this.#resources, tenant);
+  }
+
+  /**
+   * Adds one message (seed: `add_message`); resolves true once it is in the transcript. When the
+   * buffer reaches its trigger, a summarization job is queued; the write does not wait for it.
+   */
+  async addMessage(sessionId: string, message: ChatMessage): Promise<boolean> {
+    await this.#append(sessionId, [message]);
+    return true;
+  }
+
+  /** Adds messages in order, one round trip per tier; returns where each landed. */
+  async addMessages(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendedSeq[]> {
+    if (!Array.isArray(messages) || messages.length === 0 || messages.length > 1000) {
+      throw new ValidationError("messages", "must be an array of 1 to 1000 messages");
+    }
+    return this.#append(sessionId, messages);
+  }
+
+  async #append(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendedSeq[]> {
+    const outcome = await this.bufferStore.addMessages(sessionId, messages);
+    if (
+      outcome.bufferTokens >= outcome.summaryTriggerTokens ||
+      outcome.backlogMessages >= outcome.maxMessages
+    ) {
+      this.#resources.scheduler.request({ tenant: this.tenant, sessionId });
+    }
+    return outcome.seqs;
+  }
+
+  /** Resolves when no summarization job is queued, running or waiting to retry. */
+  waitForIdle(): Promise<void> {
+    return this.#resources.scheduler.waitForIdle();
+  }
+
+  /** The session's context (seed: `get_context`); with `max_tokens`, also a packed message list. */
+  async getContext(sessionId: string, options: ContextOptions = {}): Promise<MemoryContext> {
+    const ref = this.#ref(sessionId);
+    const budget = this.#budget(options);
+    const state = await this.bufferStore.readState(ref);
+    const summaryTokens = state.summary?.tokens ?? 0;
+    const context: MemoryContext = {
+      session_id: ref.sessionId,
+      buffer_messages: state.messages,
+      current_summary: state.summary?.summary_text ?? null,
+      summary: state.summary,
+      buffer_info: state.info,
+      total_tokens: state.info.total_tokens + summaryTokens,
+      message_count: state.info.message_count,
+    };
+    if (budget) {
+      const counter = this.#resources.counterFor(budget.model);
+      const sameModel = counter.encoding === this.tokenCounter.encoding;
+      const packed = packContext(state.summary, state.messages, budget.maxTokens, counter, sameModel);
+      context.messages = packed.messages;
+      context.context_tokens = packed.tokens;
+    }
+    return context;
+  }
+
+  /** Saves the orchestrator's state (seed: `save_context`); it never enters the buffer. */
+  async saveContext(sessionId: string, context: SwisperContext): Promise<boolean> {
+    const ref = this.#ref(sessionId);
+    if (typeof context !== "object" || context === null || Array.isArray(context)) {
+      throw new ValidationError("context", "must be an object");
+    }
+    if (context.session_id !== undefined && context.session_id !== ref.sessionId) {
+      throw new ValidationError("context.session_id", "must equal the session id it is saved under");
+    }
+    let json: string;
+    try {
+      json = JSON.stringify({ ...context, session_id: ref.sessionId });
+    } catch {
+      throw new ValidationError("context", "must be representable as JSON (no BigInt, no cycles)");
+    }
+    if (Buffer.byteLength(json, "utf8") > this.#resources.maxContextBytes) {
+      throw new ValidationError("context", `is larger than ${this.#resources.maxContextBytes} bytes`);
+    }
+    await this.#resources.records.saveContext(ref, json);
+    return true;
+  }
+
+  /** The last saved SwisperContext, or null. */
+  async loadContext(sessionId: string): Promise<SwisperContext | null> {
+    return this.#resources.records.loadContext(this.#ref(sessionId));
+  }
+
+  /**
+   * Sets per-session settings (seed: `set_session_config`); keys left out keep their values.
+   * Persisted in PostgreSQL and seen by every process. Returns the whole config.
+   */
+  async setSessionConfig(sessionId: string, config: Partial<SessionConfig>): Promise<SessionConfig> {
+    const ref = this.#ref(sessionId);
+    const current = await this.getSessionConfig(sessionId);
+    const next = resolveSessionConfig(config, current);
+    await this.#resources.configs.write(ref, configOverrides(next, this.#resources.defaults));
+    // The caps may have changed: the Redis buffer is rebuilt under the new config.
+    await this.#resources.tieredBufferStore?.dropRedisCopy(ref);
+    return next;
+  }
+
+  /** The session's whole config: its overrides over the defaults. */
+  async getSessionConfig(sessionId: string): Promise<SessionConfig> {
+    const overrides = await this.#resources.configs.read(this.#ref(sessionId));
+    return resolveStoredConfig(this.#resources.defaults, overrides);
+  }
+
+  /** Buffer, summary, Redis and config figures for one session (seed: `get_memory_stats`). */
+  async getMemoryStats(sessionId: string): Promise<MemoryStats> {
+    const [buffer, summary, redis, sessionConfig] = await Promise.all([
+      this.bufferStore.getBufferInfo(sessionId),
+      this.summaryStore.getSummaryStats(sessionId),
+      this.#redisStats(),
+      this.getSessionConfig(sessionId),
+    ]);
+    return {
+      session_id: sessionId,
+      buffer,
+      summary,
+      redis,
+      session_config: sessionConfig,
+      token_cache: this.tokenCounter.cacheStats(),
+      available: this.isAvailable(),
+      health: this.health.snapshot(),
+    };
+  }
+
+  /**
+   * Erases the session everywhere: transcript, summaries, config, snapshot, Redis keys. Redis goes
+   * first: while Redis does not answer this fails (StorageUnavailableError) and erases nothing,
+   * since a Redis copy left behind would come back.
+   */
+  async clearSessionMemory(sessionId: string): Promise<boolean> {
+    const ref = this.#ref(sessionId);
+    try {
+      await this.#resources.redisBufferStore?.forget(ref);
+      await this.#resources.records.erase(ref);
+    } catch (error) {
+      if (error instanceof RedisUnavailableError || error instanceof DatabaseUnavailableError) {
+        throw new StorageUnavailableError(`cannot erase the session now: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    return true;
+  }
+
+  /** True while memory can serve: from Redis, or from the system of record. */
+  isAvailable(): boolean {
+    return this.#resources.health.isAvailable();
+  }
+
+  /** Closes the connections this manager's factory opened; passed-in clients stay open. */
+  async close(): Promise<void> {
+    await this.#resources.close();
+  }
+
+  #ref(sessionId: string): SessionRef {
+    return { tenant: this.tenant, sessionId: validateSessionId(sessionId) };
+  }
+
+  #budget(options: ContextOptions): { maxTokens: number; model: string } | null {
+    if (typeof options !== "object" || options === null)
+      throw new ValidationError("options", "must be an object");
+    const { max_tokens: maxTokens, model } = options;
+    if (model !== undefined && typeof model !== "string")
+      throw new ValidationError("model", "must be a string");
+    if (maxTokens === undefined) {
+      if (model !== undefined) throw new ValidationError("max_tokens", "is required with model");
+      return null;
+    }
+    if (!Number.isSafeInteger(maxTokens) || maxTokens < 1 || maxTokens > 10_000_000) {
+      throw new ValidationError("max_tokens", "must be an integer from 1 to 10000000");
+    }
+    return { maxTokens, model: model ?? this.tokenCounter.model };
+  }
+
+  async #redisStats(): Promise<RedisStats> {
+    const redis = this.#resources.redis;
+    const empty: RedisStats = {
+      available: false,
+      used_memory: null,
+      evicted_keys: null,
+      expired_keys: null,
+      keyspace_hits: null,
+      keyspace_misses: null,
+      hit_ratio: null,
+    };
+    if (!redis) return empty;
+    try {
+      const [memory, stats] = await Promise.all([redis.info("memory"), redis.info("stats")]);
+      const sum = (texts: string[], field: string) =>
+        texts.reduce(
+          (total, text) => total + Number(new RegExp(`^${field}:(\\d+)`, "m").exec(text)?.[1] ?? 0),
+          0,
+        );
+      const hits = sum(stats, "keyspace_hits");
+      const misses = sum(stats, "keyspace_misses");
+      return {
+        available: true,
+        used_memory: sum(memory, "used_memory"),
+        evicted_keys: sum(stats, "evicted_keys"),
+        expired_keys: sum(stats, "expired_keys"),
+        keyspace_hits: hits,
+        keyspace_misses: misses,
+        hit_ratio: hits + misses > 0 ? hits / (hits + misses) : null,
+      };
+    } catch {
+      return empty;
+    }
+  }
+}

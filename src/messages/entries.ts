@@ -1,0 +1,38 @@
+import type { TranscriptEntry } from "../storage/transcript.js";
+import type { ChatMessage, StoredMessage } from "../types.js";
+
+/** Measures a message's tokens; the TokenCounter does this, with its estimate fallback. */
+export interface MessageMeasurer {
+  measureMessage(message: ChatMessage): { tokens: number; estimated: boolean };
+}
+
+/** A validated message with its tokens and JSON, ready for the transcript and the buffer. */
+export function toTranscriptEntry(message: ChatMessage, measurer: MessageMeasurer): TranscriptEntry {
+  const { tokens, estimated } = measurer.measureMessage(message);
+  return { message, json: JSON.stringify(message), tokens, tokensEstimated: estimated };
+}
+
+/** The Redis list form of a buffered message: a header the Lua scripts read, then the JSON. */
+export function toBufferEntry(seq: number, tokens: number, estimated: boolean, json: string): string {
+  return `${seq}:${tokens}:${estimated ? 1 : 0}:${json}`;
+}
+
+export function storedToBufferEntry(message: StoredMessage): string {
+  const { seq, tokens, tokens_estimated, ...chat } = message;
+  return toBufferEntry(seq, tokens, tokens_estimated === true, JSON.stringify(chat));
+}
+
+export function parseBufferEntry(entry: string): StoredMessage {
+  const first = entry.indexOf(":");
+  const second = entry.indexOf(":", first + 1);
+  const third = entry.indexOf(":", second + 1);
+  const message = JSON.parse(entry.slice(third + 1)) as ChatMessage;
+  const stored: StoredMessage = {
+    ...message,
+    seq: Number(entry.slice(0, first)),
+    tokens: Number(entry.slice(first + 1, second)),
+    timestamp: message.timestamp ?? 0,
+  };
+  if (entry.charCodeAt(second + 1) === 49 /* "1" */) stored.tokens_estimated = true;
+  return stored;
+}

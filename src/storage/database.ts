@@ -1,0 +1,222 @@
+import type { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+
+/** The part of a database connection the stores use: parameterised queries and transactions. */
+export interface Queryable {
+  query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }>;
+}
+
+/** A connection inside a transaction. */
+export interface Transaction extends Queryable {
+  /** Runs a script of several statements; no parameters. */
+  exec(sql: string): Promise<void>;
+}
+
+/**
+ * The system of record: PostgreSQL through a `pg` pool, or embedded PGlite. Both speak the same
+ * SQL, so every store and migration runs unchanged on either.
+ */
+export interface Database extends Queryable {
+  readonly kind: "postgres" | "pglite";
+  /** False after a query failed for want of a working connection, until one succeeds again. */
+  readonly healthy: boolean;
+  /** Runs `work` in one transaction on one connection; rolls back if it throws. */
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** Runs a script of several statements (migrations); no parameters. */
+  exec(sql: string): Promise<void>;
+  /** Closes the connection only when this object created it. */
+  close(): Promise<void>;
+}
+
+export interface PostgresDatabaseOptions {
+  /** Connection string, e.g. `postgres://user@127.0.0.1:5432/db`. Ignored when `pool` is given. */
+  connectionString?: string;
+  /** A pool the caller owns; it is never closed by `close()`. */
+  pool?: pg.Pool;
+  /** Maximum pooled connections (default 20, the seed's production pool size). */
+  maxConnections?: number;
+  /** Milliseconds to wait for a connection before failing (default 5000). */
+  connectTimeoutMs?: number;
+  /**
+   * Milliseconds a query may take before it fails (default 10000), so that a server that stops
+   * answering without closing connections (paused, partitioned) counts as down.
+   */
+  queryTimeoutMs?: number;
+}
+
+// BIGINT (seq, token sums) fits a JS number for any realistic transcript; parse it as one so that
+// rows carry numbers rather than strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
+
+export class PostgresDatabase implements Database {
+  readonly kind = "postgres" as const;
+  readonly pool: pg.Pool;
+  healthy = true;
+  readonly #ownsPool: boolean;
+
+  constructor(options: PostgresDatabaseOptions) {
+    const {
+      connectionString,
+      pool,
+      maxConnections = 20,
+      connectTimeoutMs = 5000,
+      queryTimeoutMs = 10_000,
+    } = options;
+    if (pool) {
+      this.pool = pool;
+      this.#ownsPool = false;
+    } else {
+      this.pool = new pg.Pool({
+        connectionString,
+        max: maxConnections,
+        connectionTimeoutMillis: connectTimeoutMs,
+        query_timeout: queryTimeoutMs,
+      });
+      // An idle client that loses its server emits here; without a listener the process exits.
+      this.pool.on("error", () => {});
+      this.#ownsPool = true;
+    }
+  }
+
+  async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
+    try {
+      const result = await this.pool.query<Row>(sql, params as unknown[] | undefined);
+      this.healthy = true;
+      return { rows: result.rows };
+    } catch (error) {
+      if (isConnectionError(error)) this.healthy = false;
+      throw error;
+    }
+  }
+
+  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      this.healthy = false;
+      throw error;
+    }
+    let broken = false;
+    try {
+      await client.query("BEGIN");
+      const tx: Transaction = {
+        query: async <Row extends object>(sql: string, params?: readonly unknown[]) => {
+          const result = await client.query<Row>(sql, params as unknown[] | undefined);
+          return { rows: result.rows };
+        },
+        exec: async (sql: string) => {
+          await client.query(sql);
+        },
+      };
+      const value = await work(tx);
+      await client.query("COMMIT");
+      return value;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {
+        broken = true;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.pool.end();
+  }
+}
+
+/**
+ * Errors that mean no server answered (as opposed to a query the server refused): node's socket
+ * errors, pg's own connection errors, and SQLSTATE class 08 (connection exception) and 57P
+ * (operator intervention: shutdown, crash).
+ */
+export function isConnectionError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string") {
+    if (code.startsWith("08") || code.startsWith("57P")) return true;
+    if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH"].includes(code))
+      return true;
+  }
+  const message = (error as { message?: unknown }).message;
+  return (
+    typeof message === "string" &&
+    /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Cannot use a pool after calling end/.test(
+      message,
+    )
+  );
+}
+
+export interface PgliteDatabaseOptions {
+  /** Folder for the embedded database files; omit for an in-memory database. */
+  dataDir?: string;
+  /** An instance the caller owns; it is never closed by `close()`. */
+  instance?: PGlite;
+}
+
+/**
+ * Embedded PostgreSQL (PGlite, a real Postgres compiled to WebAssembly, in-process). Used when
+ * no `DATABASE_URL` is configured. PGlite runs one query at a time; it queues callers itself.
+ */
+export class PgliteDatabase implements Database {
+  readonly kind = "pglite" as const;
+  /** In-process: it is there as long as the process is. */
+  readonly healthy = true;
+  readonly #instance: Promise<PGlite>;
+  readonly #ownsInstance: boolean;
+
+  constructor(options: PgliteDatabaseOptions = {}) {
+    if (options.instance) {
+      this.#instance = Promise.resolve(options.instance);
+      this.#ownsInstance = false;
+    } else {
+      this.#instance = import("@electric-sql/pglite").then(async ({ PGlite }) => {
+        // BIGINT (OID 20) as a number, as the pg pool is set up to return it.
+        const db = new PGlite(options.dataDir, {
+          parsers: { 20: (value: string) => Number.parseInt(value, 10) },
+        });
+        await db.waitReady;
+        return db;
+      });
+      this.#ownsInstance = true;
+    }
+  }
+
+  async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
+    const db = await this.#instance;
+    const result = await db.query<Row>(sql, params as unknown[] | undefined);
+    return { rows: result.rows };
+  }
+
+  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    const db = await this.#instance;
+    return db.transaction(async (transaction) =>
+      work({
+        query: async <Row extends object>(sql: string, params?: readonly unknown[]) => {
+          const result = await transaction.query<Row>(sql, params as unknown[] | undefined);
+          return { rows: result.rows };
+        },
+        exec: async (sql: string) => {
+          await transaction.exec(sql);
+        },
+      }),
+    );
+  }
+
+  async exec(sql: string): Promise<void> {
+    const db = await this.#instance;
+    await db.exec(sql);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#ownsInstance) return;
+    const db = await this.#instance;
+    await db.close();
+  }
+}

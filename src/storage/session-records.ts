@@ -1,0 +1,41 @@
+import type { SessionRef } from "../buffer/keys.js";
+import type { SwisperContext } from "../types.js";
+import type { Database } from "./database.js";
+
+/** SwisperContext snapshots and whole-session erasure in the system of record. */
+export class SessionRecords {
+  readonly #db: Database;
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  async saveContext(ref: SessionRef, json: string): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO memory_context_snapshots (tenant, session_id, context) VALUES ($1, $2, $3::json)
+       ON CONFLICT (tenant, session_id) DO UPDATE SET context = EXCLUDED.context, updated_at = now()`,
+      [ref.tenant, ref.sessionId, json],
+    );
+  }
+
+  async loadContext(ref: SessionRef): Promise<SwisperContext | null> {
+    // As text, so that the snapshot parses exactly as it was written.
+    const { rows } = await this.#db.query<{ context: string }>(
+      "SELECT context::text AS context FROM memory_context_snapshots WHERE tenant = $1 AND session_id = $2",
+      [ref.tenant, ref.sessionId],
+    );
+    return rows[0] ? (JSON.parse(rows[0].context) as SwisperContext) : null;
+  }
+
+  /** Deletes everything the session has in every table, in one statement (one transaction). */
+  async erase(ref: SessionRef): Promise<void> {
+    await this.#db.query(
+      `WITH messages AS (DELETE FROM memory_messages WHERE tenant = $1 AND session_id = $2),
+            summaries AS (DELETE FROM memory_summaries WHERE tenant = $1 AND session_id = $2),
+            configs AS (DELETE FROM memory_session_configs WHERE tenant = $1 AND session_id = $2),
+            snapshots AS (DELETE FROM memory_context_snapshots WHERE tenant = $1 AND session_id = $2),
+            leases AS (DELETE FROM memory_summary_leases WHERE tenant = $1 AND session_id = $2)
+       DELETE FROM memory_sessions WHERE tenant = $1 AND session_id = $2`,
+      [ref.tenant, ref.sessionId],
+    );
+  }
+}

@@ -1,0 +1,445 @@
+import type { SessionRef } from "../buffer/keys.js";
+import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
+import type { Database } from "./database.js";
+
+/** A validated message ready for the transcript, with its serialised form and token count. */
+export interface TranscriptEntry {
+  message: ChatMessage;
+  /** `JSON.stringify(message)`, computed once on the write path and reused for Redis. */
+  json: string;
+  tokens: number;
+  tokensEstimated: boolean;
+  /**
+   * Key that makes the append idempotent: the message's `id`, or one the outbox gave a message
+   * without an id so that its replay is exactly once.
+   */
+  idempotencyKey?: string;
+}
+
+/** Where an appended message landed. */
+export interface AppendedSeq {
+  seq: number;
+  /** True when the idempotency key was already stored: nothing new was written. */
+  duplicate: boolean;
+  /**
+   * True when the database was away and the message waits in the Redis outbox: `seq` is the
+   * buffer's provisional position; the transcript assigns the final one when the outbox replays.
+   */
+  provisional?: boolean;
+}
+
+/** Caps that bound the buffer (the defaults; a session's config overrides them). */
+export interface BufferCaps {
+  maxMessages: number;
+  maxTokens: number;
+}
+
+/** The buffer and summary as the system of record has them at one instant. */
+export interface TranscriptSnapshot {
+  summary: SummaryRecord | null;
+  /** The session's highest seq, 0 when it has no messages. */
+  lastSeq: number;
+  /** When the session last changed; null when it has no messages. */
+  lastUpdated: Date | null;
+  /** The session's config overrides (only the keys set for it). */
+  configOverrides: Record<string, number>;
+  /** The buffer: newest messages after the summary, within the caps, oldest first. */
+  messages: StoredMessage[];
+}
+
+/** A summarization job's starting point (see `readJobInput`). */
+export interface JobInput {
+  summary: SummaryRecord | null;
+  /** Highest fencing token any committed version carries (0 for none). */
+  fencingToken: number;
+  configOverrides: Record<string, number>;
+  /** Null when the session does not exist (never written, or erased). */
+  generation: string | null;
+  lastSeq: number;
+  /** The oldest unsummarized messages, oldest first. */
+  messages: StoredMessage[];
+}
+
+interface JobInputRow {
+  session_last_seq: number;
+  generation: string;
+  covered_seq: number;
+  fencing_token: number;
+  config: Record<string, number>;
+  summary_version: number | null;
+  summary_text: string | null;
+  summary_first_seq: number | null;
+  summary_tokens: number | null;
+  summary_created_at: Date | string | null;
+  summary_metadata: Record<string, unknown> | null;
+  seq: number | null;
+  message: ChatMessage | string | null;
+  tokens: number | null;
+  tokens_estimated: boolean | null;
+}
+
+interface SnapshotRow {
+  covered_seq: number;
+  updated_at: Date | string | null;
+  config: Record<string, number>;
+  session_last_seq: number;
+  summary_version: number | null;
+  summary_text: string | null;
+  summary_first_seq: number | null;
+  summary_tokens: number | null;
+  summary_created_at: Date | string | null;
+  summary_metadata: Record<string, unknown> | null;
+  seq: number | null;
+  message: ChatMessage | string | null;
+  tokens: number | null;
+  tokens_estimated: boolean | null;
+}
+
+interface MessageRow {
+  seq: number;
+  message: ChatMessage | string;
+  tokens: number;
+  tokens_estimated: boolean;
+}
+
+const UNIQUE_VIOLATION = "23505";
+const MAX_APPEND_ATTEMPTS = 5;
+
+// One statement, so one round trip and one transaction: skip messages whose idempotency key is
+// stored, take a block of seqs from the session row (its row lock orders the session's writers, so
+// seq order is commit order and there are no holes), insert. Two writers racing with the same key
+// make the second fail on the unique index, rolling its seq block back; it retries and then sees
+// the first one's row as a duplicate.
+const APPEND_SQL = `
+WITH input AS (
+  SELECT i.idempotency_key, i.message, i.tokens, i.tokens_estimated, i.ord
+  FROM unnest($3::text[], $4::text[], $5::int[], $6::bool[])
+    WITH ORDINALITY AS i(idempotency_key, message, tokens, tokens_estimated, ord)
+),
+existing AS (
+  SELECT m.seq, input.ord
+  FROM input JOIN memory_messages m
+    ON m.tenant = $1 AND m.session_id = $2 AND m.idempotency_key = input.idempotency_key
+),
+fresh AS (
+  SELECT input.*, row_number() OVER (ORDER BY input.ord) AS position
+  FROM input WHERE input.ord NOT IN (SELECT ord FROM existing)
+),
+block AS (
+  INSERT INTO memory_sessions AS s (tenant, session_id, next_seq)
+  VALUES ($1, $2, 1 + (SELECT count(*) FROM fresh))
+  ON CONFLICT (tenant, session_id)
+  DO UPDATE SET next_seq = s.next_seq + (SELECT count(*) FROM fresh), updated_at = now()
+  RETURNING next_seq - (SELECT count(*) FROM fresh) AS first_seq
+),
+inserted AS (
+  INSERT INTO memory_messages (tenant, session_id, seq, idempotency_key, message, tokens, tokens_estimated)
+  SELECT $1, $2, block.first_seq + fresh.position - 1, fresh.idempotency_key, fresh.message::json,
+         fresh.tokens, fresh.tokens_estimated
+  FROM fresh CROSS JOIN block
+)
+-- A data-modifying CTE runs to completion whether or not the final SELECT reads it.
+SELECT fresh.ord, block.first_seq + fresh.position - 1 AS seq, false AS duplicate
+  FROM fresh CROSS JOIN block
+UNION ALL
+SELECT ord, seq, true FROM existing
+ORDER BY ord`;
+
+/**
+ * The transcript in the system of record: every acknowledged message of every session, in seq
+ * order. The buffer and the summaries are views of it.
+ */
+export class Transcript {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  /** Appends messages in order; returns each one's seq (an existing one for a known key). */
+  async append(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendedSeq[]> {
+    // A key repeated within the batch is one message: store the first, point the rest at it.
+    const firstIndexOfKey = new Map<string, number>();
+    const unique: TranscriptEntry[] = [];
+    const positions = entries.map((entry) => {
+      const key = keyOf(entry);
+      if (key !== null) {
+        const seen = firstIndexOfKey.get(key);
+        if (seen !== undefined) return { index: seen, repeated: true };
+        firstIndexOfKey.set(key, unique.length);
+      }
+      unique.push(entry);
+      return { index: unique.length - 1, repeated: false };
+    });
+    const stored = await this.#appendUnique(ref, unique);
+    return positions.map(({ index, repeated }) => ({
+      seq: stored[index]!.seq,
+      duplicate: repeated || stored[index]!.duplicate,
+    }));
+  }
+
+  async #appendUnique(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendedSeq[]> {
+    const params = [
+      ref.tenant,
+      ref.sessionId,
+      entries.map(keyOf),
+      entries.map((entry) => entry.json),
+      entries.map((entry) => entry.tokens),
+      entries.map((entry) => entry.tokensEstimated),
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rows } = await this.#db.query<{ ord: number; seq: number; duplicate: boolean }>(
+          APPEND_SQL,
+          params,
+        );
+        return rows.map((row) => ({ seq: Number(row.seq), duplicate: row.duplicate }));
+      } catch (error) {
+        if (attempt >= MAX_APPEND_ATTEMPTS || !isUniqueViolation(error)) throw error;
+      }
+    }
+  }
+
+  /** The messages after `afterSeq` (oldest first), at most `limit` of them. */
+  async readAfter(ref: SessionRef, afterSeq: number, limit = 1000): Promise<StoredMessage[]> {
+    const { rows } = await this.#db.query<MessageRow>(
+      `SELECT seq, message, tokens, tokens_estimated FROM memory_messages
+       WHERE tenant = $1 AND session_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+      [ref.tenant, ref.sessionId, afterSeq, limit],
+    );
+    return rows.map(toStoredMessage);
+  }
+
+  /**
+   * What the buffer and the summary are, read in one statement (one snapshot): the latest summary,
+   * the session's last seq, and the buffer as the caps define it: the longest run of newest
+   * messages after the summary with at most `maxMessages` messages and `maxTokens` tokens (always
+   * at least the newest one). The Redis buffer holds exactly this run, so a rebuild from here
+   * equals what Redis would have held.
+   */
+  async readSnapshot(ref: SessionRef, defaults: BufferCaps): Promise<TranscriptSnapshot> {
+    const { rows } = await this.#db.query<SnapshotRow>(
+      `WITH latest AS (
+         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
+         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+         ORDER BY version DESC LIMIT 1
+       ),
+       session AS (
+         SELECT next_seq - 1 AS last_seq, buffer_floor_seq, updated_at
+         FROM memory_sessions WHERE tenant = $1 AND session_id = $2
+       ),
+       config AS (
+         SELECT config FROM memory_session_configs WHERE tenant = $1 AND session_id = $2
+       ),
+       head AS (
+         SELECT coalesce((SELECT last_seq FROM latest), 0) AS covered_seq,
+                coalesce((SELECT last_seq FROM session), 0) AS last_seq,
+                coalesce((SELECT buffer_floor_seq FROM session), 0) AS floor_seq,
+                (SELECT updated_at FROM session) AS updated_at,
+                coalesce((SELECT config FROM config), '{}'::jsonb) AS config
+       ),
+       caps AS (
+         SELECT coalesce((config->>'max_buffer_messages')::int, $3) AS max_messages,
+                coalesce((config->>'max_buffer_tokens')::int, $4) AS max_tokens
+         FROM head
+       )
+       SELECT head.covered_seq, head.last_seq AS session_last_seq, head.config, head.updated_at,
+              latest.version AS summary_version, latest.summary_text, latest.first_seq AS summary_first_seq,
+              latest.tokens AS summary_tokens, latest.created_at AS summary_created_at,
+              latest.metadata AS summary_metadata,
+              newest.seq, newest.message, newest.tokens, newest.tokens_estimated
+       FROM head
+       CROSS JOIN caps
+       LEFT JOIN latest ON true
+       LEFT JOIN LATERAL (
+         SELECT seq, message, tokens, tokens_estimated FROM (
+           SELECT seq, message, tokens, tokens_estimated,
+                  row_number() OVER (ORDER BY seq DESC) AS position,
+                  sum(tokens) OVER (ORDER BY seq DESC) AS running_tokens
+           FROM memory_messages
+           WHERE tenant = $1 AND session_id = $2 AND seq > greatest(head.covered_seq, head.floor_seq)
+           ORDER BY seq DESC LIMIT caps.max_messages
+         ) candidates
+         WHERE position = 1 OR running_tokens <= caps.max_tokens
+       ) newest ON true
+       ORDER BY newest.seq`,
+      [ref.tenant, ref.sessionId, defaults.maxMessages, defaults.maxTokens],
+    );
+    const first = rows[0]!;
+    const summary: SummaryRecord | null =
+      first.summary_version === null
+        ? null
+        : {
+            version: first.summary_version,
+            summary_text: first.summary_text!,
+            first_seq: Number(first.summary_first_seq),
+            last_seq: Number(first.covered_seq),
+            tokens: first.summary_tokens!,
+            created_at: new Date(first.summary_created_at!).toISOString(),
+            metadata: first.summary_metadata ?? {},
+          };
+    const messages = rows.filter((row) => row.seq !== null).map((row) => toStoredMessage(row as MessageRow));
+    return {
+      summary,
+      lastSeq: Number(first.session_last_seq),
+      lastUpdated: first.updated_at === null ? null : new Date(first.updated_at),
+      configOverrides: first.config,
+      messages,
+    };
+  }
+
+  /**
+   * Empties the buffer without touching the transcript: the floor moves to the last seq, so
+   * every buffer read or rebuild starts after it. Returns the floor.
+   */
+  async raiseBufferFloor(ref: SessionRef): Promise<number> {
+    const { rows } = await this.#db.query<{ floor: number }>(
+      `UPDATE memory_sessions SET buffer_floor_seq = next_seq - 1, updated_at = now()
+       WHERE tenant = $1 AND session_id = $2 RETURNING buffer_floor_seq AS floor`,
+      [ref.tenant, ref.sessionId],
+    );
+    return rows.length > 0 ? Number(rows[0]!.floor) : 0;
+  }
+
+  /**
+   * What a summarization job starts from, in one statement (one snapshot): the latest summary,
+   * the highest fencing token committed, the session's config overrides, its generation (so that
+   * a summary never commits into a session erased meanwhile), its last seq, and the oldest
+   * unsummarized messages, at most `maxMessages` and about `maxTokens` (the first always comes).
+   */
+  async readJobInput(ref: SessionRef, limits: { maxMessages: number; maxTokens: number }): Promise<JobInput> {
+    const { rows } = await this.#db.query<JobInputRow>(
+      `WITH latest AS (
+         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
+         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+         ORDER BY version DESC LIMIT 1
+       ),
+       head AS (
+         SELECT s.next_seq - 1 AS session_last_seq, s.generation::text AS generation,
+                coalesce((SELECT last_seq FROM latest), 0) AS covered_seq,
+                (SELECT coalesce(max(fencing_token), 0) FROM memory_summaries
+                 WHERE tenant = $1 AND session_id = $2) AS fencing_token,
+                coalesce((SELECT config FROM memory_session_configs
+                          WHERE tenant = $1 AND session_id = $2), '{}'::jsonb) AS config
+         FROM memory_sessions s WHERE s.tenant = $1 AND s.session_id = $2
+       )
+       SELECT head.*, latest.version AS summary_version, latest.summary_text,
+              latest.first_seq AS summary_first_seq, latest.tokens AS summary_tokens,
+              latest.created_at AS summary_created_at, latest.metadata AS summary_metadata,
+              unsummarized.seq, unsummarized.message, unsummarized.tokens, unsummarized.tokens_estimated
+       FROM head
+       LEFT JOIN latest ON true
+       LEFT JOIN LATERAL (
+         SELECT seq, message, tokens, tokens_estimated FROM (
+           SELECT seq, message, tokens, tokens_estimated,
+                  sum(tokens) OVER (ORDER BY seq) - tokens AS tokens_before
+           FROM memory_messages
+           WHERE tenant = $1 AND session_id = $2 AND seq > head.covered_seq
+           ORDER BY seq LIMIT $3
+         ) oldest
+         WHERE tokens_before < $4
+       ) unsummarized ON true
+       ORDER BY unsummarized.seq`,
+      [ref.tenant, ref.sessionId, limits.maxMessages, limits.maxTokens],
+    );
+    const first = rows[0];
+    if (!first)
+      return {
+        summary: null,
+        fencingToken: 0,
+        configOverrides: {},
+        generation: null,
+        lastSeq: 0,
+        messages: [],
+      };
+    const summary: SummaryRecord | null =
+      first.summary_version === null
+        ? null
+        : {
+            version: first.summary_version,
+            summary_text: first.summary_text!,
+            first_seq: Number(first.summary_first_seq),
+            last_seq: Number(first.covered_seq),
+            tokens: first.summary_tokens!,
+            created_at: new Date(first.summary_created_at!).toISOString(),
+            metadata: first.summary_metadata ?? {},
+          };
+    return {
+      summary,
+      fencingToken: Number(first.fencing_token),
+      configOverrides: first.config,
+      generation: first.generation,
+      lastSeq: Number(first.session_last_seq),
+      messages: rows.filter((row) => row.seq !== null).map((row) => toStoredMessage(row as MessageRow)),
+    };
+  }
+
+  /**
+   * Sessions idle since before `idleSince` whose transcript goes past their summaries: the
+   * candidates for a final summary. At most `limit` of them, longest idle first.
+   */
+  async idleUnsummarized(idleSince: Date, limit: number): Promise<SessionRef[]> {
+    const { rows } = await this.#db.query<{ tenant: string; session_id: string }>(
+      `SELECT s.tenant, s.session_id FROM memory_sessions s
+       WHERE s.updated_at < $1
+         AND s.next_seq - 1 > coalesce((SELECT max(last_seq) FROM memory_summaries m
+                                        WHERE m.tenant = s.tenant AND m.session_id = s.session_id), 0)
+       ORDER BY s.updated_at LIMIT $2`,
+      [idleSince, limit],
+    );
+    return rows.map((row) => ({ tenant: row.tenant, sessionId: row.session_id }));
+  }
+
+  /** Records that the session's Redis buffer missed a write and must be rebuilt. */
+  async markRedisStale(ref: SessionRef): Promise<void> {
+    await this.#db.query(
+      "UPDATE memory_sessions SET redis_stale = true WHERE tenant = $1 AND session_id = $2 AND NOT redis_stale",
+      [ref.tenant, ref.sessionId],
+    );
+  }
+
+  /** Takes up to `limit` sessions marked stale, clearing their marks; the caller drops their buffers. */
+  async takeRedisStale(limit: number): Promise<SessionRef[]> {
+    const { rows } = await this.#db.query<{ tenant: string; session_id: string }>(
+      `UPDATE memory_sessions SET redis_stale = false
+       WHERE (tenant, session_id) IN (
+         SELECT tenant, session_id FROM memory_sessions WHERE redis_stale LIMIT $1 FOR UPDATE SKIP LOCKED
+       )
+       RETURNING tenant, session_id`,
+      [limit],
+    );
+    return rows.map((row) => ({ tenant: row.tenant, sessionId: row.session_id }));
+  }
+
+  /** Number of messages and their tokens in the whole transcript. */
+  async totals(ref: SessionRef): Promise<{ message_count: number; total_tokens: number }> {
+    const { rows } = await this.#db.query<{ message_count: number; total_tokens: number }>(
+      `SELECT count(*)::bigint AS message_count, coalesce(sum(tokens), 0)::bigint AS total_tokens
+       FROM memory_messages WHERE tenant = $1 AND session_id = $2`,
+      [ref.tenant, ref.sessionId],
+    );
+    return { message_count: Number(rows[0]!.message_count), total_tokens: Number(rows[0]!.total_tokens) };
+  }
+}
+
+function toStoredMessage(row: MessageRow): StoredMessage {
+  const message = (typeof row.message === "string" ? JSON.parse(row.message) : row.message) as ChatMessage;
+  const stored: StoredMessage = {
+    ...message,
+    seq: Number(row.seq),
+    tokens: row.tokens,
+    timestamp: message.timestamp ?? 0,
+  };
+  if (row.tokens_estimated) stored.tokens_estimated = true;
+  return stored;
+}
+
+function keyOf(entry: TranscriptEntry): string | null {
+  return entry.idempotencyKey ?? entry.message.id ?? null;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (
+    typeof error === "object" && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION
+  );
+}

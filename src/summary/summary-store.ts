@@ -1,0 +1,289 @@
+import type { SessionRef } from "../buffer/keys.js";
+import { RedisUnavailableError, ValidationError } from "../errors.js";
+import { validateSessionId } from "../messages/validate.js";
+import type { Database } from "../storage/database.js";
+import type { SummaryRecord } from "../types.js";
+
+/** The Redis side of summaries: a cache of the current version (absent without Redis). */
+export interface SummaryCache {
+  readCachedSummary(ref: SessionRef): Promise<SummaryRecord | null>;
+  /** Caches a committed version as current and trims the range it covers from the buffer. */
+  publishSummary(ref: SessionRef, summary: SummaryRecord): Promise<void>;
+  forgetSummary(ref: SessionRef): Promise<void>;
+}
+
+/** Summary figures for monitoring (seed: `get_summary_stats`). */
+export interface SummaryStats {
+  summary_count: number;
+  current_version: number;
+  /** The transcript range all versions together cover: `[1..covered_seq]`. */
+  covered_seq: number;
+  current_tokens: number;
+  /** Versions that compressed an over-budget summary (the seed's "merge"). */
+  merge_count: number;
+  first_summary_at: string | null;
+  last_summary_at: string | null;
+}
+
+/** A new version to commit: what it says and the range it adds. */
+export interface SummaryCommit {
+  summaryText: string;
+  tokens: number;
+  /** The range this version folds in starts after this seq; must equal the current coverage. */
+  previousLastSeq: number;
+  /** The last seq this version covers (>= previousLastSeq; equal when it only rewrites the text). */
+  lastSeq: number;
+  /** The summarizer's lease token; a commit older than a committed one is refused. */
+  fencingToken?: number;
+  /** The session generation the summarized messages were read from; refused if it changed. */
+  generation?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SummaryStoreDependencies {
+  db: Database;
+  cache?: SummaryCache;
+  countTokens(text: string): number;
+  /** Tenant whose sessions this instance reads and writes (default "default"). */
+  tenant?: string;
+  /** Longest summary text accepted, in UTF-8 bytes (default 262144). */
+  maxSummaryBytes?: number;
+  /** Told when a committed summary could not be published to the cache (Redis away). */
+  onCacheFailure?(ref: SessionRef): Promise<void>;
+}
+
+interface SummaryRow {
+  version: number;
+  summary_text: string;
+  first_seq: number;
+  last_seq: number;
+  tokens: number;
+  created_at: Date | string;
+  metadata: Record<string, unknown>;
+}
+
+const SUMMARY_COLUMNS = "version, summary_text, first_seq, last_seq, tokens, created_at, metadata";
+
+/**
+ * The seed's SummaryStore: every summary version persists in PostgreSQL with the exact transcript
+ * range it covers; the current one is cached in Redis and read through on a miss.
+ */
+export class SummaryStore {
+  readonly tenant: string;
+  readonly #deps: SummaryStoreDependencies;
+
+  constructor(deps: SummaryStoreDependencies) {
+    this.#deps = deps;
+    this.tenant = deps.tenant ?? "default";
+  }
+
+  forTenant(tenant: string): SummaryStore {
+    return new SummaryStore({ ...this.#deps, tenant });
+  }
+
+  /**
+   * Adds a version that rewrites the current summary without covering new messages (seed:
+   * `add_summary`), e.g. to import a summary from another store or to correct one.
+   */
+  async addSummary(
+    sessionId: string,
+    summaryText: string,
+    metadata: Record<string, unknown> = {},
+  ): Promise<boolean> {
+    const ref = this.#ref(sessionId);
+    this.#validateText(summaryText);
+    if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+      throw new ValidationError("metadata", "must be an object");
+    }
+    const current = await this.currentRecord(ref);
+    const coveredSeq = current?.last_seq ?? 0;
+    const committed = await this.commit(ref, {
+      summaryText,
+      tokens: this.#deps.countTokens(summaryText),
+      previousLastSeq: coveredSeq,
+      lastSeq: coveredSeq,
+      metadata: { source: "add_summary", ...metadata },
+    });
+    return committed !== null;
+  }
+
+  /**
+   * Commits a version if the coverage is still `previousLastSeq` and no newer fencing token has
+   * committed; returns it, or null when another writer got there first (nothing is written).
+   */
+  async commit(ref: SessionRef, commit: SummaryCommit): Promise<SummaryRecord | null> {
+    if (commit.lastSeq < commit.previousLastSeq)
+      throw new ValidationError("last_seq", "must not go backwards");
+    let rows: SummaryRow[];
+    try {
+      ({ rows } = await this.#deps.db.query<SummaryRow>(
+        `WITH current AS (
+           SELECT coalesce(max(version), 0) AS version, coalesce(max(last_seq), 0) AS last_seq,
+                  coalesce(max(fencing_token), 0) AS fencing_token
+           FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+         )
+         INSERT INTO memory_summaries
+           (tenant, session_id, version, summary_text, first_seq, last_seq, tokens, fencing_token, metadata)
+         SELECT $1, $2, current.version + 1, $3, current.last_seq + 1, $4, $5, $6, $7::jsonb
+         FROM current
+         WHERE current.last_seq = $8 AND ($6::bigint IS NULL OR current.fencing_token <= $6::bigint)
+           AND ($9::uuid IS NULL OR EXISTS (SELECT 1 FROM memory_sessions
+                WHERE tenant = $1 AND session_id = $2 AND generation = $9::uuid))
+         RETURNING ${SUMMARY_COLUMNS}`,
+        [
+          ref.tenant,
+          ref.sessionId,
+          commit.summaryText,
+          commit.lastSeq,
+          commit.tokens,
+          commit.fencingToken ?? null,
+          JSON.stringify(commit.metadata ?? {}),
+          commit.previousLastSeq,
+          commit.generation ?? null,
+        ],
+      ));
+    } catch (error) {
+      // Two commits racing for the same version: the primary key lets one through.
+      if ((error as { code?: unknown }).code === "23505") return null;
+      throw error;
+    }
+    const record = rows[0] ? toRecord(rows[0]) : null;
+    if (record) await this.#publish(ref, record);
+    return record;
+  }
+
+  /** Publishes to the cache; a cache that does not answer only marks the session for a rebuild. */
+  async #publish(ref: SessionRef, record: SummaryRecord): Promise<void> {
+    if (!this.#deps.cache) return;
+    try {
+      await this.#deps.cache.publishSummary(ref, record);
+    } catch (error) {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+      await this.#deps.onCacheFailure?.(ref);
+    }
+  }
+
+  /** The current summary text, or null (seed: `get_current_summary`). */
+  async getCurrentSummary(sessionId: string): Promise<string | null> {
+    return (await this.currentRecord(this.#ref(sessionId)))?.summary_text ?? null;
+  }
+
+  /** The current version: from the Redis cache, else from PostgreSQL (then cached again). */
+  async currentRecord(ref: SessionRef): Promise<SummaryRecord | null> {
+    const cached = await this.#deps.cache?.readCachedSummary(ref).catch((error: unknown) => {
+      if (error instanceof RedisUnavailableError) return null;
+      throw error;
+    });
+    if (cached) return cached;
+    const { rows } = await this.#deps.db.query<SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+       ORDER BY version DESC LIMIT 1`,
+      [ref.tenant, ref.sessionId],
+    );
+    const record = rows[0] ? toRecord(rows[0]) : null;
+    if (record) await this.#publish(ref, record);
+    return record;
+  }
+
+  /** The newest `limit` versions, newest first, with times and ranges (seed: `get_summary_history`). */
+  async getSummaryHistory(sessionId: string, limit = 10): Promise<SummaryRecord[]> {
+    const ref = this.#ref(sessionId);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
+      throw new ValidationError("limit", "must be an integer from 1 to 1000");
+    }
+    const { rows } = await this.#deps.db.query<SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+       ORDER BY version DESC LIMIT $3`,
+      [ref.tenant, ref.sessionId, limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  /** Every version, oldest first: for coverage checks and exports. */
+  async allVersions(ref: SessionRef): Promise<SummaryRecord[]> {
+    const { rows } = await this.#deps.db.query<SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM memory_summaries WHERE tenant = $1 AND session_id = $2 ORDER BY version`,
+      [ref.tenant, ref.sessionId],
+    );
+    return rows.map(toRecord);
+  }
+
+  /** Figures for monitoring (seed: `get_summary_stats`). */
+  async getSummaryStats(sessionId: string): Promise<SummaryStats> {
+    const ref = this.#ref(sessionId);
+    const { rows } = await this.#deps.db.query<{
+      summary_count: number;
+      current_version: number;
+      covered_seq: number;
+      current_tokens: number | null;
+      merge_count: number;
+      first_summary_at: Date | string | null;
+      last_summary_at: Date | string | null;
+    }>(
+      `SELECT count(*)::bigint AS summary_count,
+              coalesce(max(version), 0) AS current_version,
+              coalesce(max(last_seq), 0)::bigint AS covered_seq,
+              (SELECT tokens FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+               ORDER BY version DESC LIMIT 1) AS current_tokens,
+              count(*) FILTER (WHERE (metadata->>'merged')::boolean)::bigint AS merge_count,
+              min(created_at) AS first_summary_at, max(created_at) AS last_summary_at
+       FROM memory_summaries WHERE tenant = $1 AND session_id = $2`,
+      [ref.tenant, ref.sessionId],
+    );
+    const row = rows[0]!;
+    return {
+      summary_count: Number(row.summary_count),
+      current_version: Number(row.current_version),
+      covered_seq: Number(row.covered_seq),
+      current_tokens: row.current_tokens ?? 0,
+      merge_count: Number(row.merge_count),
+      first_summary_at: row.first_summary_at ? new Date(row.first_summary_at).toISOString() : null,
+      last_summary_at: row.last_summary_at ? new Date(row.last_summary_at).toISOString() : null,
+    };
+  }
+
+  /**
+   * Deletes every version (seed: `clear_summaries`). Coverage restarts at 0, so the messages they
+   * covered count as unsummarized again: the transcript still has them.
+   */
+  async clearSummaries(sessionId: string): Promise<boolean> {
+    const ref = this.#ref(sessionId);
+    await this.#deps.db.query("DELETE FROM memory_summaries WHERE tenant = $1 AND session_id = $2", [
+      ref.tenant,
+      ref.sessionId,
+    ]);
+    try {
+      await this.#deps.cache?.forgetSummary(ref);
+    } catch (error) {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+      await this.#deps.onCacheFailure?.(ref);
+    }
+    return true;
+  }
+
+  #ref(sessionId: string): SessionRef {
+    return { tenant: this.tenant, sessionId: validateSessionId(sessionId) };
+  }
+
+  #validateText(summaryText: unknown): void {
+    const maxBytes = this.#deps.maxSummaryBytes ?? 256 * 1024;
+    if (typeof summaryText !== "string" || summaryText.length === 0) {
+      throw new ValidationError("summary_text", "must be a non-empty string");
+    }
+    if (Buffer.byteLength(summaryText, "utf8") > maxBytes) {
+      throw new ValidationError("summary_text", `is larger than ${maxBytes} bytes`);
+    }
+  }
+}
+
+function toRecord(row: SummaryRow): SummaryRecord {
+  return {
+    version: row.version,
+    summary_text: row.summary_text,
+    first_seq: Number(row.first_seq),
+    last_seq: Number(row.last_seq),
+    tokens: row.tokens,
+    created_at: new Date(row.created_at).toISOString(),
+    metadata: row.metadata ?? {},
+  };
+}

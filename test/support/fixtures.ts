@@ -1,0 +1,86 @@
+import { RedisBufferStore } from "../../src/buffer/redis-buffer-store.js";
+import { SqlBufferStore } from "../../src/buffer/sql-buffer-store.js";
+import type { Logger } from "../../src/logger.js";
+import type { Database } from "../../src/storage/database.js";
+import type { RedisConnection } from "../../src/storage/redis-client.js";
+import { Transcript } from "../../src/storage/transcript.js";
+import { TokenCounter } from "../../src/tokens/index.js";
+import type { ChatMessage } from "../../src/types.js";
+
+/** A logger that keeps what it is told, for tests that assert a warning was logged. */
+export function recordingLogger(): Logger & { warnings: string[]; errors: string[] } {
+  const warnings: string[] = [];
+  const errors: string[] = [];
+  return {
+    warnings,
+    errors,
+    warn: (_details, message) => warnings.push(message),
+    error: (_details, message) => errors.push(message),
+  };
+}
+
+export interface StoreCaps {
+  maxMessages: number;
+  maxTokens: number;
+  summaryTriggerTokens: number;
+}
+
+export function bufferDependencies(db: Database, caps: StoreCaps, tokenCounter = new TokenCounter()) {
+  return {
+    transcript: new Transcript(db),
+    measurer: tokenCounter,
+    defaults: { ...caps, ttlSeconds: 3600 },
+    limits: { maxContentBytes: 64 * 1024 },
+    logger: recordingLogger(),
+  };
+}
+
+export function redisStore(db: Database, redis: RedisConnection, keyPrefix: string, caps: StoreCaps) {
+  return new RedisBufferStore({ ...bufferDependencies(db, caps), redis, keyPrefix });
+}
+
+export function sqlStore(db: Database, caps: StoreCaps) {
+  return new SqlBufferStore(bufferDependencies(db, caps));
+}
+
+/** A deterministic pseudo-random generator (mulberry32), so failures replay. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = [
+  "laptop",
+  "budget",
+  "Lenovo",
+  "ThinkPad",
+  "battery",
+  "Preis",
+  "CHF",
+  "1299",
+  "prefer",
+  "screen",
+  "東京",
+  "旅行",
+  "Привет",
+  "مرحبا",
+  "🙂",
+  "const x = 42;",
+  '{"a": [1, 2]}',
+  "weight",
+  "under",
+  "2kg",
+];
+
+/** A chat message of roughly `words` words, user or assistant, from a seeded generator. */
+export function randomMessage(random: () => number, words: number): ChatMessage {
+  const parts: string[] = [];
+  for (let i = 0; i < words; i++) parts.push(WORDS[Math.floor(random() * WORDS.length)]!);
+  return { role: random() < 0.5 ? "user" : "assistant", content: parts.join(" ") };
+}
