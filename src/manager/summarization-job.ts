@@ -1,0 +1,131 @@
+import type { SessionRef } from "../buffer/keys.js";
+import { MemoryError } from "../errors.js";
+import type { Transcript } from "../storage/transcript.js";
+import type { Summarizer } from "../summarizer/index.js";
+import type { LeaseManager } from "../summary/leases.js";
+import type { SummaryStore } from "../summary/summary-store.js";
+import type { SummaryRecord } from "../types.js";
+import { type FoldMode, planFold } from "./fold-plan.js";
+import { resolveStoredConfig, type SessionConfig } from "./session-config.js";
+
+/** The summary a summarizer returned was over `max_summary_tokens` even after compression. */
+export class SummaryOverBudgetError extends MemoryError {
+  readonly code = "summary_over_budget";
+}
+
+/** The job lost its lease while the summarizer ran (it took longer than the lease). */
+export class LeaseLostError extends MemoryError {
+  readonly code = "lease_lost";
+}
+
+/** What one run of a job did. */
+export type JobOutcome =
+  | { kind: "committed"; summary: SummaryRecord; more: boolean; summarizerMs: number }
+  | { kind: "nothing" }
+  | { kind: "busy"; retryAfterMs: number }
+  | { kind: "conflict" };
+
+export interface SummarizationJobDependencies {
+  transcript: Transcript;
+  summaryStore: SummaryStore;
+  leases: LeaseManager;
+  summarizer: Summarizer;
+  countTokens(text: string): number;
+  /** The config every session starts from; a session's stored overrides apply over it. */
+  defaults: Readonly<SessionConfig>;
+  /** Most messages one job reads and folds (default 400). */
+  maxInputMessages?: number;
+  /** About the most tokens one job reads and folds (default 24000). */
+  maxInputTokens?: number;
+  /** Milliseconds between lease extensions (default: a third of the lease). */
+  heartbeatMs: number;
+}
+
+/**
+ * One summarization step for one session: take the lease, read the oldest unsummarized messages
+ * from the transcript, fold them with the previous summary, commit the version with its exact
+ * range if the lease's fencing token and the coverage are still current, then publish it (which
+ * trims exactly that range from the Redis buffer). A job that loses its lease commits nothing.
+ */
+export async function runSummarizationJob(
+  deps: SummarizationJobDependencies,
+  ref: SessionRef,
+  mode: FoldMode,
+  signal: AbortSignal,
+): Promise<JobOutcome> {
+  const limits = { maxMessages: deps.maxInputMessages ?? 400, maxTokens: deps.maxInputTokens ?? 24_000 };
+  let attempt = await deps.leases.acquire(ref, 0);
+  if (!attempt.lease) return { kind: "busy", retryAfterMs: attempt.retryAfterMs };
+  // Read under the lease, so that no other job commits between this read and this job's commit.
+  let input = await deps.transcript.readJobInput(ref, limits);
+  if (attempt.lease.token <= input.fencingToken) {
+    // The lease store lost its counter (a Redis restart without persistence): take a token above
+    // every committed one, or a commit of this job would be refused as stale.
+    await attempt.lease.release();
+    attempt = await deps.leases.acquire(ref, input.fencingToken);
+    if (!attempt.lease) return { kind: "busy", retryAfterMs: attempt.retryAfterMs };
+    input = await deps.transcript.readJobInput(ref, limits);
+  }
+  const lease = attempt.lease;
+
+  const lost = new AbortController();
+  const heartbeat = setInterval(() => {
+    lease.extend().then(
+      (held) => {
+        if (!held) lost.abort(new LeaseLostError("the summarizer lease expired while the job ran"));
+      },
+      () => {
+        // Lease store unreachable: the job cannot prove it still holds the lease.
+        lost.abort(new LeaseLostError("the summarizer lease could not be extended"));
+      },
+    );
+  }, deps.heartbeatMs);
+  heartbeat.unref();
+
+  try {
+    const config = resolveStoredConfig(deps.defaults, input.configOverrides);
+    const coveredSeq = input.summary?.last_seq ?? 0;
+    const windowIsComplete = (input.messages.at(-1)?.seq ?? coveredSeq) >= input.lastSeq;
+    const foldCount = planFold(input.messages, windowIsComplete, config, mode);
+    if (foldCount === 0 || input.generation === null) return { kind: "nothing" };
+
+    const folded = input.messages.slice(0, foldCount);
+    const result = await deps.summarizer.summarize({
+      previousSummary: input.summary?.summary_text ?? null,
+      messages: folded,
+      maxSummaryTokens: config.max_summary_tokens,
+      countTokens: deps.countTokens,
+      signal: AbortSignal.any([signal, lost.signal]),
+    });
+    if (lost.signal.aborted) throw lost.signal.reason;
+    const tokens = deps.countTokens(result.text);
+    if (tokens > config.max_summary_tokens) {
+      throw new SummaryOverBudgetError(`summary has ${tokens} tokens, budget ${config.max_summary_tokens}`);
+    }
+    const summary = await deps.summaryStore.commit(ref, {
+      summaryText: result.text,
+      tokens,
+      previousLastSeq: coveredSeq,
+      lastSeq: folded.at(-1)!.seq,
+      fencingToken: lease.token,
+      generation: input.generation,
+      metadata: {
+        summarizer: result.summarizer,
+        model: result.model,
+        input_tokens: result.inputTokens,
+        output_tokens: result.outputTokens,
+        latency_ms: Math.round(result.latencyMs),
+        merged: result.merged,
+        messages: folded.length,
+        mode,
+      },
+    });
+    if (!summary) return { kind: "conflict" };
+    // What is left in the window decides whether another step is due; a cut window always has more.
+    const more = !windowIsComplete || planFold(input.messages.slice(foldCount), true, config, "trigger") > 0;
+    return { kind: "committed", summary, more, summarizerMs: result.latencyMs };
+  } finally {
+    clearInterval(heartbeat);
+    await lease.release().catch(() => {});
+  }
+}
