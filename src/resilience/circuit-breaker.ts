@@ -1,0 +1,424 @@
+import { type Logger, stderrLogger } from "../logger.js";
+import { type BreakStrategy, ConsecutiveFailures } from "./break-strategy.js";
+import { CircuitOpenError } from "./errors.js";
+import { errorMessage, Listeners, type Unsubscribe } from "./listeners.js";
+
+/** The three breaker states, as values (`breaker.getState() === CircuitState.OPEN`). */
+export const CircuitState = {
+  /** Calls pass; counted failures are fed to the strategy. */
+  CLOSED: "closed",
+  /** Calls are refused with `CircuitOpenError` until the recovery timeout has elapsed. */
+  OPEN: "open",
+  /** Up to `halfOpenMaxCalls` trial calls pass; the first outcome closes or re-opens. */
+  HALF_OPEN: "half_open",
+} as const;
+export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
+
+export interface CircuitBreakerOptions {
+  /** Names the guarded dependency in errors, events, snapshots and health ("redis", "postgres"). */
+  name: string;
+  /**
+   * Consecutive counted failures that open a CLOSED breaker. Default 5. Builds the default
+   * `ConsecutiveFailures` strategy; do not combine with `strategy`.
+   */
+  failureThreshold?: number;
+  /** Milliseconds an OPEN breaker refuses calls before it admits a trial. Default 60_000. */
+  recoveryTimeoutMs?: number;
+  /** Trial calls allowed in flight at once while HALF_OPEN; the others are refused. Default 1. */
+  halfOpenMaxCalls?: number;
+  /**
+   * Whether an error counts against the dependency. Default: every error counts. Return false for
+   * errors that say nothing about the dependency's health (validation errors, a caller's abort):
+   * such an error is passed through and leaves the state machine exactly as it was.
+   */
+  isFailure?: (error: unknown) => boolean;
+  /**
+   * When to open a CLOSED breaker. Default `new ConsecutiveFailures(failureThreshold)`. One
+   * instance per breaker (strategies hold state).
+   */
+  strategy?: BreakStrategy;
+  /** Clock in epoch milliseconds. Default `Date.now()` (read at each call, so fake timers apply). */
+  now?: () => number;
+  /** Where a throwing event listener is reported. Default: JSON lines on stderr. */
+  logger?: Logger;
+}
+
+/** Why a transition happened: for logs and metrics labels. */
+export type TransitionReason =
+  | "failures" // the strategy tripped a CLOSED breaker
+  | "recovery_timeout" // OPEN for recoveryTimeoutMs: the next call may be a trial
+  | "trial_success"
+  | "trial_failure"
+  | "forced_open"
+  | "reset";
+
+export interface StateChangeEvent {
+  name: string;
+  from: CircuitState;
+  to: CircuitState;
+  /** Epoch milliseconds (the breaker's clock). */
+  at: number;
+  reason: TransitionReason;
+  /** The error that opened the breaker, when a failure did. */
+  error?: unknown;
+}
+
+export interface SuccessEvent {
+  name: string;
+  /** State when the outcome was recorded (before any transition it causes). */
+  state: CircuitState;
+  at: number;
+  /** Call duration in ms; 0 for `recordSuccess()`. */
+  durationMs: number;
+}
+
+export interface FailureEvent extends SuccessEvent {
+  error: unknown;
+}
+
+export interface RejectedEvent {
+  name: string;
+  state: CircuitState;
+  at: number;
+  retryAfterMs: number;
+}
+
+export interface CircuitBreakerEvents {
+  stateChange: StateChangeEvent;
+  /** A call succeeded (or `recordSuccess()`). */
+  success: SuccessEvent;
+  /** A counted failure (errors `isFailure` rejects emit nothing). */
+  failure: FailureEvent;
+  /** A call was refused without running. */
+  rejected: RejectedEvent;
+}
+
+/** What `snapshot()` returns; snake_case and ISO times, like the other public data shapes. */
+export interface CircuitBreakerSnapshot {
+  name: string;
+  state: CircuitState;
+  /** Counted failures since the last success, close or reset. */
+  failures: number;
+  /** ISO time the breaker last opened; null while CLOSED. */
+  opened_at: string | null;
+  /** Milliseconds until an OPEN breaker admits a trial; 0 when not OPEN. */
+  retry_after_ms: number;
+  /** Message of the last counted failure (kept across reset: it is history). */
+  last_error: string | null;
+  /** ISO time of the last transition; null if the breaker never changed state. */
+  last_transition_at: string | null;
+  /** Lifetime counters (monotonic, never reset: they feed Prometheus counters). */
+  total_failures: number;
+  total_successes: number;
+  rejections: number;
+}
+
+type BreakerState =
+  | { state: "closed" }
+  | { state: "open"; openedAt: number; reopenAt: number }
+  | { state: "half_open"; openedAt: number; trialsInFlight: number };
+
+/**
+ * Which episode (the span between two transitions) admitted a call. Only outcomes of the current
+ * episode drive the state machine: a slow call admitted before the breaker opened, or before a
+ * `reset()`, cannot close or trip the breaker it no longer describes.
+ */
+interface Ticket {
+  episode: number;
+  /** A HALF_OPEN trial holding one of the `halfOpenMaxCalls` slots. */
+  trial: boolean;
+}
+
+/**
+ * Guards one dependency. CLOSED → (strategy trips) → OPEN → (recoveryTimeoutMs) → HALF_OPEN →
+ * (trial succeeds) → CLOSED, or (trial fails) → OPEN with a fresh timer.
+ *
+ * No timers: the OPEN → HALF_OPEN transition is computed from the clock whenever the breaker is
+ * consulted (`execute`, `getState`, `snapshot`, `record*`), and its event is emitted then. So the
+ * breaker never keeps a process alive and works with an injected clock.
+ */
+export class CircuitBreaker {
+  readonly name: string;
+  private readonly recoveryTimeoutMs: number;
+  private readonly halfOpenMaxCalls: number;
+  private readonly isFailure: (error: unknown) => boolean;
+  private readonly strategy: BreakStrategy;
+  private readonly now: () => number;
+  private readonly listeners: Listeners<CircuitBreakerEvents>;
+
+  private current: BreakerState = { state: "closed" };
+  private episode = 0;
+  private consecutiveFailures = 0;
+  private lastError: string | null = null;
+  private lastTransitionAt: number | null = null;
+  private totalFailures = 0;
+  private totalSuccesses = 0;
+  private rejections = 0;
+
+  constructor(options: CircuitBreakerOptions) {
+    const {
+      name,
+      failureThreshold,
+      recoveryTimeoutMs = 60_000,
+      halfOpenMaxCalls = 1,
+      isFailure = () => true,
+      strategy,
+      now = () => Date.now(),
+      logger = stderrLogger,
+    } = options;
+    if (strategy && failureThreshold !== undefined) {
+      throw new TypeError(`circuit breaker "${name}": pass failureThreshold or strategy, not both`);
+    }
+    if (!Number.isFinite(recoveryTimeoutMs) || recoveryTimeoutMs < 0) {
+      throw new RangeError(`circuit breaker "${name}": recoveryTimeoutMs must be >= 0`);
+    }
+    if (!Number.isInteger(halfOpenMaxCalls) || halfOpenMaxCalls < 1) {
+      throw new RangeError(`circuit breaker "${name}": halfOpenMaxCalls must be an integer >= 1`);
+    }
+    this.name = name;
+    this.recoveryTimeoutMs = recoveryTimeoutMs;
+    this.halfOpenMaxCalls = halfOpenMaxCalls;
+    this.isFailure = isFailure;
+    this.strategy = strategy ?? new ConsecutiveFailures(failureThreshold ?? 5);
+    this.now = now;
+    this.listeners = new Listeners(`circuit-breaker:${name}`, logger);
+  }
+
+  /**
+   * Runs `operation` through the breaker. Refused with `CircuitOpenError` (without calling
+   * `operation`) while OPEN, or while HALF_OPEN with all trial slots taken. The operation's own
+   * error is rethrown unchanged.
+   */
+  async execute<T>(operation: () => Promise<T>): Promise<T> {
+    const ticket = this.admit();
+    const startedAt = this.now();
+    let result: T;
+    try {
+      result = await operation();
+    } catch (error) {
+      if (this.counts(error)) {
+        this.settle(ticket, { ok: false, error }, this.now() - startedAt);
+      } else {
+        this.release(ticket);
+      }
+      throw error;
+    }
+    this.settle(ticket, { ok: true }, this.now() - startedAt);
+    return result;
+  }
+
+  /** The decorator form (the seed's `@redis_circuit_breaker`): `fn` run through `execute`. */
+  wrap<Args extends unknown[], R>(fn: (...args: Args) => Promise<R>): (...args: Args) => Promise<R> {
+    return (...args) => this.execute(() => fn(...args));
+  }
+
+  /**
+   * The current state. An OPEN breaker whose recovery timeout has elapsed reports HALF_OPEN (and
+   * emits that transition now): its next call is admitted as a trial. Reporting OPEN instead
+   * would make a caller that routes by `getState()` skip the dependency forever, since no call
+   * would ever reach it to serve as the trial.
+   */
+  getState(): CircuitState {
+    return this.refresh().state;
+  }
+
+  snapshot(): CircuitBreakerSnapshot {
+    const at = this.now();
+    const state = this.refresh(at);
+    return {
+      name: this.name,
+      state: state.state,
+      failures: this.consecutiveFailures,
+      opened_at: state.state === "closed" ? null : new Date(state.openedAt).toISOString(),
+      retry_after_ms: state.state === "open" ? Math.max(0, state.reopenAt - at) : 0,
+      last_error: this.lastError,
+      last_transition_at:
+        this.lastTransitionAt === null ? null : new Date(this.lastTransitionAt).toISOString(),
+      total_failures: this.totalFailures,
+      total_successes: this.totalSuccesses,
+      rejections: this.rejections,
+    };
+  }
+
+  /**
+   * A real reset: CLOSED, consecutive failures 0, the strategy's history cleared, trial slots
+   * freed, and calls still in flight from before the reset can no longer count. opossum's
+   * `close()` and cockatiel's manual close keep the old failure count, so a single new failure
+   * re-opens them at once; here a breaker with threshold 5 needs 5 new failures.
+   * Lifetime totals and `last_error` are history and stay.
+   */
+  reset(): void {
+    const at = this.now();
+    const from = this.current.state;
+    this.consecutiveFailures = 0;
+    if (from === "closed") {
+      // Not a transition, but still a new episode so in-flight outcomes are forgotten.
+      this.strategy.reset();
+      this.episode += 1;
+      return;
+    }
+    this.transition({ state: "closed" }, at, "reset");
+  }
+
+  /**
+   * Trips the breaker by hand (ops, tests): OPEN with a fresh recovery timer, exactly as if the
+   * strategy had tripped it. It half-opens after `recoveryTimeoutMs`; call `reset()` to close.
+   */
+  forceOpen(error?: unknown): void {
+    const at = this.now();
+    if (error !== undefined) this.lastError = errorMessage(error);
+    const state = this.refresh(at);
+    if (state.state === "open") {
+      // Already open: restart the timer, but it is not a transition.
+      state.reopenAt = at + this.recoveryTimeoutMs;
+      return;
+    }
+    this.open(at, "forced_open", error);
+  }
+
+  /**
+   * Reports a success observed outside `execute` (e.g. the client's 'ready' event). While CLOSED
+   * it clears the consecutive count; while HALF_OPEN it closes the breaker; while OPEN it only
+   * counts (call `reset()` to close on such a signal).
+   */
+  recordSuccess(): void {
+    this.refresh();
+    this.settle({ episode: this.episode, trial: false }, { ok: true }, 0);
+  }
+
+  /**
+   * Reports a failure observed outside `execute` (e.g. the client's 'error' event). Filtered by
+   * `isFailure` like any other error. While OPEN it only counts: it does not extend the timer.
+   */
+  recordFailure(error: unknown): void {
+    if (!this.counts(error)) return;
+    this.refresh();
+    this.settle({ episode: this.episode, trial: false }, { ok: false, error }, 0);
+  }
+
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<K extends keyof CircuitBreakerEvents>(
+    event: K,
+    listener: (payload: CircuitBreakerEvents[K]) => void,
+  ): Unsubscribe {
+    return this.listeners.on(event, listener);
+  }
+
+  /** Shorthand for `on("stateChange", listener)`. */
+  onStateChange(listener: (event: StateChangeEvent) => void): Unsubscribe {
+    return this.listeners.on("stateChange", listener);
+  }
+
+  /** Applies the lazy OPEN → HALF_OPEN transition if the recovery timeout has elapsed. */
+  private refresh(at: number = this.now()): BreakerState {
+    const state = this.current;
+    if (state.state === "open" && at >= state.reopenAt) {
+      this.transition(
+        { state: "half_open", openedAt: state.openedAt, trialsInFlight: 0 },
+        at,
+        "recovery_timeout",
+      );
+    }
+    return this.current;
+  }
+
+  private admit(): Ticket {
+    const at = this.now();
+    const state = this.refresh(at);
+    if (state.state === "closed") return { episode: this.episode, trial: false };
+    if (state.state === "half_open" && state.trialsInFlight < this.halfOpenMaxCalls) {
+      state.trialsInFlight += 1;
+      return { episode: this.episode, trial: true };
+    }
+    const retryAfterMs = state.state === "open" ? Math.max(0, state.reopenAt - at) : 0;
+    this.rejections += 1;
+    this.listeners.emit("rejected", { name: this.name, state: state.state, at, retryAfterMs });
+    throw new CircuitOpenError(this.name, state.state, retryAfterMs);
+  }
+
+  /**
+   * `isFailure` guarded: if the caller's predicate throws, the error counts. Letting it throw
+   * here would leak a HALF_OPEN trial slot and leave the breaker refusing every call forever.
+   */
+  private counts(error: unknown): boolean {
+    try {
+      return this.isFailure(error);
+    } catch {
+      return true;
+    }
+  }
+
+  /** Frees a trial slot without deciding anything (the error did not count). */
+  private release(ticket: Ticket): void {
+    const state = this.current;
+    if (ticket.trial && ticket.episode === this.episode && state.state === "half_open") {
+      state.trialsInFlight -= 1;
+    }
+  }
+
+  private settle(
+    ticket: Ticket,
+    outcome: { ok: true } | { ok: false; error: unknown },
+    durationMs: number,
+  ): void {
+    const at = this.now();
+    this.release(ticket);
+    // Outcomes are recorded against the state as of now (this may emit the lazy half-open).
+    const state = this.refresh(at).state;
+    if (outcome.ok) {
+      this.totalSuccesses += 1;
+      this.listeners.emit("success", { name: this.name, state, at, durationMs });
+    } else {
+      this.totalFailures += 1;
+      this.lastError = errorMessage(outcome.error);
+      this.listeners.emit("failure", { name: this.name, state, at, durationMs, error: outcome.error });
+    }
+    // A stale outcome (its episode ended: the breaker opened, half-opened or was reset meanwhile,
+    // perhaps by a listener just now) is counted in the totals but decides nothing.
+    if (ticket.episode !== this.episode) return;
+
+    if (state === "closed") {
+      if (outcome.ok) {
+        this.consecutiveFailures = 0;
+        this.strategy.success(at);
+      } else {
+        this.consecutiveFailures += 1;
+        if (this.strategy.failure(at)) this.open(at, "failures", outcome.error);
+      }
+    } else if (state === "half_open") {
+      if (outcome.ok) {
+        this.consecutiveFailures = 0;
+        this.transition({ state: "closed" }, at, "trial_success");
+      } else {
+        this.consecutiveFailures += 1;
+        this.open(at, "trial_failure", outcome.error);
+      }
+    } else if (!outcome.ok) {
+      // OPEN: the failure is history; the recovery timer is not extended.
+      this.consecutiveFailures += 1;
+    }
+  }
+
+  private open(at: number, reason: TransitionReason, error: unknown): void {
+    this.transition(
+      { state: "open", openedAt: at, reopenAt: at + this.recoveryTimeoutMs },
+      at,
+      reason,
+      error,
+    );
+  }
+
+  private transition(next: BreakerState, at: number, reason: TransitionReason, error?: unknown): void {
+    const from = this.current.state;
+    this.current = next;
+    this.episode += 1;
+    this.lastTransitionAt = at;
+    if (next.state === "closed") {
+      this.consecutiveFailures = 0;
+      this.strategy.reset();
+    }
+    const event: StateChangeEvent = { name: this.name, from, to: next.state, at, reason };
+    if (error !== undefined) event.error = error;
+    this.listeners.emit("stateChange", event);
+  }
+}

@@ -1,0 +1,108 @@
+import { ErrorReply } from "redis";
+import { DatabaseUnavailableError, RedisUnavailableError } from "../errors.js";
+import { type Database, isConnectionError, type Transaction } from "../storage/database.js";
+import type { RedisConnection } from "../storage/redis-client.js";
+import type { CircuitBreaker } from "./circuit-breaker.js";
+import { CircuitOpenError } from "./errors.js";
+
+/**
+ * Redis behind its circuit breaker: every command goes through the breaker, and every way Redis
+ * can fail to answer (refused, reset, closed, timed out, breaker open) surfaces as one
+ * RedisUnavailableError, which the stores answer by falling back to the system of record. An
+ * error reply (the server answered) is not an outage: it passes through and the breaker ignores it.
+ */
+export class GuardedRedisConnection implements RedisConnection {
+  readonly breaker: CircuitBreaker;
+  readonly #inner: RedisConnection;
+
+  constructor(inner: RedisConnection, breaker: CircuitBreaker) {
+    this.#inner = inner;
+    this.breaker = breaker;
+  }
+
+  get isReady(): boolean {
+    return this.#inner.isReady;
+  }
+
+  send(args: readonly string[], route?: { key?: string; readonly?: boolean }): Promise<unknown> {
+    return this.#guard(() => this.#inner.send(args, route));
+  }
+
+  info(section: string): Promise<string[]> {
+    return this.#guard(() => this.#inner.info(section));
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await this.breaker.execute(operation);
+    } catch (error) {
+      if (error instanceof ErrorReply) throw error;
+      throw new RedisUnavailableError(`Redis is unavailable: ${messageOf(error)}`, { cause: error });
+    }
+  }
+}
+
+/** Breaker predicate for Redis: only failures to answer count, never an error reply. */
+export function isRedisOutage(error: unknown): boolean {
+  return !(error instanceof ErrorReply);
+}
+
+/**
+ * The system of record behind its circuit breaker. Connection failures count and surface as
+ * DatabaseUnavailableError; errors the server answered with (constraint violations, bad SQL) pass
+ * through untouched and do not count.
+ */
+export class GuardedDatabase implements Database {
+  readonly breaker: CircuitBreaker;
+  readonly #inner: Database;
+
+  constructor(inner: Database, breaker: CircuitBreaker) {
+    this.#inner = inner;
+    this.breaker = breaker;
+  }
+
+  get kind() {
+    return this.#inner.kind;
+  }
+
+  get healthy(): boolean {
+    return this.#inner.healthy;
+  }
+
+  query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
+    return this.#guard(() => this.#inner.query<Row>(sql, params));
+  }
+
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#guard(() => this.#inner.transaction(work));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.#guard(() => this.#inner.exec(sql));
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await this.breaker.execute(operation);
+    } catch (error) {
+      if (error instanceof CircuitOpenError || isConnectionError(error)) {
+        throw new DatabaseUnavailableError(`PostgreSQL is unavailable: ${messageOf(error)}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,27 @@
+export { type BreakStrategy, ConsecutiveFailures } from "./break-strategy.js";
+export {
+  CircuitBreaker,
+  type CircuitBreakerEvents,
+  type CircuitBreakerOptions,
+  type CircuitBreakerSnapshot,
+  CircuitState,
+  type FailureEvent,
+  type RejectedEvent,
+  type StateChangeEvent,
+  type SuccessEvent,
+  type TransitionReason,
+} from "./circuit-breaker.js";
+export { CircuitOpenError, isCircuitOpenError } from "./errors.js";
+export {
+  type CanServeRule,
+  type ComponentChangeEvent,
+  type ComponentHealth,
+  canServeUnlessAllDown,
+  HealthMonitor,
+  type HealthMonitorEvents,
+  type HealthMonitorOptions,
+  type HealthSnapshot,
+  type HealthStatus,
+  type OverallChangeEvent,
+} from "./health-monitor.js";
+export { errorMessage, type Unsubscribe } from "./listeners.js";

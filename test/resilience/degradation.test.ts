@@ -1,0 +1,474 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { SqlBufferStore } from "../../src/buffer/sql-buffer-store.js";
+import { DatabaseUnavailableError, StorageUnavailableError } from "../../src/errors.js";
+import { createMemoryManager, type MemoryManagerOptions } from "../../src/manager/create-memory-manager.js";
+import type { MemoryManager } from "../../src/manager/memory-manager.js";
+import { CircuitState } from "../../src/resilience/index.js";
+import { PostgresDatabase } from "../../src/storage/database.js";
+import { Transcript } from "../../src/storage/transcript.js";
+import { TokenCounter } from "../../src/tokens/index.js";
+import { bufferDependencies, randomMessage, recordingLogger, seededRandom } from "../support/fixtures.js";
+import { PostgresClusterProcess, RedisServerProcess } from "../support/processes.js";
+import {
+  createTestDatabase,
+  createTestRedis,
+  type TestDatabase,
+  type TestRedis,
+  uniqueName,
+} from "../support/servers.js";
+import { FlakySummarizer } from "../support/test-summarizers.js";
+
+// The seed's graceful degradation, each rule made to happen with real servers: this file starts
+// its own redis-server and PostgreSQL cluster and kills, pauses and restarts them mid-traffic.
+
+const fast = {
+  failureThreshold: 2,
+  recoveryTimeoutMs: 300,
+  probeIntervalMs: 100,
+  redisCommandTimeoutMs: 250,
+};
+
+let database: TestDatabase;
+const opened: MemoryManager[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await Promise.all(opened.map((manager) => manager.close().catch(() => {})));
+  await database.drop();
+});
+
+async function open(options: Partial<MemoryManagerOptions>): Promise<MemoryManager> {
+  const manager = await createMemoryManager({
+    database: database.db,
+    logger: recordingLogger(),
+    resilience: fast,
+    // Small budgets, so that summaries commit (and trim) throughout the faults.
+    sessionDefaults: { summary_trigger_tokens: 400, max_buffer_tokens: 600, keep_recent_tokens: 150 },
+    summarization: { idleFinalizeAfterMs: 0, backoffBaseMs: 20, backoffMaxMs: 200 },
+    ...options,
+  });
+  opened.push(manager);
+  return manager;
+}
+
+/** Invariant 2 after the faults: versions cover [1..k] without gap or overlap; the buffer is after k. */
+async function expectExactCoverage(manager: MemoryManager, session: string): Promise<void> {
+  await manager.waitForIdle();
+  const versions = await manager.summaryStore.allVersions({ tenant: "default", sessionId: session });
+  let k = 0;
+  for (const version of versions) {
+    expect(version.first_seq).toBe(k + 1);
+    k = version.last_seq;
+  }
+  const context = await manager.getContext(session);
+  expect(context.buffer_messages.every((message) => message.seq > k)).toBe(true);
+}
+
+async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Writes and reads steadily on a few sessions until stopped; every write must be acknowledged. */
+function steadyTraffic(manager: MemoryManager, sessions: string[]) {
+  let running = true;
+  const acknowledged = new Map<string, string[]>(sessions.map((session) => [session, []]));
+  const errors: unknown[] = [];
+  const random = seededRandom(5);
+  const done = (async () => {
+    let n = 0;
+    while (running) {
+      const session = sessions[n % sessions.length]!;
+      const content = `message ${n++} ${String(randomMessage(random, 8).content)}`;
+      try {
+        await manager.addMessage(session, { role: n % 2 ? "user" : "assistant", content });
+        acknowledged.get(session)!.push(content);
+        await manager.getContext(session);
+      } catch (error) {
+        errors.push(error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    acknowledged,
+    errors,
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+/** What the transcript alone says the context is: what Redis must serve once it is back. */
+async function expectSameAsSystemOfRecord(manager: MemoryManager, session: string): Promise<void> {
+  const reference = await createMemoryManager({
+    database: database.db,
+    redis: false,
+    summarization: { idleFinalizeAfterMs: 0 },
+  });
+  try {
+    const expected = await reference.getContext(session);
+    const actual = await manager.getContext(session);
+    expect(actual.buffer_info.source).toBe("redis");
+    expect(actual.buffer_messages).toEqual(expected.buffer_messages);
+    expect(actual.current_summary).toEqual(expected.current_summary);
+    expect(actual.buffer_info.total_tokens).toBe(expected.buffer_info.total_tokens);
+    expect(actual.buffer_info.last_seq).toBe(expected.buffer_info.last_seq);
+  } finally {
+    await reference.close();
+  }
+}
+
+async function expectAllInTranscript(session: string, contents: string[]): Promise<void> {
+  const transcript = await new Transcript(database.db).readAfter(
+    { tenant: "default", sessionId: session },
+    0,
+    100_000,
+  );
+  expect(transcript.map((m) => m.content)).toEqual(contents);
+  expect(transcript.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+}
+
+describe("Redis unavailable: served from PostgreSQL, rebuilt on return", () => {
+  let redis: RedisServerProcess;
+  beforeAll(async () => {
+    redis = await RedisServerProcess.start();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it("survives a killed redis-server mid-traffic and comes back empty with nothing missing", async () => {
+    const manager = await open({ redis: redis.url, keyPrefix: uniqueName("kill") });
+    const sessions = [uniqueName("a"), uniqueName("b"), uniqueName("c")];
+    const traffic = steadyTraffic(manager, sessions);
+    await until(() => traffic.acknowledged.get(sessions[2]!)!.length > 5, "some traffic");
+    await redis.kill();
+    await until(
+      () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
+      "the Redis breaker opens",
+    );
+    const during = traffic.acknowledged.get(sessions[0]!)!.length;
+    await until(
+      () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
+      "writes continue without Redis",
+    );
+    expect((await manager.getContext(sessions[0]!)).buffer_info.source).toBe("database");
+    expect(manager.isAvailable()).toBe(true);
+    expect(manager.health.snapshot().components.redis!.status).toBe("down");
+
+    const transitions: string[] = [];
+    const unsubscribe = manager.circuitBreaker.redis.onStateChange((change) => transitions.push(change.to));
+    await redis.restart();
+    await until(
+      () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
+      "the Redis breaker closes",
+    );
+    unsubscribe();
+    await traffic.stop();
+    // A trial may fail while the server is still starting; the breaker ends HALF_OPEN -> CLOSED.
+    expect(transitions.slice(-2)).toEqual([CircuitState.HALF_OPEN, CircuitState.CLOSED]);
+    // Callers saw no errors at any point.
+    expect(traffic.errors).toEqual([]);
+    for (const session of sessions) {
+      await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
+      await expectExactCoverage(manager, session);
+      await expectSameAsSystemOfRecord(manager, session);
+    }
+    expect((await manager.summaryStore.getSummaryStats(sessions[0]!)).summary_count).toBeGreaterThan(0);
+  });
+
+  it("survives a paused redis-server (SIGSTOP) and resumes with the same answers", async () => {
+    const manager = await open({ redis: redis.url, keyPrefix: uniqueName("pause") });
+    const sessions = [uniqueName("p1"), uniqueName("p2")];
+    const traffic = steadyTraffic(manager, sessions);
+    await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
+    redis.pause();
+    await until(
+      () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
+      "the Redis breaker opens",
+    );
+    const during = traffic.acknowledged.get(sessions[0]!)!.length;
+    await until(
+      () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
+      "writes continue while Redis hangs",
+    );
+    redis.resume();
+    await until(
+      () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
+      "the Redis breaker closes",
+    );
+    await traffic.stop();
+    expect(traffic.errors).toEqual([]);
+    for (const session of sessions) {
+      await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
+      await expectExactCoverage(manager, session);
+      await expectSameAsSystemOfRecord(manager, session);
+    }
+  });
+});
+
+describe("Redis that returns with its old data", () => {
+  it("drops the buffers that missed writes, so reads equal the transcript again", async () => {
+    const redis = await RedisServerProcess.start({ persist: true });
+    try {
+      const manager = await open({ redis: redis.url, keyPrefix: uniqueName("stale") });
+      const session = uniqueName("s");
+      const contents: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        contents.push(`before ${i}`);
+        await manager.addMessage(session, { role: "user", content: `before ${i}` });
+      }
+      await redis.kill();
+      for (let i = 0; i < 5; i++) {
+        contents.push(`during ${i}`);
+        await manager.addMessage(session, { role: "user", content: `during ${i}` });
+      }
+      // The restarted server loads its append-only file: the buffer as it was before the outage.
+      await redis.restart();
+      await until(
+        () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
+        "the Redis breaker closes",
+      );
+      await expectAllInTranscript(session, contents);
+      await expectSameAsSystemOfRecord(manager, session);
+      expect((await manager.getContext(session)).buffer_messages.at(-1)!.content).toBe("during 4");
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe.skipIf(!inject("redisAvailable"))("PostgreSQL unavailable while Redis is up", () => {
+  let postgres: PostgresClusterProcess;
+  let testRedis: TestRedis;
+  beforeAll(async () => {
+    postgres = await PostgresClusterProcess.start();
+    testRedis = await createTestRedis();
+  });
+  afterAll(async () => {
+    await testRedis.cleanup();
+    await postgres.stop();
+  });
+
+  it("accepts writes into Redis with an outbox and replays them in order, exactly once", async () => {
+    const manager = await createMemoryManager({
+      database: postgres.url,
+      redis: testRedis.redis,
+      keyPrefix: testRedis.keyPrefix,
+      logger: recordingLogger(),
+      resilience: fast,
+      summarization: { idleFinalizeAfterMs: 0 },
+    });
+    opened.push(manager);
+    const session = uniqueName("outbox");
+    const contents: string[] = [];
+    const write = async (content: string, id?: string) => {
+      await manager.addMessage(session, { role: "user", content, ...(id ? { id } : {}) });
+      contents.push(content);
+    };
+    for (let i = 0; i < 4; i++) await write(`before ${i}`);
+    await postgres.stopServer();
+    for (let i = 0; i < 6; i++) await write(`during ${i}`, i === 2 ? "retried-id" : undefined);
+    // A retry of an acknowledged message during the outage: the replay stores it once.
+    await manager.addMessage(session, { role: "user", content: "during 2", id: "retried-id" });
+    const context = await manager.getContext(session);
+    expect(context.buffer_messages.map((m) => m.content).slice(-6)).toContain("during 5");
+    expect(manager.circuitBreaker.postgres.getState()).toBe(CircuitState.OPEN);
+
+    await postgres.restart();
+    await until(
+      () => manager.circuitBreaker.postgres.getState() === CircuitState.CLOSED,
+      "the PostgreSQL breaker closes",
+    );
+    await manager.addMessage(session, { role: "user", content: "after" });
+    contents.push("after");
+    const own = new PostgresDatabase({ connectionString: postgres.url });
+    const transcript = await new Transcript(own).readAfter(
+      { tenant: "default", sessionId: session },
+      0,
+      1000,
+    );
+    await own.close();
+    expect(transcript.map((m) => m.content)).toEqual(contents);
+    expect(transcript.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+    const after = await manager.getContext(session);
+    expect(after.buffer_messages.map((m) => m.content)).toEqual(contents);
+    expect(after.buffer_messages.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+  });
+
+  it("keeps accepting writes while PostgreSQL is paused (SIGSTOP) and stores each exactly once", async () => {
+    const manager = await createMemoryManager({
+      database: postgres.url,
+      redis: testRedis.redis,
+      keyPrefix: testRedis.keyPrefix,
+      logger: recordingLogger(),
+      resilience: { ...fast, databaseQueryTimeoutMs: 300 },
+      summarization: { idleFinalizeAfterMs: 0 },
+    });
+    opened.push(manager);
+    const sessions = [uniqueName("pg1"), uniqueName("pg2")];
+    const traffic = steadyTraffic(manager, sessions);
+    await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
+    await postgres.pause("SIGSTOP");
+    await until(
+      () => manager.circuitBreaker.postgres.getState() === CircuitState.OPEN,
+      "the PostgreSQL breaker opens",
+    );
+    const during = traffic.acknowledged.get(sessions[0]!)!.length;
+    await until(
+      () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
+      "writes continue into the outbox",
+    );
+    await postgres.pause("SIGCONT");
+    await until(
+      () => manager.circuitBreaker.postgres.getState() === CircuitState.CLOSED,
+      "the PostgreSQL breaker closes",
+    );
+    await traffic.stop();
+    await manager.addMessage(sessions[0]!, { role: "user", content: "after" });
+    traffic.acknowledged.get(sessions[0]!)!.push("after");
+    expect(traffic.errors).toEqual([]);
+    const own = new PostgresDatabase({ connectionString: postgres.url });
+    try {
+      for (const session of sessions) {
+        const stored = await new Transcript(own).readAfter(
+          { tenant: "default", sessionId: session },
+          0,
+          10_000,
+        );
+        const contents = stored.map((m) => String(m.content));
+        expect(new Set(contents)).toEqual(new Set(traffic.acknowledged.get(session)!));
+        expect(contents).toHaveLength(traffic.acknowledged.get(session)!.length);
+        expect(stored.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("fails the write (never a silent success) when neither tier can store it", async () => {
+    const redis = await RedisServerProcess.start();
+    const manager = await createMemoryManager({
+      database: postgres.url,
+      redis: redis.url,
+      keyPrefix: uniqueName("both"),
+      logger: recordingLogger(),
+      resilience: fast,
+      summarization: { idleFinalizeAfterMs: 0 },
+    });
+    opened.push(manager);
+    const session = uniqueName("both");
+    await manager.addMessage(session, { role: "user", content: "stored" });
+    await redis.kill();
+    await postgres.stopServer();
+    const error = await manager
+      .addMessage(session, { role: "user", content: "lost?" })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageUnavailableError);
+    await expect(manager.getContext(session)).rejects.toBeInstanceOf(StorageUnavailableError);
+    await until(() => !manager.isAvailable(), "the manager reports it cannot serve");
+    await postgres.restart();
+    await until(() => manager.isAvailable(), "PostgreSQL is back");
+    await until(
+      async () => (await manager.getContext(session).catch(() => null)) !== null,
+      "reads work again",
+    );
+    const context = await manager.getContext(session);
+    expect(context.buffer_messages.map((m) => m.content)).toEqual(["stored"]);
+    await redis.stop();
+  });
+
+  it("without Redis, an unreachable database is a typed error", async () => {
+    const manager = await createMemoryManager({
+      database: postgres.url,
+      redis: false,
+      resilience: fast,
+      summarization: { idleFinalizeAfterMs: 0 },
+    });
+    opened.push(manager);
+    await postgres.stopServer();
+    const error = await manager
+      .addMessage(uniqueName("x"), { role: "user", content: "x" })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatabaseUnavailableError);
+    await postgres.restart();
+  });
+});
+
+describe.skipIf(!inject("redisAvailable"))("summarizer failures", () => {
+  it("opens the summarizer breaker after repeated failures and resumes when it closes", async () => {
+    const testRedis = await createTestRedis();
+    try {
+      const summarizer = new FlakySummarizer({ failFirst: 3 });
+      const manager = await open({
+        redis: testRedis.redis,
+        keyPrefix: testRedis.keyPrefix,
+        summarizer,
+        sessionDefaults: { summary_trigger_tokens: 200, max_buffer_tokens: 300, keep_recent_tokens: 50 },
+        summarization: { idleFinalizeAfterMs: 0, backoffBaseMs: 20, backoffMaxMs: 100 },
+      });
+      const opened: string[] = [];
+      manager.circuitBreaker.summarizer.onStateChange((change) => opened.push(change.to));
+      const session = uniqueName("sum");
+      for (let i = 0; i < 10; i++)
+        await manager.addMessage(session, { role: "user", content: `note ${i} ${"word ".repeat(30)}` });
+      await manager.waitForIdle();
+      expect(opened).toContain(CircuitState.OPEN);
+      expect(manager.circuitBreaker.summarizer.getState()).toBe(CircuitState.CLOSED);
+      const history = await manager.summaryStore.getSummaryHistory(session);
+      expect(history.length).toBeGreaterThan(0);
+      expect(summarizer.calls.filter((call) => call.failed)).toHaveLength(3);
+    } finally {
+      await testRedis.cleanup();
+    }
+  });
+});
+
+describe("serialization and token counting errors", () => {
+  it("stores metadata JSON cannot represent as text, with a warning, and continues", async () => {
+    const logger = recordingLogger();
+    const manager = await open({ redis: false, logger });
+    const session = uniqueName("serial");
+    const circular: Record<string, unknown> = { name: "loop" };
+    circular.self = circular;
+    await manager.addMessage(session, {
+      role: "user",
+      content: "hi",
+      metadata: { big: 10n, circular } as never,
+    });
+    const [message] = (await manager.getContext(session)).buffer_messages;
+    expect(String(message!.metadata!.unserializable)).toContain("10n");
+    expect(logger.warnings.join(" ")).toMatch(/not JSON-serializable/);
+  });
+
+  it("falls back to a character estimate when counting fails, and flags it", async () => {
+    const failing = new TokenCounter({
+      encoder: {
+        encoding: "o200k_base",
+        count: () => {
+          throw new Error("encoder broke");
+        },
+      },
+    });
+    const caps = { maxMessages: 10, maxTokens: 10_000, summaryTriggerTokens: 5000 };
+    const estimating = new SqlBufferStore(bufferDependencies(database.db, caps, failing));
+    const session = uniqueName("estimate");
+    await estimating.addMessage(session, { role: "user", content: "x".repeat(400) });
+    const [message] = await estimating.getMessages(session);
+    expect(message!.tokens_estimated).toBe(true);
+    expect(message!.tokens).toBeGreaterThanOrEqual(100);
+    expect((await estimating.getBufferInfo(session)).estimated_messages).toBe(1);
+  });
+});

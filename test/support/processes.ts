@@ -1,0 +1,213 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { chmod, chown, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** A free TCP port on 127.0.0.1 (the OS picks one; it is released before the caller binds it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+/**
+ * A redis-server of the test's own (free port, temporary folder, no persistence unless asked), so
+ * that tests can kill, pause and restart it without touching the shared server.
+ */
+export class RedisServerProcess {
+  readonly port: number;
+  readonly dir: string;
+  #child: ChildProcess | null = null;
+  readonly #persist: boolean;
+
+  private constructor(port: number, dir: string, persist: boolean) {
+    this.port = port;
+    this.dir = dir;
+    this.#persist = persist;
+  }
+
+  /** Starts one; with `persist`, an append-only file survives restarts. */
+  static async start(options: { persist?: boolean } = {}): Promise<RedisServerProcess> {
+    const server = new RedisServerProcess(
+      await freePort(),
+      await mkdtemp(join(tmpdir(), "swm-redis-")),
+      options.persist ?? false,
+    );
+    await server.restart();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server again after `kill()` (empty unless started with `persist`). */
+  async restart(): Promise<void> {
+    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", ""];
+    args.push("--appendonly", this.#persist ? "yes" : "no");
+    this.#child = spawn("redis-server", args, { stdio: "ignore" });
+    await waitForPort(this.port, 10_000);
+  }
+
+  /** SIGKILL: the server vanishes mid-traffic, as in a crash. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+    this.#child = null;
+  }
+
+  /** SIGSTOP: the server stops answering but keeps its connections open. */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.#child?.kill("SIGCONT");
+  }
+
+  async stop(): Promise<void> {
+    this.resume();
+    await this.kill();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function postgresBin(name: string): Promise<string> {
+  const versions = (await readdir("/usr/lib/postgresql")).sort((a, b) => Number(b) - Number(a));
+  if (versions.length === 0) throw new Error("no PostgreSQL binaries under /usr/lib/postgresql");
+  return join("/usr/lib/postgresql", versions[0]!, "bin", name);
+}
+
+/**
+ * A PostgreSQL cluster of the test's own (initdb + pg_ctl from the installed binaries, a free port,
+ * a temporary folder, trust auth). As root, the server runs as the `postgres` user, since
+ * PostgreSQL refuses to run as root.
+ */
+export class PostgresClusterProcess {
+  readonly port: number;
+  readonly dir: string;
+
+  private constructor(port: number, dir: string) {
+    this.port = port;
+    this.dir = dir;
+  }
+
+  static async start(): Promise<PostgresClusterProcess> {
+    const dir = await mkdtemp(join(tmpdir(), "swm-pg-"));
+    const cluster = new PostgresClusterProcess(await freePort(), dir);
+    await cluster.#prepareOwnership();
+    await cluster.#asPostgres(await postgresBin("initdb"), [
+      "-D",
+      cluster.dataDir,
+      "-A",
+      "trust",
+      "-U",
+      "postgres",
+      "--no-sync",
+    ]);
+    await cluster.restart();
+    return cluster;
+  }
+
+  get dataDir(): string {
+    return join(this.dir, "data");
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async restart(): Promise<void> {
+    await this.#asPostgres(await postgresBin("pg_ctl"), [
+      "-D",
+      this.dataDir,
+      "-l",
+      join(this.dir, "server.log"),
+      "-o",
+      `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off`,
+      "-w",
+      "start",
+    ]);
+  }
+
+  /** Immediate shutdown: connections drop, like a crash, but the data stays. */
+  async stopServer(): Promise<void> {
+    await this.#asPostgres(await postgresBin("pg_ctl"), [
+      "-D",
+      this.dataDir,
+      "-m",
+      "immediate",
+      "-w",
+      "stop",
+    ]).catch(() => {});
+  }
+
+  /**
+   * SIGSTOP this cluster's postmaster and its backends (only this cluster's: the postmaster's pid
+   * comes from its pid file): the server stops answering but keeps its connections open.
+   */
+  async pause(signal: "SIGSTOP" | "SIGCONT" = "SIGSTOP"): Promise<void> {
+    const pidFile = await readFile(join(this.dataDir, "postmaster.pid"), "utf8").catch(() => "");
+    const postmaster = Number(pidFile.split("\n")[0]);
+    if (!Number.isInteger(postmaster) || postmaster <= 0) return;
+    const { stdout } = await run("pgrep", ["-P", String(postmaster)]).catch(() => ({ stdout: "" }));
+    const pids = [postmaster, ...stdout.split("\n").filter(Boolean).map(Number)];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // The process ended between listing and signalling.
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.pause("SIGCONT");
+    await this.stopServer();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  async #prepareOwnership(): Promise<void> {
+    await chmod(this.dir, 0o700);
+    if (process.getuid?.() === 0) {
+      const { stdout } = await run("id", ["-u", "postgres"]);
+      const { stdout: gid } = await run("id", ["-g", "postgres"]);
+      await chown(this.dir, Number(stdout.trim()), Number(gid.trim()));
+    }
+  }
+
+  async #asPostgres(binary: string, args: string[]): Promise<void> {
+    if (process.getuid?.() === 0) await run("runuser", ["-u", "postgres", "--", binary, ...args]);
+    else await run(binary, args);
+  }
+}
