@@ -1,16 +1,7 @@
 import type { ChatMessage } from "../src/types.js";
 
 /** Deterministic pseudo-random numbers, so that every run replays the same chat. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as seeded } from "../test/support/fixtures.js";
 
 const ENGLISH =
   "the laptop should be light enough to carry every day and the battery must last a full day of lectures " +

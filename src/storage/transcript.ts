@@ -266,18 +266,7 @@ export class Transcript {
       [ref.tenant, ref.sessionId, defaults.maxMessages, defaults.maxTokens],
     );
     const first = rows[0]!;
-    const summary: SummaryRecord | null =
-      first.summary_version === null
-        ? null
-        : {
-            version: first.summary_version,
-            summary_text: first.summary_text!,
-            first_seq: Number(first.summary_first_seq),
-            last_seq: Number(first.covered_seq),
-            tokens: first.summary_tokens!,
-            created_at: new Date(first.summary_created_at!).toISOString(),
-            metadata: first.summary_metadata ?? {},
-          };
+    const summary = summaryOfRow(first);
     const messages = rows.filter((row) => row.seq !== null).map((row) => toStoredMessage(row as MessageRow));
     return {
       summary,
@@ -352,20 +341,8 @@ export class Transcript {
         lastSeq: 0,
         messages: [],
       };
-    const summary: SummaryRecord | null =
-      first.summary_version === null
-        ? null
-        : {
-            version: first.summary_version,
-            summary_text: first.summary_text!,
-            first_seq: Number(first.summary_first_seq),
-            last_seq: Number(first.covered_seq),
-            tokens: first.summary_tokens!,
-            created_at: new Date(first.summary_created_at!).toISOString(),
-            metadata: first.summary_metadata ?? {},
-          };
     return {
-      summary,
+      summary: summaryOfRow(first),
       fencingToken: Number(first.fencing_token),
       configOverrides: first.config,
       generation: first.generation,
@@ -420,6 +397,30 @@ export class Transcript {
     );
     return { message_count: Number(rows[0]!.message_count), total_tokens: Number(rows[0]!.total_tokens) };
   }
+}
+
+/** The latest summary columns that the snapshot and job queries join in, as a record. */
+interface LatestSummaryColumns {
+  covered_seq: number;
+  summary_version: number | null;
+  summary_text: string | null;
+  summary_first_seq: number | null;
+  summary_tokens: number | null;
+  summary_created_at: Date | string | null;
+  summary_metadata: Record<string, unknown> | null;
+}
+
+function summaryOfRow(row: LatestSummaryColumns): SummaryRecord | null {
+  if (row.summary_version === null) return null;
+  return {
+    version: row.summary_version,
+    summary_text: row.summary_text!,
+    first_seq: Number(row.summary_first_seq),
+    last_seq: Number(row.covered_seq),
+    tokens: row.summary_tokens!,
+    created_at: new Date(row.summary_created_at!).toISOString(),
+    metadata: row.summary_metadata ?? {},
+  };
 }
 
 function toStoredMessage(row: MessageRow): StoredMessage {

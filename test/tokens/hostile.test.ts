@@ -48,20 +48,23 @@ for (const encoding of ["o200k_base", "cl100k_base"] as const) {
     const { ranks } = loadVocabulary(encoding);
     afterAll(() => reference.free());
 
-    it.each(RUNS_16K)("periodic shortcut equals tiktoken on ~16 KiB of $head$unit...$tail", (run) => {
-      // Two lengths that differ by a unit count that is not a multiple of any block period seen.
-      for (const extraUnits of [0, 7]) {
-        const text = runText(run, 16 * KIB, extraUnits);
-        const pieces = encoder.split(text);
-        expect(pieces).toHaveLength(1);
-        const shape = findRun(pieces[0]!);
-        expect(shape).toMatchObject({ head: run.head, unit: run.unit, tail: run.tail });
-        const shortcut = new PeriodicRunCounter(ranks).count(shape!);
-        const expected = reference.encode_ordinary(text).length;
-        expect(shortcut).toBe(expected);
-        expect(encoder.count(text)).toBe(expected);
-      }
-    });
+    it.each(RUNS_16K)(
+      "periodic shortcut equals tiktoken on ~16 KiB of unit $unit (head $head, tail $tail)",
+      (run) => {
+        // Two lengths that differ by a unit count that is not a multiple of any block period seen.
+        for (const extraUnits of [0, 7]) {
+          const text = runText(run, 16 * KIB, extraUnits);
+          const pieces = encoder.split(text);
+          expect(pieces).toHaveLength(1);
+          const shape = findRun(pieces[0]!);
+          expect(shape).toMatchObject({ head: run.head, unit: run.unit, tail: run.tail });
+          const shortcut = new PeriodicRunCounter(ranks).count(shape!);
+          const expected = reference.encode_ordinary(text).length;
+          expect(shortcut).toBe(expected);
+          expect(encoder.count(text)).toBe(expected);
+        }
+      },
+    );
 
     it.each([" ", "x", "中", "ab", "🙂", "<>"])(
       "256 KiB of %j: shortcut equals the exact O(n log n) merge",
