@@ -172,15 +172,8 @@ async function durableInsertFloor(url: string) {
 
 async function deleteKeys(prefix: string) {
   const redis = await connectRedis({ url: REDIS_URL });
-  let cursor = "0";
-  do {
-    const [next, keys] = (await redis.send(["SCAN", cursor, "MATCH", `${prefix}:*`, "COUNT", "1000"])) as [
-      string,
-      string[],
-    ];
-    cursor = next;
-    if (keys.length > 0) await redis.send(["DEL", ...keys]);
-  } while (cursor !== "0");
+  const keys = await redis.scanKeys(`${prefix}:*`);
+  for (let i = 0; i < keys.length; i += 500) await redis.send(["DEL", ...keys.slice(i, i + 500)]);
   await redis.close();
 }
 

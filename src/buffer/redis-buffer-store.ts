@@ -262,24 +262,8 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
 
   /** Sessions with an outbox waiting in Redis (found by key, so also those of other processes). */
   async sessionsWithOutbox(): Promise<SessionRef[]> {
-    const found: SessionRef[] = [];
-    let cursor = "0";
-    do {
-      const [next, keys] = (await this.#redis.send([
-        "SCAN",
-        cursor,
-        "MATCH",
-        `${this.#keyPrefix}:*:outbox`,
-        "COUNT",
-        "1000",
-      ])) as [string, string[]];
-      cursor = next;
-      for (const key of keys) {
-        const ref = sessionFromKey(this.#keyPrefix, key);
-        if (ref) found.push(ref);
-      }
-    } while (cursor !== "0");
-    return found;
+    const keys = await this.#redis.scanKeys(`${this.#keyPrefix}:*:outbox`);
+    return keys.map((key) => sessionFromKey(this.#keyPrefix, key)).filter((ref) => ref !== null);
   }
 
   /**

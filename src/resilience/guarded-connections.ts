@@ -32,6 +32,10 @@ export class GuardedRedisConnection implements RedisConnection {
     return this.#guard(() => this.#inner.info(section));
   }
 
+  scanKeys(pattern: string): Promise<string[]> {
+    return this.#guard(() => this.#inner.scanKeys(pattern));
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }

@@ -9,6 +9,8 @@ export interface RedisConnection {
   send(args: readonly string[], route?: { key?: string; readonly?: boolean }): Promise<unknown>;
   /** `INFO` text of every primary (one for standalone). */
   info(section: string): Promise<string[]>;
+  /** Every key matching `pattern`, from every primary (SCAN, never KEYS). */
+  scanKeys(pattern: string): Promise<string[]>;
   /** True while a command can be sent without waiting for a reconnect. */
   readonly isReady: boolean;
   /** Closes the connection only when this object created it. */
@@ -62,6 +64,20 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
   client.on("error", () => {});
   await connectWithin(client.connect(), connectTimeoutMs);
   return new StandaloneConnection(client, true, commandTimeoutMs);
+}
+
+async function scanAll(send: (args: string[]) => Promise<unknown>, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = (await send(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"])) as [
+      string,
+      string[],
+    ];
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== "0");
+  return keys;
 }
 
 /** Thrown when Redis took longer than the command timeout to answer. */
@@ -129,6 +145,10 @@ class StandaloneConnection implements RedisConnection {
   async info(section: string): Promise<string[]> {
     return [await this.#client.info(section)];
   }
+
+  scanKeys(pattern: string): Promise<string[]> {
+    return scanAll((args) => withTimeout(this.#client.sendCommand(args), this.#timeout), pattern);
+  }
   async close(): Promise<void> {
     if (!this.#owned) return;
     if (this.#client.isOpen) this.#client.destroy();
@@ -160,6 +180,15 @@ class ClusterConnection implements RedisConnection {
       texts.push(await client.info(section));
     }
     return texts;
+  }
+
+  async scanKeys(pattern: string): Promise<string[]> {
+    const keys: string[] = [];
+    for (const master of this.#client.masters) {
+      const client = await this.#client.nodeClient(master);
+      keys.push(...(await scanAll((args) => withTimeout(client.sendCommand(args), this.#timeout), pattern)));
+    }
+    return keys;
   }
   async close(): Promise<void> {
     if (this.#owned) this.#client.destroy();

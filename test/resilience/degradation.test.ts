@@ -140,86 +140,90 @@ async function expectAllInTranscript(session: string, contents: string[]): Promi
   expect(transcript.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
 }
 
-describe("Redis unavailable: served from PostgreSQL, rebuilt on return", () => {
-  let redis: RedisServerProcess;
-  beforeAll(async () => {
-    redis = await RedisServerProcess.start();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
+// Without a Redis on this machine there is no redis-server to start either.
+describe.skipIf(!inject("redisAvailable"))(
+  "Redis unavailable: served from PostgreSQL, rebuilt on return",
+  () => {
+    let redis: RedisServerProcess;
+    beforeAll(async () => {
+      redis = await RedisServerProcess.start();
+    });
+    afterAll(async () => {
+      await redis.stop();
+    });
 
-  it("survives a killed redis-server mid-traffic and comes back empty with nothing missing", async () => {
-    const manager = await open({ redis: redis.url, keyPrefix: uniqueName("kill") });
-    const sessions = [uniqueName("a"), uniqueName("b"), uniqueName("c")];
-    const traffic = steadyTraffic(manager, sessions);
-    await until(() => traffic.acknowledged.get(sessions[2]!)!.length > 5, "some traffic");
-    await redis.kill();
-    await until(
-      () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
-      "the Redis breaker opens",
-    );
-    const during = traffic.acknowledged.get(sessions[0]!)!.length;
-    await until(
-      () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
-      "writes continue without Redis",
-    );
-    expect((await manager.getContext(sessions[0]!)).buffer_info.source).toBe("database");
-    expect(manager.isAvailable()).toBe(true);
-    expect(manager.health.snapshot().components.redis!.status).toBe("down");
+    it("survives a killed redis-server mid-traffic and comes back empty with nothing missing", async () => {
+      const manager = await open({ redis: redis.url, keyPrefix: uniqueName("kill") });
+      const sessions = [uniqueName("a"), uniqueName("b"), uniqueName("c")];
+      const traffic = steadyTraffic(manager, sessions);
+      await until(() => traffic.acknowledged.get(sessions[2]!)!.length > 5, "some traffic");
+      await redis.kill();
+      await until(
+        () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
+        "the Redis breaker opens",
+      );
+      const during = traffic.acknowledged.get(sessions[0]!)!.length;
+      await until(
+        () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
+        "writes continue without Redis",
+      );
+      expect((await manager.getContext(sessions[0]!)).buffer_info.source).toBe("database");
+      expect(manager.isAvailable()).toBe(true);
+      expect(manager.health.snapshot().components.redis!.status).toBe("down");
 
-    const transitions: string[] = [];
-    const unsubscribe = manager.circuitBreaker.redis.onStateChange((change) => transitions.push(change.to));
-    await redis.restart();
-    await until(
-      () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
-      "the Redis breaker closes",
-    );
-    unsubscribe();
-    await traffic.stop();
-    // A trial may fail while the server is still starting; the breaker ends HALF_OPEN -> CLOSED.
-    expect(transitions.slice(-2)).toEqual([CircuitState.HALF_OPEN, CircuitState.CLOSED]);
-    // Callers saw no errors at any point.
-    expect(traffic.errors).toEqual([]);
-    for (const session of sessions) {
-      await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
-      await expectExactCoverage(manager, session);
-      await expectSameAsSystemOfRecord(manager, session);
-    }
-    expect((await manager.summaryStore.getSummaryStats(sessions[0]!)).summary_count).toBeGreaterThan(0);
-  });
+      const transitions: string[] = [];
+      const unsubscribe = manager.circuitBreaker.redis.onStateChange((change) => transitions.push(change.to));
+      await redis.restart();
+      await until(
+        () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
+        "the Redis breaker closes",
+      );
+      unsubscribe();
+      await traffic.stop();
+      // A trial may fail while the server is still starting; the breaker ends HALF_OPEN -> CLOSED.
+      expect(transitions.slice(-2)).toEqual([CircuitState.HALF_OPEN, CircuitState.CLOSED]);
+      // Callers saw no errors at any point.
+      expect(traffic.errors).toEqual([]);
+      for (const session of sessions) {
+        await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
+        await expectExactCoverage(manager, session);
+        await expectSameAsSystemOfRecord(manager, session);
+      }
+      expect((await manager.summaryStore.getSummaryStats(sessions[0]!)).summary_count).toBeGreaterThan(0);
+    });
 
-  it("survives a paused redis-server (SIGSTOP) and resumes with the same answers", async () => {
-    const manager = await open({ redis: redis.url, keyPrefix: uniqueName("pause") });
-    const sessions = [uniqueName("p1"), uniqueName("p2")];
-    const traffic = steadyTraffic(manager, sessions);
-    await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
-    redis.pause();
-    await until(
-      () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
-      "the Redis breaker opens",
-    );
-    const during = traffic.acknowledged.get(sessions[0]!)!.length;
-    await until(
-      () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
-      "writes continue while Redis hangs",
-    );
-    redis.resume();
-    await until(
-      () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
-      "the Redis breaker closes",
-    );
-    await traffic.stop();
-    expect(traffic.errors).toEqual([]);
-    for (const session of sessions) {
-      await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
-      await expectExactCoverage(manager, session);
-      await expectSameAsSystemOfRecord(manager, session);
-    }
-  });
-});
+    it("survives a paused redis-server (SIGSTOP) and resumes with the same answers", async () => {
+      const manager = await open({ redis: redis.url, keyPrefix: uniqueName("pause") });
+      const sessions = [uniqueName("p1"), uniqueName("p2")];
+      const traffic = steadyTraffic(manager, sessions);
+      await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
+      redis.pause();
+      await until(
+        () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
+        "the Redis breaker opens",
+      );
+      const during = traffic.acknowledged.get(sessions[0]!)!.length;
+      await until(
+        () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
+        "writes continue while Redis hangs",
+      );
+      redis.resume();
+      await until(
+        () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
+        "the Redis breaker closes",
+      );
+      await traffic.stop();
+      expect(traffic.errors).toEqual([]);
+      for (const session of sessions) {
+        await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
+        await expectExactCoverage(manager, session);
+        await expectSameAsSystemOfRecord(manager, session);
+      }
+    });
+  },
+);
 
-describe("Redis that returns with its old data", () => {
+describe.skipIf(!inject("redisAvailable"))("Redis that returns with its old data", () => {
   it("drops the buffers that missed writes, so reads equal the transcript again", async () => {
     const redis = await RedisServerProcess.start({ persist: true });
     try {
@@ -250,162 +254,165 @@ describe("Redis that returns with its old data", () => {
   });
 });
 
-describe.skipIf(!inject("redisAvailable"))("PostgreSQL unavailable while Redis is up", () => {
-  let postgres: PostgresClusterProcess;
-  let testRedis: TestRedis;
-  beforeAll(async () => {
-    postgres = await PostgresClusterProcess.start();
-    testRedis = await createTestRedis();
-  });
-  afterAll(async () => {
-    await testRedis.cleanup();
-    await postgres.stop();
-  });
-
-  it("accepts writes into Redis with an outbox and replays them in order, exactly once", async () => {
-    const manager = await createMemoryManager({
-      database: postgres.url,
-      redis: testRedis.redis,
-      keyPrefix: testRedis.keyPrefix,
-      logger: recordingLogger(),
-      resilience: fast,
-      summarization: { idleFinalizeAfterMs: 0 },
+describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
+  "PostgreSQL unavailable while Redis is up",
+  () => {
+    let postgres: PostgresClusterProcess;
+    let testRedis: TestRedis;
+    beforeAll(async () => {
+      postgres = await PostgresClusterProcess.start();
+      testRedis = await createTestRedis();
     });
-    opened.push(manager);
-    const session = uniqueName("outbox");
-    const contents: string[] = [];
-    const write = async (content: string, id?: string) => {
-      await manager.addMessage(session, { role: "user", content, ...(id ? { id } : {}) });
-      contents.push(content);
-    };
-    for (let i = 0; i < 4; i++) await write(`before ${i}`);
-    await postgres.stopServer();
-    for (let i = 0; i < 6; i++) await write(`during ${i}`, i === 2 ? "retried-id" : undefined);
-    // A retry of an acknowledged message during the outage: the replay stores it once.
-    await manager.addMessage(session, { role: "user", content: "during 2", id: "retried-id" });
-    const context = await manager.getContext(session);
-    expect(context.buffer_messages.map((m) => m.content).slice(-6)).toContain("during 5");
-    expect(manager.circuitBreaker.postgres.getState()).toBe(CircuitState.OPEN);
-
-    await postgres.restart();
-    await until(
-      () => manager.circuitBreaker.postgres.getState() === CircuitState.CLOSED,
-      "the PostgreSQL breaker closes",
-    );
-    await manager.addMessage(session, { role: "user", content: "after" });
-    contents.push("after");
-    const own = new PostgresDatabase({ connectionString: postgres.url });
-    const transcript = await new Transcript(own).readAfter(
-      { tenant: "default", sessionId: session },
-      0,
-      1000,
-    );
-    await own.close();
-    expect(transcript.map((m) => m.content)).toEqual(contents);
-    expect(transcript.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
-    const after = await manager.getContext(session);
-    expect(after.buffer_messages.map((m) => m.content)).toEqual(contents);
-    expect(after.buffer_messages.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
-  });
-
-  it("keeps accepting writes while PostgreSQL is paused (SIGSTOP) and stores each exactly once", async () => {
-    const manager = await createMemoryManager({
-      database: postgres.url,
-      redis: testRedis.redis,
-      keyPrefix: testRedis.keyPrefix,
-      logger: recordingLogger(),
-      resilience: { ...fast, databaseQueryTimeoutMs: 300 },
-      summarization: { idleFinalizeAfterMs: 0 },
+    afterAll(async () => {
+      await testRedis.cleanup();
+      await postgres.stop();
     });
-    opened.push(manager);
-    const sessions = [uniqueName("pg1"), uniqueName("pg2")];
-    const traffic = steadyTraffic(manager, sessions);
-    await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
-    await postgres.pause("SIGSTOP");
-    await until(
-      () => manager.circuitBreaker.postgres.getState() === CircuitState.OPEN,
-      "the PostgreSQL breaker opens",
-    );
-    const during = traffic.acknowledged.get(sessions[0]!)!.length;
-    await until(
-      () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
-      "writes continue into the outbox",
-    );
-    await postgres.pause("SIGCONT");
-    await until(
-      () => manager.circuitBreaker.postgres.getState() === CircuitState.CLOSED,
-      "the PostgreSQL breaker closes",
-    );
-    await traffic.stop();
-    await manager.addMessage(sessions[0]!, { role: "user", content: "after" });
-    traffic.acknowledged.get(sessions[0]!)!.push("after");
-    expect(traffic.errors).toEqual([]);
-    const own = new PostgresDatabase({ connectionString: postgres.url });
-    try {
-      for (const session of sessions) {
-        const stored = await new Transcript(own).readAfter(
-          { tenant: "default", sessionId: session },
-          0,
-          10_000,
-        );
-        const contents = stored.map((m) => String(m.content));
-        expect(new Set(contents)).toEqual(new Set(traffic.acknowledged.get(session)!));
-        expect(contents).toHaveLength(traffic.acknowledged.get(session)!.length);
-        expect(stored.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
-      }
-    } finally {
+
+    it("accepts writes into Redis with an outbox and replays them in order, exactly once", async () => {
+      const manager = await createMemoryManager({
+        database: postgres.url,
+        redis: testRedis.redis,
+        keyPrefix: testRedis.keyPrefix,
+        logger: recordingLogger(),
+        resilience: fast,
+        summarization: { idleFinalizeAfterMs: 0 },
+      });
+      opened.push(manager);
+      const session = uniqueName("outbox");
+      const contents: string[] = [];
+      const write = async (content: string, id?: string) => {
+        await manager.addMessage(session, { role: "user", content, ...(id ? { id } : {}) });
+        contents.push(content);
+      };
+      for (let i = 0; i < 4; i++) await write(`before ${i}`);
+      await postgres.stopServer();
+      for (let i = 0; i < 6; i++) await write(`during ${i}`, i === 2 ? "retried-id" : undefined);
+      // A retry of an acknowledged message during the outage: the replay stores it once.
+      await manager.addMessage(session, { role: "user", content: "during 2", id: "retried-id" });
+      const context = await manager.getContext(session);
+      expect(context.buffer_messages.map((m) => m.content).slice(-6)).toContain("during 5");
+      expect(manager.circuitBreaker.postgres.getState()).toBe(CircuitState.OPEN);
+
+      await postgres.restart();
+      await until(
+        () => manager.circuitBreaker.postgres.getState() === CircuitState.CLOSED,
+        "the PostgreSQL breaker closes",
+      );
+      await manager.addMessage(session, { role: "user", content: "after" });
+      contents.push("after");
+      const own = new PostgresDatabase({ connectionString: postgres.url });
+      const transcript = await new Transcript(own).readAfter(
+        { tenant: "default", sessionId: session },
+        0,
+        1000,
+      );
       await own.close();
-    }
-  });
-
-  it("fails the write (never a silent success) when neither tier can store it", async () => {
-    const redis = await RedisServerProcess.start();
-    const manager = await createMemoryManager({
-      database: postgres.url,
-      redis: redis.url,
-      keyPrefix: uniqueName("both"),
-      logger: recordingLogger(),
-      resilience: fast,
-      summarization: { idleFinalizeAfterMs: 0 },
+      expect(transcript.map((m) => m.content)).toEqual(contents);
+      expect(transcript.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+      const after = await manager.getContext(session);
+      expect(after.buffer_messages.map((m) => m.content)).toEqual(contents);
+      expect(after.buffer_messages.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
     });
-    opened.push(manager);
-    const session = uniqueName("both");
-    await manager.addMessage(session, { role: "user", content: "stored" });
-    await redis.kill();
-    await postgres.stopServer();
-    const error = await manager
-      .addMessage(session, { role: "user", content: "lost?" })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StorageUnavailableError);
-    await expect(manager.getContext(session)).rejects.toBeInstanceOf(StorageUnavailableError);
-    await until(() => !manager.isAvailable(), "the manager reports it cannot serve");
-    await postgres.restart();
-    await until(() => manager.isAvailable(), "PostgreSQL is back");
-    await until(
-      async () => (await manager.getContext(session).catch(() => null)) !== null,
-      "reads work again",
-    );
-    const context = await manager.getContext(session);
-    expect(context.buffer_messages.map((m) => m.content)).toEqual(["stored"]);
-    await redis.stop();
-  });
 
-  it("without Redis, an unreachable database is a typed error", async () => {
-    const manager = await createMemoryManager({
-      database: postgres.url,
-      redis: false,
-      resilience: fast,
-      summarization: { idleFinalizeAfterMs: 0 },
+    it("keeps accepting writes while PostgreSQL is paused (SIGSTOP) and stores each exactly once", async () => {
+      const manager = await createMemoryManager({
+        database: postgres.url,
+        redis: testRedis.redis,
+        keyPrefix: testRedis.keyPrefix,
+        logger: recordingLogger(),
+        resilience: { ...fast, databaseQueryTimeoutMs: 300 },
+        summarization: { idleFinalizeAfterMs: 0 },
+      });
+      opened.push(manager);
+      const sessions = [uniqueName("pg1"), uniqueName("pg2")];
+      const traffic = steadyTraffic(manager, sessions);
+      await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
+      await postgres.pause("SIGSTOP");
+      await until(
+        () => manager.circuitBreaker.postgres.getState() === CircuitState.OPEN,
+        "the PostgreSQL breaker opens",
+      );
+      const during = traffic.acknowledged.get(sessions[0]!)!.length;
+      await until(
+        () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
+        "writes continue into the outbox",
+      );
+      await postgres.pause("SIGCONT");
+      await until(
+        () => manager.circuitBreaker.postgres.getState() === CircuitState.CLOSED,
+        "the PostgreSQL breaker closes",
+      );
+      await traffic.stop();
+      await manager.addMessage(sessions[0]!, { role: "user", content: "after" });
+      traffic.acknowledged.get(sessions[0]!)!.push("after");
+      expect(traffic.errors).toEqual([]);
+      const own = new PostgresDatabase({ connectionString: postgres.url });
+      try {
+        for (const session of sessions) {
+          const stored = await new Transcript(own).readAfter(
+            { tenant: "default", sessionId: session },
+            0,
+            10_000,
+          );
+          const contents = stored.map((m) => String(m.content));
+          expect(new Set(contents)).toEqual(new Set(traffic.acknowledged.get(session)!));
+          expect(contents).toHaveLength(traffic.acknowledged.get(session)!.length);
+          expect(stored.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+        }
+      } finally {
+        await own.close();
+      }
     });
-    opened.push(manager);
-    await postgres.stopServer();
-    const error = await manager
-      .addMessage(uniqueName("x"), { role: "user", content: "x" })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(DatabaseUnavailableError);
-    await postgres.restart();
-  });
-});
+
+    it("fails the write (never a silent success) when neither tier can store it", async () => {
+      const redis = await RedisServerProcess.start();
+      const manager = await createMemoryManager({
+        database: postgres.url,
+        redis: redis.url,
+        keyPrefix: uniqueName("both"),
+        logger: recordingLogger(),
+        resilience: fast,
+        summarization: { idleFinalizeAfterMs: 0 },
+      });
+      opened.push(manager);
+      const session = uniqueName("both");
+      await manager.addMessage(session, { role: "user", content: "stored" });
+      await redis.kill();
+      await postgres.stopServer();
+      const error = await manager
+        .addMessage(session, { role: "user", content: "lost?" })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageUnavailableError);
+      await expect(manager.getContext(session)).rejects.toBeInstanceOf(StorageUnavailableError);
+      await until(() => !manager.isAvailable(), "the manager reports it cannot serve");
+      await postgres.restart();
+      await until(() => manager.isAvailable(), "PostgreSQL is back");
+      await until(
+        async () => (await manager.getContext(session).catch(() => null)) !== null,
+        "reads work again",
+      );
+      const context = await manager.getContext(session);
+      expect(context.buffer_messages.map((m) => m.content)).toEqual(["stored"]);
+      await redis.stop();
+    });
+
+    it("without Redis, an unreachable database is a typed error", async () => {
+      const manager = await createMemoryManager({
+        database: postgres.url,
+        redis: false,
+        resilience: fast,
+        summarization: { idleFinalizeAfterMs: 0 },
+      });
+      opened.push(manager);
+      await postgres.stopServer();
+      const error = await manager
+        .addMessage(uniqueName("x"), { role: "user", content: "x" })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DatabaseUnavailableError);
+      await postgres.restart();
+    });
+  },
+);
 
 describe.skipIf(!inject("redisAvailable"))("summarizer failures", () => {
   it("opens the summarizer breaker after repeated failures and resumes when it closes", async () => {

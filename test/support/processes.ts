@@ -102,6 +102,80 @@ export class RedisServerProcess {
   }
 }
 
+/**
+ * A Redis Cluster of the test's own: three primaries on free ports, slots spread over them by
+ * `redis-cli --cluster create`.
+ */
+export class RedisClusterProcesses {
+  readonly nodes: { port: number; dir: string; child: ChildProcess }[];
+
+  private constructor(nodes: { port: number; dir: string; child: ChildProcess }[]) {
+    this.nodes = nodes;
+  }
+
+  static async start(size = 3): Promise<RedisClusterProcesses> {
+    const nodes: { port: number; dir: string; child: ChildProcess }[] = [];
+    for (let i = 0; i < size; i++) {
+      const port = await freePort();
+      const dir = await mkdtemp(join(tmpdir(), "swm-cluster-"));
+      const child = spawn(
+        "redis-server",
+        [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--dir",
+          dir,
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+        ].concat(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]),
+        { stdio: "ignore" },
+      );
+      nodes.push({ port, dir, child });
+      await waitForPort(port, 10_000);
+    }
+    const cluster = new RedisClusterProcesses(nodes);
+    await run("redis-cli", [
+      "--cluster",
+      "create",
+      ...nodes.map((node) => `127.0.0.1:${node.port}`),
+      "--cluster-replicas",
+      "0",
+      "--cluster-yes",
+    ]);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const states = await Promise.all(
+        nodes.map(
+          async (node) => (await run("redis-cli", ["-p", String(node.port), "cluster", "info"])).stdout,
+        ),
+      );
+      if (states.every((info) => info.includes("cluster_state:ok"))) break;
+      if (Date.now() > deadline) throw new Error("the Redis Cluster did not reach cluster_state:ok");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return cluster;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.nodes[0]!.port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const node of this.nodes) {
+      if (node.child.exitCode === null) {
+        const exited = new Promise((resolve) => node.child.once("exit", resolve));
+        node.child.kill("SIGKILL");
+        await exited;
+      }
+      await rm(node.dir, { recursive: true, force: true });
+    }
+  }
+}
+
 async function postgresBin(name: string): Promise<string> {
   const versions = (await readdir("/usr/lib/postgresql")).sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) throw new Error("no PostgreSQL binaries under /usr/lib/postgresql");

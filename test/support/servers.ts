@@ -68,19 +68,8 @@ export async function createTestRedis(): Promise<TestRedis> {
     redis,
     keyPrefix,
     async cleanup() {
-      let cursor = "0";
-      do {
-        const [next, keys] = (await redis.send([
-          "SCAN",
-          cursor,
-          "MATCH",
-          `${keyPrefix}:*`,
-          "COUNT",
-          "1000",
-        ])) as [string, string[]];
-        cursor = next;
-        if (keys.length > 0) await redis.send(["DEL", ...keys]);
-      } while (cursor !== "0");
+      const keys = await redis.scanKeys(`${keyPrefix}:*`);
+      for (let i = 0; i < keys.length; i += 500) await redis.send(["DEL", ...keys.slice(i, i + 500)]);
       await redis.close();
     },
   };
