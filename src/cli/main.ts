@@ -1,15 +1,31 @@
 #!/usr/bin/env node
-import { createMemoryManager } from "../manager/create-memory-manager.js";
-import { PgliteDatabase, PostgresDatabase } from "../storage/database.js";
-import { migrate } from "../storage/migrator.js";
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { benchCommand } from "./bench.js";
+import { clearCommand } from "./clear.js";
+import { type CliContext, type Command, describeError, UsageError, write } from "./command.js";
+import { demoCommand } from "./demo.js";
+import { inspectCommand } from "./inspect.js";
+import { migrateCommand } from "./migrate.js";
+import { serveCommand } from "./serve.js";
+import { statsCommand } from "./stats.js";
+
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  migrateCommand,
+  inspectCommand,
+  statsCommand,
+  clearCommand,
+  benchCommand,
+  demoCommand,
+];
 
 const HELP = `swisper-memory: session memory for LLM chat applications
 
 Usage: swisper-memory <command> [options]
 
 Commands:
-  demo       Run a short conversation through the library and print its context
-  migrate    Apply pending schema migrations to DATABASE_URL (or the embedded database)
+${COMMANDS.map((command) => `  ${command.name.padEnd(10)} ${command.summary}`).join("\n")}
 
 Environment:
   DATABASE_URL       PostgreSQL system of record (default: embedded PGlite in MEMORY_DATA_DIR)
@@ -18,86 +34,44 @@ Environment:
 
 Run 'swisper-memory <command> --help' for a command's options.`;
 
-const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<number> }> = {
-  demo: {
-    help: "Usage: swisper-memory demo\n\nAdds a short shopping conversation to session 'demo' and prints its context.",
-    run: runDemo,
-  },
-  migrate: {
-    help: "Usage: swisper-memory migrate\n\nApplies pending migrations to DATABASE_URL, or to the embedded database in MEMORY_DATA_DIR.",
-    run: runMigrate,
-  },
-};
-
-async function runDemo(): Promise<number> {
-  const memory = await createMemoryManager();
-  try {
-    const session = "demo";
-    await memory.clearSessionMemory(session);
-    const turns = [
-      { role: "user" as const, content: "I want to buy a laptop for university, under 1500 CHF." },
-      { role: "assistant" as const, content: "Do you prefer a light model or a bigger screen?" },
-      { role: "user" as const, content: "Light, under 1.5 kg. I like Lenovo and Dell." },
-      { role: "assistant" as const, content: "The Lenovo ThinkPad X1 Carbon (1.12 kg, 1399 CHF) fits both." },
-    ];
-    for (const turn of turns) await memory.addMessage(session, turn);
-    const context = await memory.getContext(session, { max_tokens: 120 });
-    const where = memory.bufferStore.source === "redis" ? "Redis + system of record" : "the system of record";
-    console.log(`Stored ${context.message_count} messages in ${where}.`);
-    console.log(
-      JSON.stringify({ buffer_info: context.buffer_info, total_tokens: context.total_tokens }, null, 2),
-    );
-    console.log(`Packed for gpt-4o within 120 tokens (${context.context_tokens} used):`);
-    for (const message of context.messages ?? [])
-      console.log(`  ${message.role}: ${String(message.content)}`);
-    return 0;
-  } finally {
-    await memory.close();
-  }
-}
-
-async function runMigrate(): Promise<number> {
-  const url = process.env.DATABASE_URL;
-  const db = url
-    ? new PostgresDatabase({ connectionString: url })
-    : new PgliteDatabase({ dataDir: process.env.MEMORY_DATA_DIR ?? "./.swisper-memory" });
-  try {
-    const run = await migrate(db);
-    for (const result of run.results) console.log(`${result.status.padEnd(16)} ${result.name}`);
-    if (run.error) {
-      console.error(run.error.message);
-      return 1;
-    }
-    return 0;
-  } finally {
-    await db.close();
-  }
-}
-
-async function main(argv: string[]): Promise<number> {
+/** Runs one command line; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function main(argv: string[], context: CliContext): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    console.log(HELP);
-    return name === undefined ? 1 : 0;
+    write(name === undefined ? context.stderr : context.stdout, HELP);
+    return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
+  const command = COMMANDS.find((candidate) => candidate.name === name);
   if (!command) {
-    console.error(`Unknown command '${name}'.\n\n${HELP}`);
+    write(context.stderr, `Unknown command '${name}'.\n\n${HELP}`);
     return 2;
   }
   if (args.includes("--help") || args.includes("-h")) {
-    console.log(command.help);
+    write(context.stdout, command.help);
     return 0;
   }
-  return command.run(args);
+  try {
+    return await command.run(args, context);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      write(context.stderr, `swisper-memory ${name}: ${error.message}\n\n${command.help}`);
+      return 2;
+    }
+    write(context.stderr, `swisper-memory ${name}: ${describeError(error)}`);
+    return 1;
+  }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : String(error));
-    process.exitCode = 1;
-  },
-);
+// Run when executed (node dist/cli/main.js, the bin link, tsx src/cli/main.ts), not when imported.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : "";
+if (invoked === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`${describeError(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

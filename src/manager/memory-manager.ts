@@ -10,8 +10,12 @@ import {
 } from "../errors.js";
 import { validateSessionId, validateTenant } from "../messages/validate.js";
 import type { CircuitBreaker, HealthMonitor, HealthSnapshot } from "../resilience/index.js";
+
+export type { RedisStats } from "../storage/redis-stats.js";
+
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
+import { type RedisStats, readRedisStats } from "../storage/redis-stats.js";
 import type { SessionRecords } from "../storage/session-records.js";
 import type { AppendedSeq } from "../storage/transcript.js";
 import type { SummaryStats, SummaryStore } from "../summary/summary-store.js";
@@ -51,18 +55,6 @@ export interface ContextOptions {
   max_tokens?: number;
   /** Model the budget is counted for (default: the manager's model). */
   model?: string;
-}
-
-/** Redis server figures from INFO, summed over cluster primaries. */
-export interface RedisStats {
-  available: boolean;
-  used_memory: number | null;
-  evicted_keys: number | null;
-  expired_keys: number | null;
-  keyspace_hits: number | null;
-  keyspace_misses: number | null;
-  /** keyspace_hits / (hits + misses); null before any lookup. */
-  hit_ratio: number | null;
 }
 
 /** Seed: `get_memory_stats`. */
@@ -250,7 +242,7 @@ export class MemoryManager {
     const [buffer, summary, redis, sessionConfig] = await Promise.all([
       this.bufferStore.getBufferInfo(sessionId),
       this.summaryStore.getSummaryStats(sessionId),
-      this.#redisStats(),
+      this.redisStats(),
       this.getSessionConfig(sessionId),
     ]);
     return {
@@ -314,38 +306,8 @@ export class MemoryManager {
     return { maxTokens, model: model ?? this.tokenCounter.model };
   }
 
-  async #redisStats(): Promise<RedisStats> {
-    const redis = this.#resources.redis;
-    const empty: RedisStats = {
-      available: false,
-      used_memory: null,
-      evicted_keys: null,
-      expired_keys: null,
-      keyspace_hits: null,
-      keyspace_misses: null,
-      hit_ratio: null,
-    };
-    if (!redis) return empty;
-    try {
-      const [memory, stats] = await Promise.all([redis.info("memory"), redis.info("stats")]);
-      const sum = (texts: string[], field: string) =>
-        texts.reduce(
-          (total, text) => total + Number(new RegExp(`^${field}:(\\d+)`, "m").exec(text)?.[1] ?? 0),
-          0,
-        );
-      const hits = sum(stats, "keyspace_hits");
-      const misses = sum(stats, "keyspace_misses");
-      return {
-        available: true,
-        used_memory: sum(memory, "used_memory"),
-        evicted_keys: sum(stats, "evicted_keys"),
-        expired_keys: sum(stats, "expired_keys"),
-        keyspace_hits: hits,
-        keyspace_misses: misses,
-        hit_ratio: hits + misses > 0 ? hits / (hits + misses) : null,
-      };
-    } catch {
-      return empty;
-    }
+  /** Redis server figures from INFO (used memory, evicted and expired keys, hit ratio). */
+  redisStats(): Promise<RedisStats> {
+    return readRedisStats(this.#resources.redis);
   }
 }

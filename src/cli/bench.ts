@@ -1,0 +1,171 @@
+import { randomBytes } from "node:crypto";
+import type { ChatMessage } from "../types.js";
+import { type Command, integerOption, parseCommandLine, write } from "./command.js";
+import { openMemory } from "./open-memory.js";
+import { Progress } from "./progress.js";
+
+const HELP = `Usage: swisper-memory bench [options]
+
+Replays a chat workload through the library against the storage the environment configures
+(DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL) and prints write and context-read latency
+percentiles (p50, p95, p99) and throughput. Each turn adds the user's message, reads the context
+packed into a budget (as an orchestrator does before calling the model) and adds the reply.
+Sessions are written under their own tenant and erased afterwards (unless --keep).
+
+Options:
+  --sessions <n>      sessions (default 20)
+  --turns <n>         turns per session (default 30)
+  --concurrency <n>   sessions in flight at once (default 8)
+  --max-tokens <n>    context budget of each read (default 4000)
+  --tenant <name>     tenant to write under (default "swisper-bench")
+  --keep              keep the sessions
+  --json              print JSON instead of a table
+  -h, --help          this help
+
+For the HTTP service's latency under load, run 'npm run bench:http' in a checkout.`;
+
+export const benchCommand: Command = {
+  name: "bench",
+  summary: "Measure write and context-read latency (p50/p95/p99) on the configured storage",
+  help: HELP,
+  async run(args, { env, stdout, stderr }) {
+    const { values } = parseCommandLine(
+      args,
+      {
+        sessions: { type: "string" },
+        turns: { type: "string" },
+        concurrency: { type: "string" },
+        "max-tokens": { type: "string" },
+        tenant: { type: "string" },
+        keep: { type: "boolean" },
+        json: { type: "boolean" },
+      },
+      { min: 0, max: 0 },
+    );
+    const sessions = integerOption(values.sessions, "sessions", 20, 1, 100_000);
+    const turns = integerOption(values.turns, "turns", 30, 1, 10_000);
+    const concurrency = integerOption(values.concurrency, "concurrency", 8, 1, 1000);
+    const maxTokens = integerOption(values["max-tokens"], "max-tokens", 4000, 1, 10_000_000);
+    const tenant = values.tenant ?? "swisper-bench";
+
+    const opened = await openMemory(env, { tenant });
+    const { memory } = opened;
+    const run = randomBytes(4).toString("hex");
+    const ids = Array.from({ length: sessions }, (_, index) => `bench-${run}-${index}`);
+    const writes: number[] = [];
+    const reads: number[] = [];
+    try {
+      const progress = new Progress({ stream: stderr, label: "bench", total: sessions * turns });
+      let next = 0;
+      const started = performance.now();
+      const worker = async () => {
+        while (next < ids.length) {
+          const index = next++;
+          const random = seeded(index + 1);
+          for (let turn = 0; turn < turns; turn++) {
+            const [user, assistant] = chatTurn(random, turn);
+            writes.push(await timed(() => memory.addMessage(ids[index]!, user)));
+            reads.push(await timed(() => memory.getContext(ids[index]!, { max_tokens: maxTokens })));
+            writes.push(await timed(() => memory.addMessage(ids[index]!, assistant)));
+            progress.tick();
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, sessions) }, worker));
+      const seconds = (performance.now() - started) / 1000;
+      progress.finish();
+
+      const operations = writes.length + reads.length;
+      const report = {
+        storage: `${opened.databaseLabel}${opened.redis ? " + redis" : ""}`,
+        sessions,
+        turns,
+        concurrency,
+        write: percentiles(writes),
+        read: percentiles(reads),
+        operations,
+        seconds: round(seconds),
+        operations_per_second: Math.round(operations / seconds),
+      };
+      if (values.json) {
+        write(stdout, JSON.stringify(report, null, 2));
+      } else {
+        write(
+          stdout,
+          `storage: ${report.storage}; ${sessions} sessions x ${turns} turns, ${concurrency} at once`,
+        );
+        write(
+          stdout,
+          `${"operation".padEnd(16)}${"n".padStart(8)}${"p50 ms".padStart(10)}${"p95 ms".padStart(10)}${"p99 ms".padStart(10)}`,
+        );
+        for (const [name, figures] of [
+          ["write", report.write],
+          ["context read", report.read],
+        ] as const) {
+          write(
+            stdout,
+            `${name.padEnd(16)}${String(figures.n).padStart(8)}${figures.p50.toFixed(3).padStart(10)}${figures.p95.toFixed(3).padStart(10)}${figures.p99.toFixed(3).padStart(10)}`,
+          );
+        }
+        write(
+          stdout,
+          `throughput: ${report.operations_per_second} operations/s (${operations} in ${report.seconds} s)`,
+        );
+      }
+      return 0;
+    } finally {
+      if (!values.keep) {
+        await memory.waitForIdle();
+        for (const id of ids) await memory.clearSessionMemory(id).catch(() => {});
+      }
+      await opened.close();
+    }
+  },
+};
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+function percentiles(samples: number[]): { n: number; p50: number; p95: number; p99: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (p: number) =>
+    round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN);
+  return { n: sorted.length, p50: at(50), p95: at(95), p99: at(99) };
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32), so that every run replays the same chat. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = (
+  "the laptop should be light enough to carry every day and the battery must last a full day of lectures " +
+  "I would prefer a good keyboard and a matte screen because I write a lot and the price should stay under budget " +
+  "the ThinkPad X1 Carbon weighs about one kilogram and costs around 1399 CHF while the Dell XPS 13 is cheaper"
+).split(" ");
+
+function words(random: () => number, count: number): string {
+  return Array.from({ length: count }, () => WORDS[Math.floor(random() * WORDS.length)]).join(" ");
+}
+
+/** One turn: a user message of about 40 tokens and a reply of about 220. */
+function chatTurn(random: () => number, turn: number): [ChatMessage, ChatMessage] {
+  return [
+    { role: "user", content: `${words(random, 30)}? (turn ${turn})` },
+    { role: "assistant", content: words(random, 170) },
+  ];
+}

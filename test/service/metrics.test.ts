@@ -1,0 +1,199 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import {
+  createTestDatabase,
+  createTestRedis,
+  describeWithRedis,
+  type TestDatabase,
+  type TestRedis,
+} from "../support/servers.js";
+import { call, DEPLOYMENTS, openTestService, type TestService } from "./harness.js";
+import { type MetricFamily, type MetricType, parsePrometheusText, sampleValue } from "./prometheus-text.js";
+
+/** Every metric the seed's "Monitoring and Alerting" names, and the family that exports it. */
+const SEED_METRICS: Record<string, { family: string; type: MetricType }> = {
+  buffer_message_count: { family: "swisper_memory_buffer_message_count", type: "histogram" },
+  buffer_token_count: { family: "swisper_memory_buffer_token_count", type: "histogram" },
+  buffer_ttl_remaining: { family: "swisper_memory_buffer_ttl_remaining", type: "histogram" },
+  summary_count: { family: "swisper_memory_summary_count", type: "histogram" },
+  summary_generation_rate: { family: "swisper_memory_summary_generation_rate", type: "counter" },
+  summary_merge_rate: { family: "swisper_memory_summary_merge_rate", type: "counter" },
+  redis_used_memory: { family: "swisper_memory_redis_used_memory", type: "gauge" },
+  redis_evicted_keys: { family: "swisper_memory_redis_evicted_keys", type: "gauge" },
+  redis_expired_keys: { family: "swisper_memory_redis_expired_keys", type: "gauge" },
+  redis_hit_ratio: { family: "swisper_memory_redis_hit_ratio", type: "gauge" },
+  // The seed's p95 figures are read from histograms: histogram_quantile(0.95, rate(..._bucket[5m])).
+  read_latency_p95: { family: "swisper_memory_read_latency_seconds", type: "histogram" },
+  write_latency_p95: { family: "swisper_memory_write_latency_seconds", type: "histogram" },
+  summarization_latency: { family: "swisper_memory_summarization_latency_seconds", type: "histogram" },
+  context_packaging_latency: {
+    family: "swisper_memory_context_packaging_latency_seconds",
+    type: "histogram",
+  },
+};
+const REDIS_FAMILIES = Object.entries(SEED_METRICS)
+  .filter(([seed]) => seed.startsWith("redis_"))
+  .map(([, { family }]) => family);
+
+let database: TestDatabase;
+let testRedis: TestRedis | undefined;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  if (inject("redisAvailable")) testRedis = await createTestRedis();
+});
+
+afterAll(async () => {
+  await testRedis?.cleanup();
+  await database.drop();
+});
+
+for (const deployment of DEPLOYMENTS) {
+  const suite = deployment.needsRedis ? describeWithRedis : describe;
+  suite(`/metrics (${deployment.name})`, () => {
+    let service: TestService;
+    let families: Map<string, MetricFamily>;
+    let text: string;
+    let contentType: string | undefined;
+    const sessions = ["metrics-alpha", "metrics-beta"];
+
+    beforeAll(async () => {
+      service = await openTestService(database, deployment.needsRedis ? testRedis : undefined);
+      // The chat workload, with a trigger low enough that summaries are written.
+      for (const id of sessions) {
+        await call(service.app, "PUT", `/v1/sessions/${id}/config`, {
+          body: {
+            summary_trigger_tokens: 100,
+            max_buffer_tokens: 400,
+            keep_recent_tokens: 30,
+            max_summary_tokens: 60,
+          },
+        });
+        for (let turn = 0; turn < 10; turn++) {
+          await call(service.app, "POST", `/v1/sessions/${id}/messages`, {
+            body: { role: "user", content: `Turn ${turn}: which laptop is lightest under 1500 CHF?` },
+          });
+          await call(service.app, "GET", `/v1/sessions/${id}/context?max_tokens=200`);
+          await call(service.app, "POST", `/v1/sessions/${id}/messages`, {
+            body: {
+              role: "assistant",
+              content: `Turn ${turn}: the ThinkPad X1 Carbon, at 1.12 kg and 1399 CHF.`,
+            },
+          });
+        }
+        await call(service.app, "GET", `/v1/sessions/${id}/context`);
+        await call(service.app, "GET", `/v1/sessions/${id}/stats`);
+      }
+      await service.memory.waitForIdle();
+      const response = await call(service.app, "GET", "/metrics");
+      expect(response.statusCode).toBe(200);
+      text = response.body;
+      contentType = String(response.headers["content-type"]);
+      families = parsePrometheusText(text);
+    });
+    afterAll(async () => {
+      await service.close();
+    });
+
+    const samples = (name: string) => families.get(name)?.samples ?? [];
+    const value = (name: string, labels: Record<string, string> = {}) => sampleValue(families, name, labels);
+
+    it("serves the Prometheus text format (parsed strictly)", () => {
+      expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(families.size).toBeGreaterThan(20);
+      for (const name of families.keys()) expect(name.startsWith("swisper_memory_")).toBe(true);
+    });
+
+    it.each(Object.entries(SEED_METRICS))("exports the seed's %s as %o", (_seed, { family, type }) => {
+      expect(families.get(family)?.type).toBe(type);
+      expect(families.get(family)?.help).not.toBe("");
+      expect(samples(family).length).toBeGreaterThan(0);
+      if (!deployment.needsRedis && REDIS_FAMILIES.includes(family)) {
+        // No Redis: no figure rather than a made-up zero.
+        expect(value(family)).toBeNaN();
+      }
+    });
+
+    it("counts what the workload did", () => {
+      // Each GET context (21 per session) is one observation of the buffer figures.
+      expect(value("swisper_memory_buffer_message_count")).toBe(2 * 11);
+      expect(value("swisper_memory_summary_count")).toBe(2 * 11);
+      expect(value("swisper_memory_summary_generation_rate")).toBeGreaterThan(0);
+      expect(value("swisper_memory_summary_merge_rate")).toBeGreaterThanOrEqual(0);
+      expect(value("swisper_memory_summarization_latency_seconds", { outcome: "committed" })).toBe(
+        value("swisper_memory_summary_generation_rate"),
+      );
+      expect(value("swisper_memory_write_latency_seconds", { operation: "add_messages" })).toBe(2 * 20);
+      expect(value("swisper_memory_context_packaging_latency_seconds")).toBe(2 * 10);
+      expect(value("swisper_memory_read_latency_seconds", { operation: "context" })).toBe(2 * 11);
+      expect(value("swisper_memory_read_latency_seconds", { operation: "stats" })).toBe(2);
+      expect(value("swisper_memory_summarizer_failures_total")).toBe(0);
+      expect(value("swisper_memory_token_cache_hit_ratio")).toBeGreaterThanOrEqual(0);
+      expect(value("swisper_memory_available")).toBe(1);
+      expect(
+        value("swisper_memory_http_request_duration_seconds", {
+          method: "POST",
+          route: "/v1/sessions/:session_id/messages",
+          status_code: "201",
+        }),
+      ).toBe(2 * 20);
+      if (deployment.needsRedis) {
+        expect(value("swisper_memory_redis_used_memory")).toBeGreaterThan(0);
+        expect(value("swisper_memory_redis_hit_ratio")).toBeGreaterThanOrEqual(0);
+        expect(value("swisper_memory_redis_hit_ratio")).toBeLessThanOrEqual(1);
+        expect(value("swisper_memory_buffer_ttl_remaining")).toBe(2 * 11);
+      } else {
+        expect(value("swisper_memory_redis_available")).toBe(0);
+      }
+    });
+
+    it("reports each circuit breaker's state, one series per state", () => {
+      const series = samples("swisper_memory_circuit_breaker_state");
+      const breakers = new Set(series.map((sample) => sample.labels.breaker));
+      expect([...breakers].sort()).toEqual(["postgres", "redis", "summarizer"]);
+      for (const breaker of breakers) {
+        const states = series.filter((sample) => sample.labels.breaker === breaker);
+        expect(states.map((sample) => sample.labels.state).sort()).toEqual(["closed", "half_open", "open"]);
+        expect(states.find((sample) => sample.value === 1)?.labels.state).toBe("closed");
+        expect(states.reduce((sum, sample) => sum + sample.value, 0)).toBe(1);
+      }
+    });
+
+    it("never puts a session id in a label value (per-session figures stay in /stats)", () => {
+      for (const family of families.values()) {
+        for (const sample of family.samples) {
+          for (const labelValue of Object.values(sample.labels)) {
+            for (const id of sessions) expect(labelValue).not.toContain(id);
+          }
+        }
+      }
+    });
+  });
+}
+
+describe("the strict exposition parser", () => {
+  it.each([
+    ["a bad metric name", "9metric 1\n"],
+    ["an unquoted label value", "m{a=b} 1\n"],
+    ["a bad escape", 'm{a="\\x"} 1\n'],
+    ["a bad value", "m 1,5\n"],
+    ["no final newline", "m 1"],
+    ["a duplicate series", 'm{a="1"} 1\nm{a="1"} 2\n'],
+    ["a TYPE after samples", "m 1\n# TYPE m gauge\n"],
+    ["a split family", '# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na{x="y"} 2\n'],
+    [
+      "a histogram whose +Inf bucket is not its count",
+      '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 3\n',
+    ],
+  ])("rejects %s", (_name, text) => {
+    expect(() => parsePrometheusText(text)).toThrow();
+  });
+
+  it("reads labelled histograms", () => {
+    const families = parsePrometheusText(
+      '# HELP h_seconds a histogram\n# TYPE h_seconds histogram\nh_seconds_bucket{le="0.1",op="a"} 1\n' +
+        'h_seconds_bucket{le="+Inf",op="a"} 2\nh_seconds_sum{op="a"} 0.3\nh_seconds_count{op="a"} 2\n',
+    );
+    expect(sampleValue(families, "h_seconds", { op: "a" })).toBe(2);
+    expect(families.get("h_seconds")?.help).toBe("a histogram");
+  });
+});
