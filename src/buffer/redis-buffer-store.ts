@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { parseBufferEntry, storedToBufferEntry, toBufferEntry } from "../messages/entries.js";
+import { LuaScript } from "../storage/lua-script.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import type { AppendedSeq, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
 import type { SummaryCache } from "../summary/summary-store.js";
@@ -14,14 +15,13 @@ import {
   stateFromSnapshot,
 } from "./buffer-store.js";
 import { type SessionRef, sessionFromKey, sessionKeys } from "./keys.js";
-import { LuaScript } from "./lua-script.js";
 
-const appendScript = new LuaScript("append-3.lua");
-const rebuildScript = new LuaScript("rebuild-3.lua");
-const readScript = new LuaScript("read-4.lua");
-const publishSummaryScript = new LuaScript("publish-summary-3.lua");
-const outboxAppendScript = new LuaScript("outbox-append-4.lua");
-const outboxAckScript = new LuaScript("outbox-ack-3.lua");
+const appendScript = new LuaScript(new URL("./lua/append-3.lua", import.meta.url));
+const rebuildScript = new LuaScript(new URL("./lua/rebuild-3.lua", import.meta.url));
+const readScript = new LuaScript(new URL("./lua/read-4.lua", import.meta.url));
+const publishSummaryScript = new LuaScript(new URL("./lua/publish-summary-3.lua", import.meta.url));
+const outboxAppendScript = new LuaScript(new URL("./lua/outbox-append-4.lua", import.meta.url));
+const outboxAckScript = new LuaScript(new URL("./lua/outbox-ack-3.lua", import.meta.url));
 
 /** Prefix of the idempotency keys the outbox gives messages without an `id` (ids are printable). */
 const OUTBOX_KEY_PREFIX = "\u0001outbox:";

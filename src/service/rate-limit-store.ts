@@ -1,13 +1,11 @@
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from "@fastify/rate-limit";
 import type { Logger } from "../logger.js";
+import { LuaScript } from "../storage/lua-script.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 
-const SOURCE = readFileSync(new URL("./lua/rate-limit-1.lua", import.meta.url), "utf8");
-const SHA1 = createHash("sha1").update(SOURCE).digest("hex");
+const rateLimitScript = new LuaScript(new URL("./lua/rate-limit-1.lua", import.meta.url));
 
 export interface RateLimitStoreOptions {
   /** Where the counters live, shared by every instance of the service. */
@@ -45,15 +43,10 @@ export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRate
 
   async function count(key: string, windowMs: number): Promise<{ current: number; ttl: number }> {
     const redisKey = `${keyPrefix}:ratelimit:{${key}}`;
-    const tail = ["1", redisKey, String(windowMs)];
-    let reply: unknown;
-    try {
-      reply = await redis.send(["EVALSHA", SHA1, ...tail], { key: redisKey });
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      reply = await redis.send(["EVAL", SOURCE, ...tail], { key: redisKey });
-    }
-    const [current, ttl] = reply as [number, number];
+    const [current, ttl] = (await rateLimitScript.run(redis, [redisKey], [String(windowMs)])) as [
+      number,
+      number,
+    ];
     return { current: Number(current), ttl: Number(ttl) };
   }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { SessionRef } from "../buffer/keys.js";
 import { sessionKeys } from "../buffer/keys.js";
-import { LuaScript } from "../buffer/lua-script.js";
 import type { Database } from "../storage/database.js";
+import { LuaScript } from "../storage/lua-script.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 
 /** A held summarizer lease. Its token fences commits: a lower token never commits after a higher. */
@@ -22,9 +22,9 @@ export interface LeaseManager {
   acquire(ref: SessionRef, floor: number): Promise<LeaseAttempt>;
 }
 
-const acquireScript = new LuaScript("acquire-lease-2.lua");
-const extendScript = new LuaScript("extend-lease-1.lua");
-const releaseScript = new LuaScript("release-lease-1.lua");
+const acquireScript = new LuaScript(new URL("./lua/acquire-lease-2.lua", import.meta.url));
+const extendScript = new LuaScript(new URL("./lua/extend-lease-1.lua", import.meta.url));
+const releaseScript = new LuaScript(new URL("./lua/release-lease-1.lua", import.meta.url));
 
 export interface LeaseOptions {
   /** Milliseconds a lease lasts unless extended (default 30000). Holders extend it at a third. */

@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { RedisConnection } from "../storage/redis-client.js";
+import type { RedisConnection } from "./redis-client.js";
 
-const LUA_DIR = new URL("./lua/", import.meta.url);
 const INCLUDE_LINE = /^--\s*@include\s+"([^"]+)"\s*$/gm;
 
 /**
- * One atomic Redis operation, loaded from `lua/<name>-<keys>.lua`. Called by SHA (EVALSHA) and
- * sent as source (EVAL) once when the server does not know it yet (NOSCRIPT: after a restart, a
- * failover or SCRIPT FLUSH). The key count is part of the file name, as in bullmq.
+ * One atomic Redis operation, loaded from a `<name>-<keys>.lua` file (includes resolved relative
+ * to it). Called by SHA (EVALSHA) and sent as source (EVAL) once when the server does not know it
+ * yet (NOSCRIPT: after a restart, a failover or SCRIPT FLUSH). The key count is part of the file
+ * name, as in bullmq.
  */
 export class LuaScript {
   readonly name: string;
@@ -16,12 +16,14 @@ export class LuaScript {
   readonly source: string;
   readonly sha1: string;
 
-  constructor(fileName: string) {
+  /** `file`: the script's URL, e.g. `new URL("./lua/append-3.lua", import.meta.url)`. */
+  constructor(file: URL) {
+    const fileName = file.pathname.split("/").at(-1)!;
     const match = /^(.+)-(\d+)\.lua$/.exec(fileName);
     if (!match) throw new Error(`Lua script file name must be <name>-<keys>.lua: ${fileName}`);
     this.name = match[1]!;
     this.numberOfKeys = Number(match[2]);
-    this.source = resolveIncludes(readFileSync(new URL(fileName, LUA_DIR), "utf8"));
+    this.source = resolveIncludes(readFileSync(file, "utf8"), file);
     this.sha1 = createHash("sha1").update(this.source).digest("hex");
   }
 
@@ -41,6 +43,6 @@ export class LuaScript {
   }
 }
 
-function resolveIncludes(source: string): string {
-  return source.replace(INCLUDE_LINE, (_line, path: string) => readFileSync(new URL(path, LUA_DIR), "utf8"));
+function resolveIncludes(source: string, file: URL): string {
+  return source.replace(INCLUDE_LINE, (_line, path: string) => readFileSync(new URL(path, file), "utf8"));
 }
