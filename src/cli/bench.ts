@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { ChatMessage } from "../types.js";
+import { chatTurn, seededRandom, summarize } from "./chat-workload.js";
 import { type Command, integerOption, parseCommandLine, write } from "./command.js";
 import { openMemory } from "./open-memory.js";
 import { Progress } from "./progress.js";
@@ -61,7 +61,7 @@ export const benchCommand: Command = {
       const worker = async () => {
         while (next < ids.length) {
           const index = next++;
-          const random = seeded(index + 1);
+          const random = seededRandom(index + 1);
           for (let turn = 0; turn < turns; turn++) {
             const [user, assistant] = chatTurn(random, turn);
             writes.push(await timed(() => memory.addMessage(ids[index]!, user)));
@@ -130,42 +130,10 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
 }
 
 function percentiles(samples: number[]): { n: number; p50: number; p95: number; p99: number } {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p: number) =>
-    round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN);
-  return { n: sorted.length, p50: at(50), p95: at(95), p99: at(99) };
+  const { n, p50, p95, p99 } = summarize(samples);
+  return { n, p50: round(p50), p95: round(p95), p99: round(p99) };
 }
 
 function round(value: number): number {
   return Math.round(value * 1000) / 1000;
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so that every run replays the same chat. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const WORDS = (
-  "the laptop should be light enough to carry every day and the battery must last a full day of lectures " +
-  "I would prefer a good keyboard and a matte screen because I write a lot and the price should stay under budget " +
-  "the ThinkPad X1 Carbon weighs about one kilogram and costs around 1399 CHF while the Dell XPS 13 is cheaper"
-).split(" ");
-
-function words(random: () => number, count: number): string {
-  return Array.from({ length: count }, () => WORDS[Math.floor(random() * WORDS.length)]).join(" ");
-}
-
-/** One turn: a user message of about 40 tokens and a reply of about 220. */
-function chatTurn(random: () => number, turn: number): [ChatMessage, ChatMessage] {
-  return [
-    { role: "user", content: `${words(random, 30)}? (turn ${turn})` },
-    { role: "assistant", content: words(random, 170) },
-  ];
 }

@@ -60,39 +60,25 @@ export interface JobInput {
   messages: StoredMessage[];
 }
 
-interface JobInputRow {
-  session_last_seq: number;
-  generation: string;
-  covered_seq: number;
-  fencing_token: number;
-  config: Record<string, number>;
-  summary_version: number | null;
-  summary_text: string | null;
-  summary_first_seq: number | null;
-  summary_tokens: number | null;
-  summary_created_at: Date | string | null;
-  summary_metadata: Record<string, unknown> | null;
+/** A message's columns where a LEFT JOIN may leave them empty. */
+interface OptionalMessageColumns {
   seq: number | null;
   message: ChatMessage | string | null;
   tokens: number | null;
   tokens_estimated: boolean | null;
 }
 
-interface SnapshotRow {
-  covered_seq: number;
+interface JobInputRow extends LatestSummaryColumns, OptionalMessageColumns {
+  session_last_seq: number;
+  generation: string;
+  fencing_token: number;
+  config: Record<string, number>;
+}
+
+interface SnapshotRow extends LatestSummaryColumns, OptionalMessageColumns {
   updated_at: Date | string | null;
   config: Record<string, number>;
   session_last_seq: number;
-  summary_version: number | null;
-  summary_text: string | null;
-  summary_first_seq: number | null;
-  summary_tokens: number | null;
-  summary_created_at: Date | string | null;
-  summary_metadata: Record<string, unknown> | null;
-  seq: number | null;
-  message: ChatMessage | string | null;
-  tokens: number | null;
-  tokens_estimated: boolean | null;
 }
 
 interface MessageRow {

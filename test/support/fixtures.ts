@@ -43,17 +43,8 @@ export function sqlStore(db: Database, caps: StoreCaps) {
   return new SqlBufferStore(bufferDependencies(db, caps));
 }
 
-/** A deterministic pseudo-random generator (mulberry32), so failures replay. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic pseudo-random generator, so failures replay. */
+export { seededRandom } from "../../src/cli/chat-workload.js";
 
 const WORDS = [
   "laptop",
