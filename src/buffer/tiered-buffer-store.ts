@@ -18,7 +18,12 @@ export class TieredBufferStore extends BufferStore {
   readonly #redisAvailable: () => boolean;
   readonly #recovery: { pending: Promise<unknown> | null };
 
-  /** `redisAvailable` tells whether Redis's breaker lets calls through (for `source`). */
+  /**
+   * `redisAvailable` tells whether Redis's breaker is CLOSED. Reads go to Redis only then: the
+   * trial call that closes a breaker must never be a read, since a Redis that came back with old
+   * data would answer it before the stale buffers are dropped. Writes may be trials (their seq
+   * check finds a stale buffer) and the recovery probe is one.
+   */
   constructor(
     redis: RedisBufferStore,
     sql: SqlBufferStore,
@@ -81,6 +86,7 @@ export class TieredBufferStore extends BufferStore {
   async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
     if (this.#recovery.pending) await this.#recovery.pending;
     try {
+      if (!this.#redisAvailable()) return await this.#sql.readState(ref, limit);
       try {
         return await this.#redis.readState(ref, limit);
       } catch (error) {

@@ -217,7 +217,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       ? new TieredBufferStore(
           redisBufferStore,
           sqlBufferStore,
-          () => breakers.redis.getState() !== CircuitState.OPEN,
+          () => breakers.redis.getState() === CircuitState.CLOSED,
         )
       : null;
     if (tieredBufferStore) {
@@ -228,6 +228,9 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       breakers.redis.onStateChange((change) => {
         if (change.to === CircuitState.CLOSED) tieredBufferStore.redisRecovered(onDrainError);
       });
+      // A reconnect may follow a restart this process never noticed (it sent nothing meanwhile):
+      // drop what other processes marked before serving from the Redis that came back.
+      opening.connection!.onReconnect(() => tieredBufferStore.redisRecovered(onDrainError));
       breakers.postgres.onStateChange((change) => {
         if (change.to === CircuitState.CLOSED) tieredBufferStore.databaseRecovered(onReplayError);
       });

@@ -24,6 +24,10 @@ export class GuardedRedisConnection implements RedisConnection {
     return this.#inner.isReady;
   }
 
+  onReconnect(listener: () => void): void {
+    this.#inner.onReconnect(listener);
+  }
+
   send(args: readonly string[], route?: { key?: string; readonly?: boolean }): Promise<unknown> {
     return this.#guard(() => this.#inner.send(args, route));
   }

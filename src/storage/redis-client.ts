@@ -13,6 +13,11 @@ export interface RedisConnection {
   scanKeys(pattern: string): Promise<string[]>;
   /** True while a command can be sent without waiting for a reconnect. */
   readonly isReady: boolean;
+  /**
+   * Calls `listener` each time the connection is ready again after it was lost (not on the first
+   * connect). Redis may have restarted meanwhile, with its old data or none.
+   */
+  onReconnect(listener: () => void): void;
   /** Closes the connection only when this object created it. */
   close(): Promise<void>;
 }
@@ -139,6 +144,13 @@ class StandaloneConnection implements RedisConnection {
   get isReady(): boolean {
     return this.#client.isReady;
   }
+  onReconnect(listener: () => void): void {
+    let connectedBefore = this.#client.isReady;
+    this.#client.on("ready", () => {
+      if (connectedBefore) listener();
+      connectedBefore = true;
+    });
+  }
   send(args: readonly string[]): Promise<unknown> {
     return withTimeout(this.#client.sendCommand([...args]), this.#timeout);
   }
@@ -166,6 +178,11 @@ class ClusterConnection implements RedisConnection {
   }
   get isReady(): boolean {
     return this.#client.masters.length > 0 && this.#client.masters.every((node) => node.client !== undefined);
+  }
+  onReconnect(listener: () => void): void {
+    // Node clients also connect lazily (new primaries, slot moves): every node becoming ready
+    // after start-up counts, which at worst costs one needless check.
+    this.#client.on("node-ready", listener);
   }
   send(args: readonly string[], route: { key?: string; readonly?: boolean } = {}): Promise<unknown> {
     return withTimeout(

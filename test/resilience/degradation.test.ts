@@ -254,6 +254,46 @@ describe.skipIf(!inject("redisAvailable"))("Redis that returns with its old data
   });
 });
 
+describe.skipIf(!inject("redisAvailable"))("a process that never noticed the outage", () => {
+  it("drops stale buffers when its connection comes back, before serving from the restarted Redis", async () => {
+    const redis = await RedisServerProcess.start({ persist: true });
+    try {
+      const keyPrefix = uniqueName("unnoticed");
+      const session = uniqueName("s");
+      // The reader reads before and after the outage, never during it: its breaker stays closed.
+      const reader = await open({ redis: redis.url, keyPrefix });
+      const writer = await open({ redis: redis.url, keyPrefix });
+      const contents: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        contents.push(`before ${i}`);
+        await writer.addMessage(session, { role: "user", content: `before ${i}` });
+      }
+      expect((await reader.getContext(session)).buffer_messages).toHaveLength(4);
+      await redis.kill();
+      for (let i = 0; i < 4; i++) {
+        contents.push(`during ${i}`);
+        await writer.addMessage(session, { role: "user", content: `during ${i}` });
+      }
+      // The writer goes away before Redis returns: only the reader can drop the stale buffer.
+      await writer.close();
+      await redis.restart();
+      // Give the reader's client time to reconnect (it retries every 500 ms) without sending it
+      // anything, so that its breaker never sees the outage.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(reader.circuitBreaker.redis.getState()).toBe(CircuitState.CLOSED);
+      const first = await reader.getContext(session);
+      expect(first.buffer_messages.map((m) => m.content)).toEqual(contents);
+      await until(
+        async () => (await reader.getContext(session)).buffer_info.source === "redis",
+        "the reader serves from Redis",
+      );
+      expect((await reader.getContext(session)).buffer_messages.map((m) => m.content)).toEqual(contents);
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
 describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
   "PostgreSQL unavailable while Redis is up",
   () => {

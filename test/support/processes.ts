@@ -71,7 +71,9 @@ export class RedisServerProcess {
   /** Starts the server again after `kill()` (empty unless started with `persist`). */
   async restart(): Promise<void> {
     const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", ""];
-    args.push("--appendonly", this.#persist ? "yes" : "no");
+    // With persistence, every write is on disk before it is answered, so a SIGKILL loses nothing
+    // and the restarted server really has its old data.
+    args.push("--appendonly", this.#persist ? "yes" : "no", "--appendfsync", "always");
     this.#child = spawn("redis-server", args, { stdio: "ignore" });
     await waitForPort(this.port, 10_000);
   }
