@@ -77,10 +77,6 @@ export class GuardedDatabase implements Database {
     return this.#inner.kind;
   }
 
-  get healthy(): boolean {
-    return this.#inner.healthy;
-  }
-
   query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
     return this.#guard(() => this.#inner.query<Row>(sql, params));
   }

@@ -19,8 +19,6 @@ export interface Transaction extends Queryable {
  */
 export interface Database extends Queryable {
   readonly kind: "postgres" | "pglite";
-  /** False after a query failed for want of a working connection, until one succeeds again. */
-  readonly healthy: boolean;
   /** Runs `work` in one transaction on one connection; rolls back if it throws. */
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Runs a script of several statements (migrations); no parameters. */
@@ -52,7 +50,6 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value,
 export class PostgresDatabase implements Database {
   readonly kind = "postgres" as const;
   readonly pool: pg.Pool;
-  healthy = true;
   readonly #ownsPool: boolean;
 
   constructor(options: PostgresDatabaseOptions) {
@@ -80,28 +77,16 @@ export class PostgresDatabase implements Database {
   }
 
   async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
-    try {
-      const result = await this.pool.query<Row>({
-        text: sql,
-        values: params as unknown[] | undefined,
-        name: statementName(sql),
-      });
-      this.healthy = true;
-      return { rows: result.rows };
-    } catch (error) {
-      if (isConnectionError(error)) this.healthy = false;
-      throw error;
-    }
+    const result = await this.pool.query<Row>({
+      text: sql,
+      values: params as unknown[] | undefined,
+      name: statementName(sql),
+    });
+    return { rows: result.rows };
   }
 
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      this.healthy = false;
-      throw error;
-    }
+    const client = await this.pool.connect();
     let broken = false;
     try {
       await client.query("BEGIN");
@@ -187,8 +172,6 @@ export interface PgliteDatabaseOptions {
  */
 export class PgliteDatabase implements Database {
   readonly kind = "pglite" as const;
-  /** In-process: it is there as long as the process is. */
-  readonly healthy = true;
   readonly #instance: Promise<PGlite>;
   readonly #ownsInstance: boolean;
 

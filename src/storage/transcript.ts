@@ -373,16 +373,6 @@ export class Transcript {
     );
     return rows.map((row) => ({ tenant: row.tenant, sessionId: row.session_id }));
   }
-
-  /** Number of messages and their tokens in the whole transcript. */
-  async totals(ref: SessionRef): Promise<{ message_count: number; total_tokens: number }> {
-    const { rows } = await this.#db.query<{ message_count: number; total_tokens: number }>(
-      `SELECT count(*)::bigint AS message_count, coalesce(sum(tokens), 0)::bigint AS total_tokens
-       FROM memory_messages WHERE tenant = $1 AND session_id = $2`,
-      [ref.tenant, ref.sessionId],
-    );
-    return { message_count: Number(rows[0]!.message_count), total_tokens: Number(rows[0]!.total_tokens) };
-  }
 }
 
 /** The latest summary columns that the snapshot and job queries join in, as a record. */

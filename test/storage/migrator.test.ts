@@ -71,7 +71,6 @@ describe("migrations", () => {
     // The real embedded server, reporting an old version number as a PostgreSQL 12 would.
     const old: Database = {
       kind: real.kind,
-      healthy: true,
       async query<Row extends object>(sql: string, params?: readonly unknown[]) {
         statements.push(sql);
         if (sql === "SHOW server_version_num")
