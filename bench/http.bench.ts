@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import pg from "pg";
 import { connectRedis } from "../src/storage/redis-client.js";
+import { serverAnswers } from "../test/support/urls.js";
 import { chatTurn, ms, seeded, summarize } from "./workload.js";
 
 const RATE = Number(process.env.BENCH_RATE ?? 2000);
@@ -54,22 +55,6 @@ const TURN: Operation[] = ["write", "read", "write"];
 interface Scratch {
   env: Record<string, string>;
   cleanup(): Promise<void>;
-}
-
-function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port), timeout: 1000 });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }
 
 async function scratchDatabase(): Promise<Scratch> {
@@ -414,11 +399,11 @@ async function runMode(mode: string): Promise<Row | null> {
   const scratches: Scratch[] = [];
   const label = MODE_LABELS[mode];
   if (!label) throw new Error(`unknown mode ${mode} (redis, postgres, embedded)`);
-  if (mode !== "embedded" && !(await reachable(ADMIN_URL))) {
+  if (mode !== "embedded" && !(await serverAnswers(ADMIN_URL))) {
     console.error(`skipping ${label}: no PostgreSQL at ${ADMIN_URL}`);
     return null;
   }
-  if (mode === "redis" && !(await reachable(REDIS_URL))) {
+  if (mode === "redis" && !(await serverAnswers(REDIS_URL))) {
     console.error(`skipping ${label}: no Redis at ${REDIS_URL}`);
     return null;
   }

@@ -1,16 +1,10 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/errors.js";
 import { ApiKeyring, apiKeyringFromEnv, presentedKey } from "../../src/service/index.js";
-import {
-  createTestDatabase,
-  createTestRedis,
-  describeWithRedis,
-  type TestDatabase,
-  type TestRedis,
-} from "../support/servers.js";
+import { describeWithRedis, useTestServers } from "../support/servers.js";
 import { call, DEPLOYMENTS, expectErrorShape, openTestService, type TestService } from "./harness.js";
 
 const KEY_A = "key-of-tenant-a-0123456789abcdef";
@@ -32,18 +26,7 @@ const ROUTES: { method: "GET" | "POST" | "PUT" | "DELETE"; path: string; body?: 
 ];
 const url = (session: string, path: string) => `/v1/sessions/${session}${path ? `/${path}` : ""}`;
 
-let database: TestDatabase;
-let testRedis: TestRedis | undefined;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  if (inject("redisAvailable")) testRedis = await createTestRedis();
-});
-
-afterAll(async () => {
-  await testRedis?.cleanup();
-  await database.drop();
-});
+const servers = useTestServers();
 
 for (const deployment of DEPLOYMENTS) {
   const suite = deployment.needsRedis ? describeWithRedis : describe;
@@ -52,7 +35,7 @@ for (const deployment of DEPLOYMENTS) {
     const session = `${deployment.needsRedis ? "r" : "p"}-shared-session`;
 
     beforeAll(async () => {
-      service = await openTestService(database, deployment.needsRedis ? testRedis : undefined, {
+      service = await openTestService(servers.database, deployment.needsRedis ? servers.redis : undefined, {
         apiKeys: ApiKeyring.fromPairs([
           { tenant: "tenant-a", key: KEY_A },
           { tenant: "tenant-b", key: KEY_B },

@@ -1,11 +1,5 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import {
-  createTestDatabase,
-  createTestRedis,
-  describeWithRedis,
-  type TestDatabase,
-  type TestRedis,
-} from "../support/servers.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeWithRedis, useTestServers } from "../support/servers.js";
 import { call, DEPLOYMENTS, openTestService, type TestService } from "./harness.js";
 import { type MetricFamily, type MetricType, parsePrometheusText, sampleValue } from "./prometheus-text.js";
 
@@ -34,18 +28,7 @@ const REDIS_FAMILIES = Object.entries(SEED_METRICS)
   .filter(([seed]) => seed.startsWith("redis_"))
   .map(([, { family }]) => family);
 
-let database: TestDatabase;
-let testRedis: TestRedis | undefined;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  if (inject("redisAvailable")) testRedis = await createTestRedis();
-});
-
-afterAll(async () => {
-  await testRedis?.cleanup();
-  await database.drop();
-});
+const servers = useTestServers();
 
 for (const deployment of DEPLOYMENTS) {
   const suite = deployment.needsRedis ? describeWithRedis : describe;
@@ -57,7 +40,7 @@ for (const deployment of DEPLOYMENTS) {
     const sessions = ["metrics-alpha", "metrics-beta"];
 
     beforeAll(async () => {
-      service = await openTestService(database, deployment.needsRedis ? testRedis : undefined);
+      service = await openTestService(servers.database, deployment.needsRedis ? servers.redis : undefined);
       // The chat workload, with a trigger low enough that summaries are written.
       for (const id of sessions) {
         await call(service.app, "PUT", `/v1/sessions/${id}/config`, {

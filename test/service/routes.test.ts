@@ -1,30 +1,13 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenCounter } from "../../src/tokens/index.js";
 import type { ChatMessage } from "../../src/types.js";
-import {
-  createTestDatabase,
-  createTestRedis,
-  describeWithRedis,
-  type TestDatabase,
-  type TestRedis,
-} from "../support/servers.js";
+import { describeWithRedis, useTestServers } from "../support/servers.js";
 import { call, DEPLOYMENTS, expectErrorShape, openTestService, type TestService } from "./harness.js";
 
 // Every route in-process (fastify inject), in both deployments: Redis + PostgreSQL, and
 // PostgreSQL alone (the embedded default's path).
 
-let database: TestDatabase;
-let testRedis: TestRedis | undefined;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  if (inject("redisAvailable")) testRedis = await createTestRedis();
-});
-
-afterAll(async () => {
-  await testRedis?.cleanup();
-  await database.drop();
-});
+const servers = useTestServers();
 
 for (const deployment of DEPLOYMENTS) {
   const suite = deployment.needsRedis ? describeWithRedis : describe;
@@ -33,7 +16,7 @@ for (const deployment of DEPLOYMENTS) {
     const session = (name: string) => `${deployment.needsRedis ? "r" : "p"}-${name}`;
 
     beforeAll(async () => {
-      service = await openTestService(database, deployment.needsRedis ? testRedis : undefined);
+      service = await openTestService(servers.database, deployment.needsRedis ? servers.redis : undefined);
     });
     afterAll(async () => {
       await service.close();

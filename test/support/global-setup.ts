@@ -1,6 +1,5 @@
-import net from "node:net";
 import type { TestProject } from "vitest/node";
-import { TEST_DATABASE_ADMIN_URL, TEST_REDIS_URL } from "./urls.js";
+import { serverAnswers, TEST_DATABASE_ADMIN_URL, TEST_REDIS_URL } from "./urls.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -16,8 +15,8 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject): Promise<void> {
   const required = process.env.CI === "true" || process.env.SWISPER_REQUIRE_SERVERS === "1";
-  const redisAvailable = await answers(TEST_REDIS_URL);
-  const postgresAvailable = await answers(TEST_DATABASE_ADMIN_URL);
+  const redisAvailable = await serverAnswers(TEST_REDIS_URL);
+  const postgresAvailable = await serverAnswers(TEST_DATABASE_ADMIN_URL);
   if (required && !(redisAvailable && postgresAvailable)) {
     throw new Error(
       `servers required (CI): Redis at ${TEST_REDIS_URL} ${redisAvailable ? "answers" : "does NOT answer"}, ` +
@@ -36,20 +35,4 @@ export default async function setup(project: TestProject): Promise<void> {
   }
   project.provide("redisAvailable", redisAvailable);
   project.provide("postgresAvailable", postgresAvailable);
-}
-
-function answers(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port), timeout: 1000 });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { describe, inject } from "vitest";
+import { afterAll, beforeAll, describe, inject } from "vitest";
 import { type Database, PgliteDatabase, PostgresDatabase } from "../../src/storage/database.js";
 import { migrate } from "../../src/storage/migrator.js";
 import { connectRedis, type RedisConnection } from "../../src/storage/redis-client.js";
@@ -73,4 +73,21 @@ export async function createTestRedis(): Promise<TestRedis> {
       await redis.close();
     },
   };
+}
+
+/**
+ * Gives the calling test file its own database and, where Redis answers, its own Redis key
+ * prefix, created before its tests and removed after them. Read the fields inside tests.
+ */
+export function useTestServers(): { database: TestDatabase; redis: TestRedis | undefined } {
+  const servers = {} as { database: TestDatabase; redis: TestRedis | undefined };
+  beforeAll(async () => {
+    servers.database = await createTestDatabase();
+    if (inject("redisAvailable")) servers.redis = await createTestRedis();
+  });
+  afterAll(async () => {
+    await servers.redis?.cleanup();
+    await servers.database?.drop();
+  });
+  return servers;
 }
