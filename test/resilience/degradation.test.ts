@@ -3,7 +3,7 @@ import { SqlBufferStore } from "../../src/buffer/sql-buffer-store.js";
 import { DatabaseUnavailableError, StorageUnavailableError } from "../../src/errors.js";
 import { createMemoryManager, type MemoryManagerOptions } from "../../src/manager/create-memory-manager.js";
 import type { MemoryManager } from "../../src/manager/memory-manager.js";
-import { CircuitState } from "../../src/resilience/index.js";
+import { type CircuitBreaker, CircuitState } from "../../src/resilience/index.js";
 import { PostgresDatabase } from "../../src/storage/database.js";
 import { Transcript } from "../../src/storage/transcript.js";
 import { TokenCounter } from "../../src/tokens/index.js";
@@ -130,6 +130,40 @@ async function expectSameAsSystemOfRecord(manager: MemoryManager, session: strin
   }
 }
 
+/**
+ * Once some traffic is acknowledged, causes `fault`, then waits until `breaker` is OPEN and
+ * further writes are still acknowledged.
+ */
+async function faultUnderTraffic(
+  traffic: ReturnType<typeof steadyTraffic>,
+  sessions: string[],
+  breaker: CircuitBreaker,
+  fault: () => unknown,
+): Promise<void> {
+  await until(() => traffic.acknowledged.get(sessions.at(-1)!)!.length > 5, "some traffic");
+  await fault();
+  await until(() => breaker.getState() === CircuitState.OPEN, `the ${breaker.name} breaker opens`);
+  const before = traffic.acknowledged.get(sessions[0]!)!.length;
+  await until(
+    () => traffic.acknowledged.get(sessions[0]!)!.length > before + 5,
+    `writes continue without ${breaker.name}`,
+  );
+}
+
+/** After the faults: no caller error, every acknowledged message stored, coverage exact, same answers. */
+async function expectNothingLost(
+  manager: MemoryManager,
+  traffic: ReturnType<typeof steadyTraffic>,
+  sessions: string[],
+): Promise<void> {
+  expect(traffic.errors).toEqual([]);
+  for (const session of sessions) {
+    await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
+    await expectExactCoverage(manager, session);
+    await expectSameAsSystemOfRecord(manager, session);
+  }
+}
+
 async function expectAllInTranscript(session: string, contents: string[]): Promise<void> {
   const transcript = await new Transcript(database.db).readAfter(
     { tenant: "default", sessionId: session },
@@ -156,17 +190,7 @@ describe.skipIf(!inject("redisAvailable"))(
       const manager = await open({ redis: redis.url, keyPrefix: uniqueName("kill") });
       const sessions = [uniqueName("a"), uniqueName("b"), uniqueName("c")];
       const traffic = steadyTraffic(manager, sessions);
-      await until(() => traffic.acknowledged.get(sessions[2]!)!.length > 5, "some traffic");
-      await redis.kill();
-      await until(
-        () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
-        "the Redis breaker opens",
-      );
-      const during = traffic.acknowledged.get(sessions[0]!)!.length;
-      await until(
-        () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
-        "writes continue without Redis",
-      );
+      await faultUnderTraffic(traffic, sessions, manager.circuitBreaker.redis, () => redis.kill());
       expect((await manager.getContext(sessions[0]!)).buffer_info.source).toBe("database");
       expect(manager.isAvailable()).toBe(true);
       expect(manager.health.snapshot().components.redis!.status).toBe("down");
@@ -183,12 +207,7 @@ describe.skipIf(!inject("redisAvailable"))(
       // A trial may fail while the server is still starting; the breaker ends HALF_OPEN -> CLOSED.
       expect(transitions.slice(-2)).toEqual([CircuitState.HALF_OPEN, CircuitState.CLOSED]);
       // Callers saw no errors at any point.
-      expect(traffic.errors).toEqual([]);
-      for (const session of sessions) {
-        await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
-        await expectExactCoverage(manager, session);
-        await expectSameAsSystemOfRecord(manager, session);
-      }
+      await expectNothingLost(manager, traffic, sessions);
       expect((await manager.summaryStore.getSummaryStats(sessions[0]!)).summary_count).toBeGreaterThan(0);
     });
 
@@ -196,29 +215,14 @@ describe.skipIf(!inject("redisAvailable"))(
       const manager = await open({ redis: redis.url, keyPrefix: uniqueName("pause") });
       const sessions = [uniqueName("p1"), uniqueName("p2")];
       const traffic = steadyTraffic(manager, sessions);
-      await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
-      redis.pause();
-      await until(
-        () => manager.circuitBreaker.redis.getState() === CircuitState.OPEN,
-        "the Redis breaker opens",
-      );
-      const during = traffic.acknowledged.get(sessions[0]!)!.length;
-      await until(
-        () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
-        "writes continue while Redis hangs",
-      );
+      await faultUnderTraffic(traffic, sessions, manager.circuitBreaker.redis, () => redis.pause());
       redis.resume();
       await until(
         () => manager.circuitBreaker.redis.getState() === CircuitState.CLOSED,
         "the Redis breaker closes",
       );
       await traffic.stop();
-      expect(traffic.errors).toEqual([]);
-      for (const session of sessions) {
-        await expectAllInTranscript(session, traffic.acknowledged.get(session)!);
-        await expectExactCoverage(manager, session);
-        await expectSameAsSystemOfRecord(manager, session);
-      }
+      await expectNothingLost(manager, traffic, sessions);
     });
   },
 );
@@ -366,16 +370,8 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
       opened.push(manager);
       const sessions = [uniqueName("pg1"), uniqueName("pg2")];
       const traffic = steadyTraffic(manager, sessions);
-      await until(() => traffic.acknowledged.get(sessions[1]!)!.length > 5, "some traffic");
-      await postgres.pause("SIGSTOP");
-      await until(
-        () => manager.circuitBreaker.postgres.getState() === CircuitState.OPEN,
-        "the PostgreSQL breaker opens",
-      );
-      const during = traffic.acknowledged.get(sessions[0]!)!.length;
-      await until(
-        () => traffic.acknowledged.get(sessions[0]!)!.length > during + 5,
-        "writes continue into the outbox",
+      await faultUnderTraffic(traffic, sessions, manager.circuitBreaker.postgres, () =>
+        postgres.pause("SIGSTOP"),
       );
       await postgres.pause("SIGCONT");
       await until(
