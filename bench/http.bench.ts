@@ -16,7 +16,8 @@
  * BENCH_MODES (redis,postgres,embedded), BENCH_REDIS_URL (redis://127.0.0.1:6379),
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a scratch database is created and
  * dropped), BENCH_RATE_LIMIT (the service's per-minute limit, default 1e9: on, never reached; 0
- * turns it off), BENCH_LOG_LEVEL (info: one log line per request, as in production).
+ * turns it off), BENCH_LOG_LEVEL (info: one log line per request, as in production),
+ * BENCH_NODE_ARGS (extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -129,7 +130,8 @@ async function startService(env: Record<string, string>): Promise<{ url: string;
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !storage.includes(name)),
   );
-  const child = spawn(process.execPath, ["dist/cli/main.js", "serve"], {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "dist/cli/main.js", "serve"], {
     cwd: ROOT,
     env: {
       ...inherited,

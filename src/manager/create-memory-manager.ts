@@ -15,8 +15,10 @@ import { Transcript } from "../storage/transcript.js";
 import {
   type CreateSummarizerOptions,
   createSummarizer,
+  readSummarizerEnv,
   type Summarizer,
   SummarizerAbortedError,
+  WorkerSummarizer,
 } from "../summarizer/index.js";
 import { RedisLeaseManager, SqlLeaseManager } from "../summary/leases.js";
 import { SummaryStore } from "../summary/summary-store.js";
@@ -108,7 +110,9 @@ export interface MemoryManagerOptions {
   tokenCacheSize?: number;
   /**
    * The summarizer: one you built, or how to build one (see `createSummarizer`). Default:
-   * `MEMORY_SUMMARIZER` and the OpenAI variables, else the offline extractive summarizer.
+   * `MEMORY_SUMMARIZER` and the OpenAI variables, else the offline extractive summarizer. An
+   * extractive summarizer built here runs on a worker thread (`WorkerSummarizer`), off the
+   * event loop that serves requests; one you pass in runs where it is.
    */
   summarizer?: Summarizer | CreateSummarizerOptions;
   /** Summarization: jobs at once, retry backoff, lease time, idle finalization (defaults below). */
@@ -259,7 +263,10 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
 
     const innerSummarizer = isSummarizer(options.summarizer)
       ? options.summarizer
-      : createSummarizer({ env, ...options.summarizer });
+      : buildSummarizer(options.summarizer ?? {}, env, model);
+    if (innerSummarizer instanceof WorkerSummarizer && innerSummarizer !== options.summarizer) {
+      closers.push(() => innerSummarizer.close());
+    }
     const summarizer: Summarizer = {
       name: innerSummarizer.name,
       summarize: (request) => breakers.summarizer.execute(() => innerSummarizer.summarize(request)),
@@ -385,6 +392,17 @@ export function redisUrlFromEnv(env: Environment): string | null {
 
 async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
   for (const close of closers.reverse()) await close().catch(() => {});
+}
+
+/** Builds the configured summarizer; the extractive one on a worker thread counting for `model`. */
+function buildSummarizer(
+  options: CreateSummarizerOptions,
+  env: NodeJS.ProcessEnv,
+  model: string,
+): Summarizer {
+  const kind = options.kind ?? readSummarizerEnv(options.env ?? env).kind;
+  if (kind !== "extractive") return createSummarizer({ env, ...options });
+  return new WorkerSummarizer({ model, ...(options.extractive ? { extractive: options.extractive } : {}) });
 }
 
 function isSummarizer(value: Summarizer | CreateSummarizerOptions | undefined): value is Summarizer {

@@ -7,27 +7,52 @@ type Callback = (error: Error | null, result?: { current: number; ttl: number })
 
 const rateLimitScript = new LuaScript(new URL("./lua/rate-limit-1.lua", import.meta.url));
 
+/** Default time between two syncs of the counts with Redis, in ms. */
+export const DEFAULT_RATE_LIMIT_SYNC_MS = 100;
+
 export interface RateLimitStoreOptions {
   /** Where the counters live, shared by every instance of the service. */
   redis: RedisConnection;
   /** Prefix of the counter keys (the manager's key prefix; default "mem"). */
   keyPrefix?: string;
-  /** Told once when Redis fails and the store falls back to counting in this process. */
+  /** Told once when Redis fails and the store counts in this process alone. */
   logger?: Logger;
   /**
    * Whether Redis is worth asking (default: the connection is ready). The service passes the
-   * manager's Redis breaker too, so that an outage costs no request a timeout here.
+   * manager's Redis breaker too, so that an outage costs no sync a timeout.
    */
   redisUsable?: () => boolean;
-  /** After a failed call, how long to count in this process before asking Redis again, in ms (default 1000). */
+  /**
+   * How often this instance adds its counts to the shared windows in Redis and reads the other
+   * instances' back, in ms (default 100). Across instances a limit can be exceeded by what the
+   * others counted since their last sync.
+   */
+  syncIntervalMs?: number;
+  /** After a failed sync, how long to count in this process before asking Redis again, in ms (default 1000). */
   retryAfterMs?: number;
 }
 
+/** One key's fixed window as this instance sees it. */
+interface Window {
+  endsAt: number;
+  /** The shared count at the last sync (every instance's requests, ours included). */
+  shared: number;
+  /** Requests counted here since the last sync. */
+  pending: number;
+  /** When the last sync was sent (0: never). */
+  syncedAt: number;
+  windowMs: number;
+}
+
 /**
- * A store for @fastify/rate-limit that counts in Redis, so that every instance behind a load
- * balancer shares one limit per key: one Lua call per request (INCR and the window's expiry
- * together). While Redis is away (not ready, its breaker open, or a call just failed), it counts in
- * this process instead of failing or delaying requests.
+ * A store for @fastify/rate-limit whose limits are shared by every instance behind a load
+ * balancer, without a Redis round trip on most requests: requests are counted in this process
+ * and the counts are added to fixed windows in Redis every `syncIntervalMs` (one Lua call per
+ * active key, pipelined), which answer with every instance's total. A key's first request after
+ * an interval without a sync waits for one, so each decision sees the shared count as of at most
+ * one interval ago plus this instance's own requests since; one instance alone counts exactly.
+ * While Redis is away (not ready, its breaker open, or a sync just failed), counting goes on here
+ * and the counts are added once Redis answers.
  */
 export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRateLimitStoreCtor {
   const {
@@ -35,47 +60,96 @@ export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRate
     keyPrefix = "mem",
     logger,
     redisUsable = () => redis.isReady,
+    syncIntervalMs = DEFAULT_RATE_LIMIT_SYNC_MS,
     retryAfterMs = 1000,
   } = options;
-  const fallback = new LocalWindows();
+  const windows = new Map<string, Window>();
+  let timer: NodeJS.Timeout | null = null;
   let degraded = false;
   let localUntil = 0;
 
-  async function count(key: string, windowMs: number): Promise<{ current: number; ttl: number }> {
-    const redisKey = `${keyPrefix}:ratelimit:{${key}}`;
-    const [current, ttl] = (await rateLimitScript.run(redis, [redisKey], [String(windowMs)])) as [
-      number,
-      number,
-    ];
-    return { current: Number(current), ttl: Number(ttl) };
+  function scheduleSync(): void {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void sync();
+    }, syncIntervalMs);
+    // Pending counts never keep the process alive.
+    timer.unref();
   }
 
-  return class RedisRateLimitStore implements FastifyRateLimitStore {
+  /** Adds the window's pending count in Redis and reads the shared total back; false on failure. */
+  async function syncWindow(key: string, window: Window): Promise<boolean> {
+    const added = window.pending;
+    window.pending = 0;
+    window.syncedAt = Date.now();
+    try {
+      const [count, ttl] = (await rateLimitScript.run(
+        redis,
+        [`${keyPrefix}:ratelimit:{${key}}`],
+        [String(window.windowMs), String(added)],
+      )) as [number, number];
+      window.shared = Number(count);
+      window.endsAt = Date.now() + Number(ttl);
+      if (degraded) {
+        degraded = false;
+        logger?.warn({}, "rate limits are shared through Redis again");
+      }
+      return true;
+    } catch (error) {
+      window.pending += added;
+      localUntil = Date.now() + retryAfterMs;
+      if (!degraded) {
+        degraded = true;
+        logger?.warn(
+          { error: String(error) },
+          "Redis did not answer; rate limits are counted in this process alone",
+        );
+      }
+      scheduleSync();
+      return false;
+    }
+  }
+
+  const redisAnswers = () => Date.now() >= localUntil && redisUsable();
+
+  async function sync(): Promise<void> {
+    if (!redisAnswers()) {
+      if (hasPending(windows)) scheduleSync();
+      return;
+    }
+    const now = Date.now();
+    const calls: Promise<boolean>[] = [];
+    for (const [key, window] of windows) {
+      if (window.endsAt <= now) windows.delete(key);
+      // Issued in one tick: the client sends them as one pipeline.
+      else if (window.pending > 0) calls.push(syncWindow(key, window));
+    }
+    await Promise.all(calls);
+    if (hasPending(windows)) scheduleSync();
+  }
+
+  return class SyncedRateLimitStore implements FastifyRateLimitStore {
     incr(key: string, callback: Callback, timeWindow: number): void {
-      if (Date.now() < localUntil || !redisUsable()) {
-        callback(null, fallback.incr(key, timeWindow));
+      const now = Date.now();
+      let window = windows.get(key);
+      if (!window || window.endsAt <= now) {
+        if (windows.size >= 10_000) prune(windows, now);
+        window = { endsAt: now + timeWindow, shared: 0, pending: 0, syncedAt: 0, windowMs: timeWindow };
+        windows.set(key, window);
+      }
+      window.pending++;
+      if (now - window.syncedAt > syncIntervalMs && redisAnswers()) {
+        // A key this instance has not synced lately (new, or idle here while other instances
+        // used it): this request waits for the shared count, so no view is older than one interval.
+        const current = window;
+        void syncWindow(key, current).then(() =>
+          callback(null, { current: current.shared + current.pending, ttl: current.endsAt - Date.now() }),
+        );
         return;
       }
-      count(key, timeWindow).then(
-        (result) => {
-          if (degraded) {
-            degraded = false;
-            logger?.warn({}, "rate limiting counts in Redis again");
-          }
-          callback(null, result);
-        },
-        (error: unknown) => {
-          localUntil = Date.now() + retryAfterMs;
-          if (!degraded) {
-            degraded = true;
-            logger?.warn(
-              { error: String(error) },
-              "Redis did not answer; rate limiting counts in this process",
-            );
-          }
-          callback(null, fallback.incr(key, timeWindow));
-        },
-      );
+      scheduleSync();
+      callback(null, { current: window.shared + window.pending, ttl: window.endsAt - now });
     }
 
     child(): FastifyRateLimitStore {
@@ -84,25 +158,13 @@ export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRate
   };
 }
 
-/** Fixed windows in process memory (the fallback while Redis is away). */
-class LocalWindows {
-  readonly #windows = new Map<string, { count: number; endsAt: number }>();
+function hasPending(windows: Map<string, Window>): boolean {
+  for (const window of windows.values()) if (window.pending > 0) return true;
+  return false;
+}
 
-  incr(key: string, windowMs: number): { current: number; ttl: number } {
-    const now = Date.now();
-    let window = this.#windows.get(key);
-    if (!window || window.endsAt <= now) {
-      if (this.#windows.size >= 10_000) this.#prune(now);
-      window = { count: 0, endsAt: now + windowMs };
-      this.#windows.set(key, window);
-    }
-    window.count++;
-    return { current: window.count, ttl: window.endsAt - now };
-  }
-
-  #prune(now: number): void {
-    for (const [key, window] of this.#windows) if (window.endsAt <= now) this.#windows.delete(key);
-    // Still full of live windows: start over rather than grow without bound.
-    if (this.#windows.size >= 10_000) this.#windows.clear();
-  }
+function prune(windows: Map<string, Window>, now: number): void {
+  for (const [key, window] of windows) if (window.endsAt <= now) windows.delete(key);
+  // Still full of live windows: start over rather than grow without bound.
+  if (windows.size >= 10_000) windows.clear();
 }

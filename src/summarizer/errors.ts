@@ -63,6 +63,15 @@ export class SummarizerResponseError extends SummarizerError {
   readonly retryable = true;
 }
 
+/**
+ * The summarizer's worker thread died during the call (out of its heap limit, or terminated).
+ * The next call starts a new worker.
+ */
+export class SummarizerWorkerError extends SummarizerError {
+  readonly code = "summarizer_worker_failed";
+  readonly retryable = true;
+}
+
 export function isSummarizerError(error: unknown): error is SummarizerError {
   return error instanceof SummarizerError;
 }

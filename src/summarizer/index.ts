@@ -12,6 +12,7 @@ export {
   SummarizerResponseError,
   SummarizerTimeoutError,
   SummarizerUnavailableError,
+  SummarizerWorkerError,
 } from "./errors.js";
 export { ExtractiveSummarizer, type ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
 export {
@@ -25,6 +26,7 @@ export {
 } from "./openai-summarizer.js";
 export type { SummarizeRequest, SummarizeResult, Summarizer, SummarizerName } from "./summarizer.js";
 export { renderTranscript } from "./transcript.js";
+export { WorkerSummarizer, type WorkerSummarizerOptions } from "./worker-summarizer.js";
 
 export type SummarizerEnv = Readonly<Record<string, string | undefined>>;
 

@@ -1,0 +1,52 @@
+/**
+ * The worker thread behind `WorkerSummarizer`: runs the extractive summarizer, whose sentence
+ * matching and token counting would otherwise hold the service's event loop for milliseconds per
+ * job. It counts tokens with its own counter for the same model, so its counts equal the caller's.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { TokenCounter } from "../tokens/index.js";
+import type { StoredMessage } from "../types.js";
+import { ExtractiveSummarizer, type ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
+
+export interface WorkerInit {
+  model: string;
+  extractive: ExtractiveSummarizerOptions;
+}
+
+export interface WorkerRequest {
+  id: number;
+  previousSummary: string | null;
+  messages: StoredMessage[];
+  maxSummaryTokens: number;
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; text: string; inputTokens: number; outputTokens: number; merged: boolean }
+  | { id: number; ok: false; message: string };
+
+const init = workerData as WorkerInit;
+const counter = new TokenCounter({ model: init.model, cacheSize: 1000 });
+const summarizer = new ExtractiveSummarizer(init.extractive);
+const countTokens = (text: string) => counter.countTokens(text);
+
+parentPort!.on("message", (request: WorkerRequest) => {
+  summarizer
+    .summarize({
+      previousSummary: request.previousSummary,
+      messages: request.messages,
+      maxSummaryTokens: request.maxSummaryTokens,
+      countTokens,
+    })
+    .then(
+      (result): WorkerReply => ({
+        id: request.id,
+        ok: true,
+        text: result.text,
+        inputTokens: result.inputTokens,
+        outputTokens: result.outputTokens,
+        merged: result.merged,
+      }),
+      (error: unknown): WorkerReply => ({ id: request.id, ok: false, message: String(error) }),
+    )
+    .then((reply) => parentPort!.postMessage(reply));
+});
