@@ -9,11 +9,15 @@
  * 1. Latency at a steady offered rate (open loop, paced here: autocannon's rate limit sends each
  *    second's quota in one burst), measured from each request's due time, after a warm-up.
  * 2. Capacity: closed loop with autocannon, as fast as the service answers.
- * Modes: Redis + PostgreSQL (the production path), PostgreSQL alone, the embedded default.
+ * Modes: the floor (bench/floor-server.ts: a bare Fastify server making the same round trips per
+ * request, one durable INSERT and one Redis call per write, one Redis call per read, and nothing
+ * else), Redis + PostgreSQL (the production path), PostgreSQL alone, the embedded default. The
+ * floor is what this machine charges for the round trips alone; the ratios printed last are the
+ * service's own share.
  *
  * Run `npm run bench:http` (it builds first). Env: BENCH_RATE (2000 req/s), BENCH_DURATION (10 s),
  * BENCH_WARMUP (3 s), BENCH_SATURATE (5 s; 0 skips), BENCH_CONNECTIONS (32),
- * BENCH_MODES (redis,postgres,embedded), BENCH_REDIS_URL (redis://127.0.0.1:6379),
+ * BENCH_MODES (floor,redis,postgres,embedded), BENCH_REDIS_URL (redis://127.0.0.1:6379),
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a scratch database is created and
  * dropped), BENCH_RATE_LIMIT (the service's per-minute limit, default 1e9: on, never reached; 0
  * turns it off), BENCH_LOG_LEVEL (info: one log line per request, as in production),
@@ -37,11 +41,12 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SATURATE = Number(process.env.BENCH_SATURATE ?? 5);
-const MODES = (process.env.BENCH_MODES ?? "redis,postgres,embedded").split(",").map((mode) => mode.trim());
+const MODES = (process.env.BENCH_MODES ?? "floor,redis,postgres,embedded").split(",").map((mode) => mode.trim());
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const TARGET_P99_MS = 5;
 const MODE_LABELS: Record<string, string> = {
+  floor: "floor: same round trips, no logic",
   redis: "Redis + PostgreSQL",
   postgres: "PostgreSQL only",
   embedded: "embedded (PGlite)",
@@ -117,7 +122,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startService(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+/** The memory service as users run it, or (mode "floor") the floor server (see floor-server.ts). */
+async function startService(
+  mode: string,
+  env: Record<string, string>,
+): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const storage = [
     "DATABASE_URL",
@@ -131,11 +140,13 @@ async function startService(env: Record<string, string>): Promise<{ url: string;
     Object.entries(process.env).filter(([name]) => !storage.includes(name)),
   );
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "dist/cli/main.js", "serve"], {
+  const entry = mode === "floor" ? ["--import", "tsx", "bench/floor-server.ts"] : ["dist/cli/main.js", "serve"];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {
       ...inherited,
       ...env,
+      KEY_PREFIX: env.MEMORY_KEY_PREFIX ?? "",
       PORT: String(port),
       HOST: "127.0.0.1",
       MEMORY_API_KEYS: `bench:${API_KEY}`,
@@ -372,6 +383,7 @@ function saturate(
  */
 async function eventLoopLag(url: string): Promise<{ p99: number; max: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
+  // NaN for the floor server, which has no metrics.
   const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]) * 1000;
   return {
     p99: read("swisper_memory_nodejs_eventloop_lag_p99_seconds"),
@@ -405,16 +417,16 @@ async function runMode(mode: string): Promise<Row | null> {
     console.error(`skipping ${label}: no PostgreSQL at ${ADMIN_URL}`);
     return null;
   }
-  if (mode === "redis" && !(await serverAnswers(REDIS_URL))) {
+  if ((mode === "redis" || mode === "floor") && !(await serverAnswers(REDIS_URL))) {
     console.error(`skipping ${label}: no Redis at ${REDIS_URL}`);
     return null;
   }
   try {
     if (mode === "embedded") scratches.push(await scratchDataDir());
     else scratches.push(await scratchDatabase());
-    if (mode === "redis") scratches.push(scratchRedis());
+    if (mode === "redis" || mode === "floor") scratches.push(scratchRedis());
     const env = Object.assign({}, ...scratches.map((scratch) => scratch.env)) as Record<string, string>;
-    const { url, child } = await startService(env);
+    const { url, child } = await startService(mode, env);
     try {
       console.error(`${label}: warming up (${WARMUP} s at ${RATE} req/s)...`);
       await paced(url, RATE, WARMUP, "warmup");
@@ -441,8 +453,8 @@ async function runMode(mode: string): Promise<Row | null> {
         "read p99 ms": ms(read.p99),
         "non-2xx": [...run.non2xx.values()].reduce((sum, count) => sum + count, 0),
         errors: run.errors,
-        "loop lag p99 ms": ms(lag.p99),
-        "loop lag max ms": ms(lag.max),
+        "loop lag p99 ms": Number.isNaN(lag.p99) ? "-" : ms(lag.p99),
+        "loop lag max ms": Number.isNaN(lag.max) ? "-" : ms(lag.max),
         "max req/s": capacity.requestsPerSecond,
         [`p99 <= ${TARGET_P99_MS} ms`]: all.p99 <= TARGET_P99_MS ? "yes" : "NO",
       };
@@ -464,3 +476,11 @@ console.log(
     `${CONNECTIONS} connections, ${RATE} req/s offered for ${DURATION} s; Node ${process.version}\n`,
 );
 console.table(rows);
+// The same machine's floor, measured in the same run: what is left is the service's own cost.
+const floor = rows.find((row) => row.mode === MODE_LABELS.floor);
+for (const row of floor ? rows.filter((other) => other !== floor) : []) {
+  const ratio = (column: string) => (Number(row[column]) / Number(floor![column])).toFixed(2);
+  console.log(
+    `${row.mode}: p50 ${ratio("p50 ms")}x, p95 ${ratio("p95 ms")}x, p99 ${ratio("p99 ms")}x the floor's`,
+  );
+}

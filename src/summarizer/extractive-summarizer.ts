@@ -7,7 +7,6 @@ import {
   collapseWhitespace,
   contentText,
   describeToolCall,
-  renderTranscript,
   shorten,
   toolNamesById,
 } from "./transcript.js";
@@ -265,9 +264,10 @@ export class ExtractiveSummarizer implements Summarizer {
     if (items.length === 0) items = [this.#fallback(messages)];
 
     const { text, merged } = fitToBudget(items, maxSummaryTokens, countTokens);
+    // The messages were counted when they were written: their stored counts are what was read.
     const inputTokens =
       (previousSummary ? countTokens(previousSummary) : 0) +
-      (messages.length > 0 ? countTokens(renderTranscript(messages)) : 0);
+      messages.reduce((sum, message) => sum + message.tokens, 0);
     return {
       text,
       summarizer: "extractive",

@@ -23,7 +23,7 @@ export interface SummarizeResult {
   summarizer: SummarizerName;
   /** Model that wrote the summary (openai), null for extractive. */
   model: string | null;
-  /** Tokens sent to the model (openai: `usage.prompt_tokens` when returned, else counted); extractive: tokens of the input it read. */
+  /** Tokens sent to the model (openai: `usage.prompt_tokens` when returned, else counted); extractive: the previous summary's tokens plus the messages' stored counts. */
   inputTokens: number;
   /** Tokens of `text`, counted with the request's `countTokens`. */
   outputTokens: number;
