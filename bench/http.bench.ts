@@ -41,7 +41,9 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SATURATE = Number(process.env.BENCH_SATURATE ?? 5);
-const MODES = (process.env.BENCH_MODES ?? "floor,redis,postgres,embedded").split(",").map((mode) => mode.trim());
+const MODES = (process.env.BENCH_MODES ?? "floor,redis,postgres,embedded")
+  .split(",")
+  .map((mode) => mode.trim());
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const TARGET_P99_MS = 5;
@@ -140,7 +142,8 @@ async function startService(
     Object.entries(process.env).filter(([name]) => !storage.includes(name)),
   );
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const entry = mode === "floor" ? ["--import", "tsx", "bench/floor-server.ts"] : ["dist/cli/main.js", "serve"];
+  const entry =
+    mode === "floor" ? ["--import", "tsx", "bench/floor-server.ts"] : ["dist/cli/main.js", "serve"];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {

@@ -3,13 +3,7 @@ import type { StoredMessage, ToolCall } from "../types.js";
 import { cutToTokenBudget } from "./budget.js";
 import type { SummarizeRequest, SummarizeResult, Summarizer } from "./summarizer.js";
 import { validateSummarizeRequest } from "./summarizer.js";
-import {
-  collapseWhitespace,
-  contentText,
-  describeToolCall,
-  shorten,
-  toolNamesById,
-} from "./transcript.js";
+import { collapseWhitespace, contentText, describeToolCall, shorten, toolNamesById } from "./transcript.js";
 
 export interface ExtractiveSummarizerOptions {
   /** Longest bullet line, in characters (code points); longer sentences are cut at a word. Default 200. */
