@@ -263,10 +263,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
 
     const innerSummarizer = isSummarizer(options.summarizer)
       ? options.summarizer
-      : buildSummarizer(options.summarizer ?? {}, env, model);
-    if (innerSummarizer instanceof WorkerSummarizer && innerSummarizer !== options.summarizer) {
-      closers.push(() => innerSummarizer.close());
-    }
+      : buildSummarizer(options.summarizer ?? {}, env, model, closers);
     const summarizer: Summarizer = {
       name: innerSummarizer.name,
       summarize: (request) => breakers.summarizer.execute(() => innerSummarizer.summarize(request)),
@@ -394,15 +391,24 @@ async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
   for (const close of closers.reverse()) await close().catch(() => {});
 }
 
-/** Builds the configured summarizer; the extractive one on a worker thread counting for `model`. */
+/**
+ * Builds the configured summarizer; the extractive one on a worker thread counting for `model`,
+ * ended with the manager.
+ */
 function buildSummarizer(
   options: CreateSummarizerOptions,
   env: NodeJS.ProcessEnv,
   model: string,
+  closers: (() => Promise<void>)[],
 ): Summarizer {
   const kind = options.kind ?? readSummarizerEnv(options.env ?? env).kind;
   if (kind !== "extractive") return createSummarizer({ env, ...options });
-  return new WorkerSummarizer({ model, ...(options.extractive ? { extractive: options.extractive } : {}) });
+  const worker = new WorkerSummarizer({
+    model,
+    ...(options.extractive ? { extractive: options.extractive } : {}),
+  });
+  closers.push(() => worker.close());
+  return worker;
 }
 
 function isSummarizer(value: Summarizer | CreateSummarizerOptions | undefined): value is Summarizer {

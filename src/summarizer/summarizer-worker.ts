@@ -16,7 +16,7 @@ export interface WorkerInit {
 export interface WorkerRequest {
   id: number;
   previousSummary: string | null;
-  messages: StoredMessage[];
+  messages: readonly StoredMessage[];
   maxSummaryTokens: number;
 }
 

@@ -87,7 +87,7 @@ export class WorkerSummarizer implements Summarizer {
       const message: WorkerRequest = {
         id,
         previousSummary: request.previousSummary,
-        messages: [...request.messages],
+        messages: request.messages,
         maxSummaryTokens: request.maxSummaryTokens,
       };
       worker.postMessage(message);
