@@ -192,7 +192,10 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       return counter;
     };
 
-    const transcript = new Transcript(db.database);
+    // PGlite runs one statement at a time: appends that arrive meanwhile share the next one.
+    const transcript = new Transcript(db.database, {
+      appendConcurrency: db.database.kind === "pglite" ? 1 : 4,
+    });
     const bufferDependencies = {
       transcript,
       measurer: tokenCounter,

@@ -1,6 +1,7 @@
 import type { SessionRef } from "../buffer/keys.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
 import type { Database } from "./database.js";
+import { GroupCommit } from "./group-commit.js";
 
 /** A validated message ready for the transcript, with its serialised form and token count. */
 export interface TranscriptEntry {
@@ -88,48 +89,71 @@ interface MessageRow {
   tokens_estimated: boolean;
 }
 
-const UNIQUE_VIOLATION = "23505";
+/** SQLSTATEs after which the append statement is simply run again (see APPEND_SQL). */
+const RETRIED_STATES = new Set(["23505", "40P01"]);
 const MAX_APPEND_ATTEMPTS = 5;
 
-// One statement, so one round trip and one transaction: skip messages whose idempotency key is
-// stored, take a block of seqs from the session row (its row lock orders the session's writers, so
-// seq order is commit order and there are no holes), insert. Two writers racing with the same key
-// make the second fail on the unique index, rolling its seq block back; it retries and then sees
-// the first one's row as a duplicate.
+// One statement, so one round trip and one transaction, for the appends of any number of
+// sessions: skip messages whose idempotency key is stored, take a block of seqs from each
+// session's row (its row lock orders the session's writers, so seq order is commit order and
+// there are no holes), insert. Rows are locked in key order, so two batches never wait on each
+// other in a cycle. Two writers racing with the same key make the second fail on the unique
+// index, rolling its seq blocks back; it retries and then sees the first one's row as a
+// duplicate. A deadlock with some other statement is retried the same way.
 const APPEND_SQL = `
 WITH input AS (
-  SELECT i.idempotency_key, i.message, i.tokens, i.tokens_estimated, i.ord
-  FROM unnest($3::text[], $4::text[], $5::int[], $6::bool[])
-    WITH ORDINALITY AS i(idempotency_key, message, tokens, tokens_estimated, ord)
+  SELECT i.tenant, i.session_id, i.idempotency_key, i.message, i.tokens, i.tokens_estimated, i.ord
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[])
+    WITH ORDINALITY AS i(tenant, session_id, idempotency_key, message, tokens, tokens_estimated, ord)
 ),
 existing AS (
   SELECT m.seq, input.ord
   FROM input JOIN memory_messages m
-    ON m.tenant = $1 AND m.session_id = $2 AND m.idempotency_key = input.idempotency_key
+    ON m.tenant = input.tenant AND m.session_id = input.session_id
+   AND m.idempotency_key = input.idempotency_key
 ),
 fresh AS (
-  SELECT input.*, row_number() OVER (ORDER BY input.ord) AS position
+  SELECT input.*,
+         row_number() OVER (PARTITION BY input.tenant, input.session_id ORDER BY input.ord) AS position
   FROM input WHERE input.ord NOT IN (SELECT ord FROM existing)
+),
+counts AS (
+  SELECT tenant, session_id, count(*) AS n FROM fresh GROUP BY tenant, session_id
 ),
 block AS (
   INSERT INTO memory_sessions AS s (tenant, session_id, next_seq)
-  VALUES ($1, $2, 1 + (SELECT count(*) FROM fresh))
+  SELECT tenant, session_id, 1 + n FROM counts ORDER BY tenant, session_id
   ON CONFLICT (tenant, session_id)
-  DO UPDATE SET next_seq = s.next_seq + (SELECT count(*) FROM fresh), updated_at = now()
-  RETURNING next_seq - (SELECT count(*) FROM fresh) AS first_seq
+  DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now()
+  RETURNING s.tenant, s.session_id, s.next_seq
+),
+placed AS (
+  SELECT fresh.*, block.next_seq - counts.n + fresh.position - 1 AS seq
+  FROM fresh JOIN counts USING (tenant, session_id) JOIN block USING (tenant, session_id)
 ),
 inserted AS (
   INSERT INTO memory_messages (tenant, session_id, seq, idempotency_key, message, tokens, tokens_estimated)
-  SELECT $1, $2, block.first_seq + fresh.position - 1, fresh.idempotency_key, fresh.message::json,
-         fresh.tokens, fresh.tokens_estimated
-  FROM fresh CROSS JOIN block
+  SELECT tenant, session_id, seq, idempotency_key, message::json, tokens, tokens_estimated FROM placed
 )
 -- A data-modifying CTE runs to completion whether or not the final SELECT reads it.
-SELECT fresh.ord, block.first_seq + fresh.position - 1 AS seq, false AS duplicate
-  FROM fresh CROSS JOIN block
+SELECT ord, seq, false AS duplicate FROM placed
 UNION ALL
 SELECT ord, seq, true FROM existing
 ORDER BY ord`;
+
+export interface TranscriptOptions {
+  /**
+   * Append statements in flight at once (default 4). While that many run, further appends wait
+   * and then go together, in one statement (group commit): see GroupCommit.
+   */
+  appendConcurrency?: number;
+}
+
+/** One `append` call waiting for its batch. */
+interface AppendRequest {
+  ref: SessionRef;
+  entries: readonly TranscriptEntry[];
+}
 
 /**
  * The transcript in the system of record: every acknowledged message of every session, in seq
@@ -137,51 +161,75 @@ ORDER BY ord`;
  */
 export class Transcript {
   readonly #db: Database;
+  readonly #appends: GroupCommit<AppendRequest, AppendedSeq[]>;
 
-  constructor(db: Database) {
+  constructor(db: Database, options: TranscriptOptions = {}) {
     this.#db = db;
-  }
-
-  /** Appends messages in order; returns each one's seq (an existing one for a known key). */
-  async append(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendedSeq[]> {
-    // A key repeated within the batch is one message: store the first, point the rest at it.
-    const firstIndexOfKey = new Map<string, number>();
-    const unique: TranscriptEntry[] = [];
-    const positions = entries.map((entry) => {
-      const key = keyOf(entry);
-      if (key !== null) {
-        const seen = firstIndexOfKey.get(key);
-        if (seen !== undefined) return { index: seen, repeated: true };
-        firstIndexOfKey.set(key, unique.length);
-      }
-      unique.push(entry);
-      return { index: unique.length - 1, repeated: false };
+    this.#appends = new GroupCommit({
+      commit: (requests) => this.#appendBatch(requests),
+      weight: (request) => request.entries.length,
+      concurrency: options.appendConcurrency,
+      sharedFailure: (error) => !hasSqlState(error),
     });
-    const stored = await this.#appendUnique(ref, unique);
-    return positions.map(({ index, repeated }) => ({
-      seq: stored[index]!.seq,
-      duplicate: repeated || stored[index]!.duplicate,
-    }));
   }
 
-  async #appendUnique(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendedSeq[]> {
-    const params = [
-      ref.tenant,
-      ref.sessionId,
-      entries.map(keyOf),
-      entries.map((entry) => entry.json),
-      entries.map((entry) => entry.tokens),
-      entries.map((entry) => entry.tokensEstimated),
-    ];
+  /**
+   * Appends messages in order; returns each one's seq (an existing one for a known key). Resolves
+   * once they are committed, possibly in one statement with other sessions' appends.
+   */
+  append(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendedSeq[]> {
+    if (entries.length === 0) return Promise.resolve([]);
+    return this.#appends.submit({ ref, entries });
+  }
+
+  /** Batches and appends committed so far (group commit at work: appends per batch). */
+  appendStats(): { batches: number; appends: number } {
+    const { batches, items } = this.#appends.stats();
+    return { batches, appends: items };
+  }
+
+  async #appendBatch(requests: readonly AppendRequest[]): Promise<AppendedSeq[][]> {
+    const tenants: string[] = [];
+    const sessions: string[] = [];
+    const keys: (string | null)[] = [];
+    const messages: string[] = [];
+    const tokens: number[] = [];
+    const estimated: boolean[] = [];
+    // A key given twice (in one call or by two calls in this batch) is one message: the first is
+    // stored and the others point at its row. Rows are numbered from 1, as ORDINALITY counts.
+    const rowOfKey = new Map<string, number>();
+    const placement = requests.map(({ ref, entries }) =>
+      entries.map((entry) => {
+        const key = keyOf(entry);
+        const scoped = key === null ? null : `${ref.tenant}\u0000${ref.sessionId}\u0000${key}`;
+        const seen = scoped === null ? undefined : rowOfKey.get(scoped);
+        if (seen !== undefined) return { row: seen, repeated: true };
+        tenants.push(ref.tenant);
+        sessions.push(ref.sessionId);
+        keys.push(key);
+        messages.push(entry.json);
+        tokens.push(entry.tokens);
+        estimated.push(entry.tokensEstimated);
+        if (scoped !== null) rowOfKey.set(scoped, tenants.length);
+        return { row: tenants.length, repeated: false };
+      }),
+    );
+    const params = [tenants, sessions, keys, messages, tokens, estimated];
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await this.#db.query<{ ord: number; seq: number; duplicate: boolean }>(
           APPEND_SQL,
           params,
         );
-        return rows.map((row) => ({ seq: Number(row.seq), duplicate: row.duplicate }));
+        const stored = new Map(rows.map((row) => [Number(row.ord), row]));
+        return placement.map((entries) =>
+          entries.map(({ row, repeated }) => {
+            const result = stored.get(row)!;
+            return { seq: Number(result.seq), duplicate: repeated || result.duplicate };
+          }),
+        );
       } catch (error) {
-        if (attempt >= MAX_APPEND_ATTEMPTS || !isUniqueViolation(error)) throw error;
+        if (attempt >= MAX_APPEND_ATTEMPTS || !RETRIED_STATES.has(sqlStateOf(error) ?? "")) throw error;
       }
     }
   }
@@ -415,8 +463,13 @@ function keyOf(entry: TranscriptEntry): string | null {
   return entry.idempotencyKey ?? entry.message.id ?? null;
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  return (
-    typeof error === "object" && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION
-  );
+/** The SQLSTATE of an error the server answered with; undefined for anything else. */
+function sqlStateOf(error: unknown): string | undefined {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** True for an error the server answered with about the statement, false for an outage. */
+function hasSqlState(error: unknown): boolean {
+  return sqlStateOf(error) !== undefined;
 }
