@@ -1,9 +1,17 @@
 import { ValidationError } from "../errors.js";
+import { LruCache } from "../tokens/lru-cache.js";
 import type { StoredMessage, ToolCall } from "../types.js";
 import { cutToTokenBudget } from "./budget.js";
 import type { SummarizeRequest, SummarizeResult, Summarizer } from "./summarizer.js";
 import { validateSummarizeRequest } from "./summarizer.js";
-import { collapseWhitespace, contentText, describeToolCall, shorten, toolNamesById } from "./transcript.js";
+import {
+  codePointOffset,
+  collapseWhitespace,
+  contentText,
+  describeToolCall,
+  shorten,
+  toolNamesById,
+} from "./transcript.js";
 
 export interface ExtractiveSummarizerOptions {
   /** Longest bullet line, in characters (code points); longer sentences are cut at a word. Default 200. */
@@ -54,7 +62,8 @@ const CARRIED_SENTENCE_PRIORITY = 35;
 
 type Speaker = "user" | "assistant" | "tool" | "system";
 
-interface Item {
+/** One line of the summary. Exported for the tests of the fitting algorithms only. */
+export interface Item {
   section: Section;
   /** Who said it; null for sentences carried from a free-text previous summary. */
   speaker: Speaker | null;
@@ -211,6 +220,9 @@ const STOPWORDS = new Set(
   ).split(" "),
 );
 
+/** The lines of the summaries of the sessions a worker folds in turn; a line has at most ~200 chars. */
+const CARRIED_BULLET_CACHE_SIZE = 2048;
+
 const SENTENCES = new Intl.Segmenter("und", { granularity: "sentence" });
 
 /**
@@ -229,6 +241,12 @@ export class ExtractiveSummarizer implements Summarizer {
   readonly name = "extractive" as const;
   readonly #maxLineChars: number;
   readonly #maxToolResultChars: number;
+  /**
+   * Items of recently carried bullet lines, by heading and line. A line stays in the rolling summary
+   * for many folds, and rating a fact line again (its price, number and name patterns) each time
+   * would cost a good part of a fold.
+   */
+  readonly #carriedBullets = new LruCache<string, Omit<Item, "position">>(CARRIED_BULLET_CACHE_SIZE);
 
   constructor(options: ExtractiveSummarizerOptions = {}) {
     const { maxLineChars = 200, maxToolResultChars = 160 } = options;
@@ -257,7 +275,7 @@ export class ExtractiveSummarizer implements Summarizer {
       items = items.filter((item) => item.section !== "context");
     if (items.length === 0) items = [this.#fallback(messages)];
 
-    const { text, merged } = fitToBudget(items, maxSummaryTokens, countTokens);
+    const { text, merged, tokens } = fitToBudget(items, maxSummaryTokens, countTokens);
     // The messages were counted when they were written: their stored counts are what was read.
     const inputTokens =
       (previousSummary ? countTokens(previousSummary) : 0) +
@@ -267,7 +285,7 @@ export class ExtractiveSummarizer implements Summarizer {
       summarizer: "extractive",
       model: null,
       inputTokens,
-      outputTokens: countTokens(text),
+      outputTokens: tokens,
       merged,
       latencyMs: performance.now() - started,
     };
@@ -288,21 +306,14 @@ export class ExtractiveSummarizer implements Summarizer {
       }
       const bullet = /^(?:[-*•]|\d+[.)])\s+(.*)$/u.exec(line);
       if (bullet && section) {
-        const spoken = /^(user|assistant|tool|system):\s+(.*)$/u.exec(bullet[1]!);
-        const text = this.#line(spoken ? spoken[2]! : bullet[1]!);
-        const speaker = spoken ? (spoken[1] as Speaker) : null;
-        const priority =
-          section === "facts"
-            ? factPriority(text, speaker === "tool" ? TOOL_BASE_PRIORITY : BASE_PRIORITY.facts)
-            : BASE_PRIORITY[section];
-        items.push({ section, speaker, text, priority, position: items.length });
+        items.push({ ...this.#carriedBullet(section, bullet[1]!), position: items.length });
         continue;
       }
       // Free text (another summarizer's output, or a hand-written summary): every sentence of it was
       // already judged worth keeping, so none is dropped for lack of a signal.
       for (const sentence of splitSentences(bullet ? bullet[1]! : line)) {
         const classified = classify(sentence, null);
-        const text = this.#line(sentence);
+        const text = this.#sentenceLine(sentence);
         items.push(
           classified
             ? { ...classified, speaker: null, text, position: items.length }
@@ -317,6 +328,24 @@ export class ExtractiveSummarizer implements Summarizer {
       }
     }
     return items;
+  }
+
+  /** The item of a bullet line under a known heading, remembered (see #carriedBullets). */
+  #carriedBullet(section: Section, content: string): Omit<Item, "position"> {
+    const key = `${section}\n${content}`;
+    let item = this.#carriedBullets.get(key);
+    if (item === undefined) {
+      const spoken = /^(user|assistant|tool|system):\s+(.*)$/u.exec(content);
+      const text = this.#line(spoken ? spoken[2]! : content);
+      const speaker = spoken ? (spoken[1] as Speaker) : null;
+      const priority =
+        section === "facts"
+          ? factPriority(text, speaker === "tool" ? TOOL_BASE_PRIORITY : BASE_PRIORITY.facts)
+          : BASE_PRIORITY[section];
+      item = { section, speaker, text, priority };
+      this.#carriedBullets.set(key, item);
+    }
+    return item;
   }
 
   #extract(messages: readonly StoredMessage[], firstPosition: number, answers: AnswerIndex): Item[] {
@@ -346,7 +375,7 @@ export class ExtractiveSummarizer implements Summarizer {
         if (classified.section === "openQuestions" && answers.answers(sentence, index)) {
           continue;
         }
-        push({ ...classified, speaker, text: this.#line(sentence) });
+        push({ ...classified, speaker, text: this.#sentenceLine(sentence) });
       }
       for (const call of message.tool_calls ?? []) {
         const result = resultsById.get(call.id);
@@ -388,6 +417,11 @@ export class ExtractiveSummarizer implements Summarizer {
     return shorten(collapseWhitespace(text), this.#maxLineChars);
   }
 
+  /** #line of a sentence of splitSentences, whose whitespace is collapsed already. */
+  #sentenceLine(sentence: string): string {
+    return shorten(sentence, this.#maxLineChars);
+  }
+
   /** Nothing scored: keep the last thing the user said, so the summary is never empty. */
   #fallback(messages: readonly StoredMessage[]): Item {
     const withText = messages.filter((message) => contentText(message.content).trim().length > 0);
@@ -411,10 +445,19 @@ export class ExtractiveSummarizer implements Summarizer {
   }
 }
 
-function splitSentences(text: string): string[] {
+/**
+ * What the sentence segmenter (Unicode UAX #29) can break after: a Sentence_Terminal (its STerm and
+ * ATerm), Sep, CR or LF. Without one, a line is one sentence, and segmenting it (a good part of a
+ * fold) can be skipped.
+ */
+const SENTENCE_BREAK = /[\p{Sentence_Terminal}\r\n\u0085\u2028\u2029]/u;
+
+/** The sentences of a text, whitespace collapsed, without list markers. Exported for tests. */
+export function splitSentences(text: string): string[] {
   const sentences: string[] = [];
   for (const line of text.split(/\r?\n/u)) {
-    for (const { segment } of SENTENCES.segment(line)) {
+    const segments = SENTENCE_BREAK.test(line) ? SENTENCES.segment(line) : [{ segment: line }];
+    for (const { segment } of segments) {
       const sentence = collapseWhitespace(segment).replace(/^[-*•]\s+/u, "");
       if (/[\p{L}\p{N}]/u.test(sentence)) sentences.push(sentence);
     }
@@ -442,68 +485,127 @@ function classify(
       return { section: "preferences", priority: BASE_PRIORITY.preferences };
     }
   }
-  if (hasDetail(sentence)) {
-    const base = BASE_PRIORITY.facts + (speaker === "user" ? 5 : 0);
-    return { section: "facts", priority: factPriority(sentence, base) };
-  }
+  const detailed = detailPriority(sentence, BASE_PRIORITY.facts + (speaker === "user" ? 5 : 0));
+  if (detailed !== null) return { section: "facts", priority: detailed };
   if (speaker === "user" && !FILLER.test(sentence) && sentence.split(/\s+/u).length >= 5) {
     return { section: "facts", priority: USER_STATEMENT_PRIORITY };
   }
   return null;
 }
 
-function hasDetail(sentence: string): boolean {
-  return NUMBER.test(sentence) || MODEL_CODE.test(sentence) || ACRONYM.test(sentence) || hasName(sentence);
+/**
+ * A model code, an acronym or a name: with a number, what makes a sentence a fact. A model code has
+ * a digit, so `hasNumber` (NUMBER's answer) spares its costly pattern; the cheapest test goes first.
+ */
+function isNamed(text: string, hasNumber: boolean): boolean {
+  return hasName(text) || ACRONYM.test(text) || (hasNumber && MODEL_CODE.test(text));
 }
 
-/** A capitalized word that does not open the sentence (so likely a name), other than the pronoun I. */
-function hasName(sentence: string): boolean {
-  const words = sentence.split(/\s+/u).slice(1);
-  return words.some((word) => /^["'(]?\p{Lu}/u.test(word) && !/^I(?:'|$)/u.test(word));
+/**
+ * A capitalized word that does not open the sentence (so likely a name), other than the pronoun I
+ * (unless quoted). A word that does not open the sentence is one after whitespace. Exported for tests.
+ */
+export function hasName(sentence: string): boolean {
+  return NAME.test(sentence);
 }
+
+const NAME = /(?<=\s)(?:["'(]\p{Lu}|(?!I(?:'|\s|$))\p{Lu})/u;
 
 function factPriority(text: string, base: number): number {
+  const number = NUMBER.test(text);
+  return priorityByDetails(text, base, number, isNamed(text, number));
+}
+
+/** factPriority, or null for a text without any detail. Tests each pattern once. */
+function detailPriority(text: string, base: number): number | null {
+  const number = NUMBER.test(text);
+  const named = isNamed(text, number);
+  return number || named ? priorityByDetails(text, base, number, named) : null;
+}
+
+function priorityByDetails(text: string, base: number, number: boolean, named: boolean): number {
   let priority = base;
-  if (PRICE.test(text)) priority += 25;
-  if (NUMBER.test(text)) priority += 10;
-  if (MODEL_CODE.test(text) || ACRONYM.test(text) || hasName(text)) priority += 10;
+  // Both forms of a price have a digit.
+  if (number && PRICE.test(text)) priority += 25;
+  if (number) priority += 10;
+  if (named) priority += 10;
   return Math.min(priority, BASE_PRIORITY.openQuestions - 1);
 }
 
 /**
  * A crude stem (first five letters, lower case) of each word that can tell a question's topic:
  * words of four letters or more that are not stopwords, and any token with a digit or an acronym.
+ * Exported for tests.
  */
-function topicStems(text: string): Set<string> {
+export function topicStems(text: string): Set<string> {
   const stems = new Set<string>();
-  for (const match of text.normalize("NFC").matchAll(/[\p{L}\p{N}][\p{L}\p{N}'-]*/gu)) {
-    const word = match[0];
-    const lower = word.toLowerCase();
-    const telling =
-      /\p{N}/u.test(word) ||
-      /^\p{Lu}{2,}$/u.test(word) ||
-      (Array.from(word).length >= 4 && !STOPWORDS.has(lower));
-    if (telling) stems.add(Array.from(lower).slice(0, 5).join(""));
+  if (NON_ASCII.test(text)) {
+    for (const match of text.normalize("NFC").matchAll(/[\p{L}\p{N}][\p{L}\p{N}'-]*/gu)) {
+      const word = match[0];
+      const lower = word.toLowerCase();
+      const telling =
+        /\p{N}/u.test(word) ||
+        /^\p{Lu}{2,}$/u.test(word) ||
+        (codePointOffset(word, 3) < word.length && !STOPWORDS.has(lower));
+      if (telling) stems.add(lower.slice(0, codePointOffset(lower, 5)));
+    }
+    return stems;
+  }
+  // ASCII text, most of it: NFC changes nothing, letters are A-Z and a-z, digits 0-9, and a code
+  // unit is a code point, so the same words are found without a regular expression.
+  const length = text.length;
+  let end = 0;
+  while (end < length) {
+    const start = end;
+    let code = text.charCodeAt(end);
+    if (!isAsciiLetterOrDigit(code)) {
+      end++;
+      continue;
+    }
+    let digit = false;
+    let upper = true;
+    for (; end < length; end++) {
+      code = text.charCodeAt(end);
+      if (code >= 0x30 && code <= 0x39) {
+        digit = true;
+        upper = false;
+      } else if (code >= 0x61 && code <= 0x7a) {
+        upper = false;
+      } else if (code === 0x27 || code === 0x2d) {
+        upper = false;
+      } else if (code < 0x41 || code > 0x5a) {
+        break;
+      }
+    }
+    const wordLength = end - start;
+    if (digit || (upper && wordLength >= 2)) {
+      stems.add(text.slice(start, Math.min(end, start + 5)).toLowerCase());
+    } else if (wordLength >= 4) {
+      const lower = text.slice(start, end).toLowerCase();
+      if (!STOPWORDS.has(lower)) stems.add(lower.slice(0, 5));
+    }
   }
   return stems;
+}
+
+const NON_ASCII = /\P{ASCII}/u;
+
+function isAsciiLetterOrDigit(code: number): boolean {
+  return (code >= 0x61 && code <= 0x7a) || (code >= 0x41 && code <= 0x5a) || (code >= 0x30 && code <= 0x39);
 }
 
 /**
  * Where the assistant last used each topic stem, so that "is a question at message i answered by a
  * later reply" costs one lookup per stem instead of a rescan of the later messages per question.
+ * Built on the first question, as most folds have none.
  */
 class AnswerIndex {
-  readonly #lastUse = new Map<string, number>();
+  readonly #messages: readonly StoredMessage[];
+  #lastUse: Map<string, number> | null = null;
   #lastReply = -1;
 
   constructor(messages: readonly StoredMessage[]) {
-    messages.forEach((message, index) => {
-      if (message.role !== "assistant") return;
-      const text = contentText(message.content);
-      if (text.trim().length === 0) return;
-      this.#lastReply = index;
-      for (const stem of topicStems(text)) this.#lastUse.set(stem, index);
-    });
+    this.#messages = messages;
   }
 
   /**
@@ -512,11 +614,26 @@ class AnswerIndex {
    * check.") leaves it open.
    */
   answers(question: string, index: number): boolean {
+    const lastUse = this.#index();
     if (this.#lastReply <= index) return false;
     const stems = topicStems(question);
     if (stems.size === 0) return true;
-    for (const stem of stems) if ((this.#lastUse.get(stem) ?? -1) > index) return true;
+    for (const stem of stems) if ((lastUse.get(stem) ?? -1) > index) return true;
     return false;
+  }
+
+  #index(): Map<string, number> {
+    if (this.#lastUse) return this.#lastUse;
+    const lastUse = new Map<string, number>();
+    this.#messages.forEach((message, index) => {
+      if (message.role !== "assistant") return;
+      const text = contentText(message.content);
+      if (text.trim().length === 0) return;
+      this.#lastReply = index;
+      for (const stem of topicStems(text)) lastUse.set(stem, index);
+    });
+    this.#lastUse = lastUse;
+    return lastUse;
   }
 }
 
@@ -524,10 +641,11 @@ class AnswerIndex {
 function dedupe(items: readonly Item[]): Item[] {
   const byKey = new Map<string, Item>();
   for (const item of items) {
+    // Whitespace runs become one space as in collapseWhitespace, which item texts went through.
     const key = item.text
       .toLowerCase()
       .replace(/[\s.!?…。！？]+$/u, "")
-      .replace(/\s+/gu, " ");
+      .replace(/ \s+|[^\S ]\s*/gu, " ");
     const existing = byKey.get(key);
     if (!existing || item.priority >= existing.priority) {
       if (existing) byKey.delete(key);
@@ -552,39 +670,147 @@ function bullet(item: Item): string {
   return item.speaker ? `- ${item.speaker}: ${item.text}` : `- ${item.text}`;
 }
 
+/** A rendered summary with its exact tokens (by the request's `countTokens`). */
+export interface FittedSummary {
+  text: string;
+  merged: boolean;
+  tokens: number;
+}
+
 /**
- * Drops lines, lowest priority and then oldest first, until the rendered summary fits. Dropping
- * more lines never makes the text longer, so a binary search over how many to drop needs only
- * O(log n) token counts of the whole text instead of one per dropped line.
+ * Drops lines, lowest priority and then oldest first, until the rendered summary fits, like
+ * `fitToBudgetByWholeText` but counting each line once instead of the whole text per probe.
+ *
+ * In tiktoken's split patterns (o200k_base, cl100k_base) nothing looks behind, and a piece can run
+ * on past a "\n" only into White_Space, "\r", "\n" or (o200k's punctuation piece) "/". Every line
+ * of a rendering starts with "-" or a heading's capital letter, so a piece ends at each line break,
+ * and the tokens of a rendering are the sum of its lines' tokens, each counted with its "\n" but
+ * the last. The chosen text is counted once more as a whole: a counter that does not add up that way
+ * (no tiktoken encoding) gets the whole-text search instead, so the result is the same either way.
  */
-function fitToBudget(
+export function fitToBudget(
   items: readonly Item[],
   maxTokens: number,
   countTokens: (text: string) => number,
-): { text: string; merged: boolean } {
-  const full = render(items);
-  if (countTokens(full) <= maxTokens) return { text: full, merged: false };
+): FittedSummary {
+  const tokensOf = lineTokenSums(items, countTokens);
+  let kept: readonly Item[] = items;
+  let expected = tokensOf(() => true);
+  if (expected > maxTokens) {
+    const dropRank = dropRanks(items);
+    const keptAfter = (dropCount: number) => (index: number) => dropRank[index]! >= dropCount;
+    const dropCount = fewestDropsThatFit(items.length, (count) => tokensOf(keptAfter(count)) <= maxTokens);
+    // Not even one line fits whole: cutting one is rare and counts whole texts anyway.
+    if (dropCount === null) return fitToBudgetByWholeText(items, maxTokens, countTokens);
+    const isKept = keptAfter(dropCount);
+    kept = items.filter((_, index) => isKept(index));
+    expected = tokensOf(isKept);
+  }
+  const text = render(kept);
+  const tokens = countTokens(text);
+  if (tokens !== expected) return fitToBudgetByWholeText(items, maxTokens, countTokens);
+  return { text, merged: kept !== items, tokens };
+}
 
-  const dropOrder = [...items].sort((a, b) => a.priority - b.priority || a.position - b.position);
-  const keptAfterDropping = (dropCount: number) => {
-    const dropped = new Set(dropOrder.slice(0, dropCount));
-    return items.filter((item) => !dropped.has(item));
+/**
+ * A function giving the tokens of the rendering of the items for which `isKept(index)` holds, from
+ * the tokens of its lines (see fitToBudget). Each line is counted at most twice per call.
+ */
+function lineTokenSums(
+  items: readonly Item[],
+  countTokens: (text: string) => number,
+): (isKept: (index: number) => boolean) => number {
+  const bullets = items.map(bullet);
+  const withBreak = bullets.map((line) => countTokens(`${line}\n`));
+  const alone: (number | undefined)[] = [];
+  const lastLine = (index: number) => {
+    alone[index] ??= countTokens(bullets[index]!);
+    return alone[index];
   };
+  const headingWithBreak: (number | undefined)[] = [];
+  const heading = (section: number) => {
+    headingWithBreak[section] ??= countTokens(`${SECTION_TITLES[SECTION_ORDER[section]!]}:\n`);
+    return headingWithBreak[section];
+  };
+  const bySection = SECTION_ORDER.map((): number[] => []);
+  items.forEach((item, index) => {
+    bySection[SECTION_ORDER.indexOf(item.section)]!.push(index);
+  });
+  return (isKept) => {
+    let tokens = 0;
+    let last = -1;
+    for (let section = 0; section < bySection.length; section++) {
+      const before = last;
+      for (const index of bySection[section]!) {
+        if (!isKept(index)) continue;
+        tokens += withBreak[index]!;
+        last = index;
+      }
+      if (last !== before) tokens += heading(section);
+    }
+    return last === -1 ? 0 : tokens - withBreak[last]! + lastLine(last);
+  };
+}
+
+/** Each item's place in the drop order: lowest priority first, then oldest. */
+function dropRanks(items: readonly Item[]): number[] {
+  const order = items
+    .map((_, index) => index)
+    .sort((a, b) => items[a]!.priority - items[b]!.priority || items[a]!.position - items[b]!.position);
+  const ranks = new Array<number>(items.length);
+  order.forEach((index, rank) => {
+    ranks[index] = rank;
+  });
+  return ranks;
+}
+
+/**
+ * The fewest lines to drop (at least one, keeping at least one) after which the summary fits, or
+ * null. Dropping more lines never makes the text longer, so a binary search needs O(log n) probes.
+ * Both fitting algorithms search with this one function, so equal answers to the probes give the
+ * same result.
+ */
+function fewestDropsThatFit(itemCount: number, fits: (dropCount: number) => boolean): number | null {
   let low = 1;
-  let high = items.length - 1;
-  let best: string | null = null;
+  let high = itemCount - 1;
+  let best: number | null = null;
   while (low <= high) {
     const middle = (low + high) >> 1;
-    const text = render(keptAfterDropping(middle));
-    if (countTokens(text) <= maxTokens) {
-      best = text;
+    if (fits(middle)) {
+      best = middle;
       high = middle - 1;
     } else {
       low = middle + 1;
     }
   }
-  if (best !== null) return { text: best, merged: true };
-  return { text: truncateSingle(dropOrder.at(-1)!, maxTokens, countTokens), merged: true };
+  return best;
+}
+
+/**
+ * Drops lines, lowest priority and then oldest first, until the rendered summary fits, counting
+ * the whole rendered text of every probe: O(log n) counts of the whole text. Exact for any counter.
+ */
+export function fitToBudgetByWholeText(
+  items: readonly Item[],
+  maxTokens: number,
+  countTokens: (text: string) => number,
+): FittedSummary {
+  const full = render(items);
+  const fullTokens = countTokens(full);
+  if (fullTokens <= maxTokens) return { text: full, merged: false, tokens: fullTokens };
+
+  const dropRank = dropRanks(items);
+  const textAfterDropping = (dropCount: number) =>
+    render(items.filter((_, index) => dropRank[index]! >= dropCount));
+  const dropCount = fewestDropsThatFit(
+    items.length,
+    (count) => countTokens(textAfterDropping(count)) <= maxTokens,
+  );
+  const text =
+    dropCount === null
+      ? truncateSingle(items[dropRank.indexOf(items.length - 1)]!, maxTokens, countTokens)
+      : textAfterDropping(dropCount);
+  return { text, merged: true, tokens: countTokens(text) };
 }
 
 /** Not even the most important line fits whole: keep its heading and role if they fit, and cut its text. */

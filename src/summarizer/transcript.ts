@@ -30,8 +30,9 @@ export function compactJson(text: string): string {
   }
 }
 
+/** Every whitespace run as one space. Single spaces, most runs, are left alone rather than replaced. */
 export function collapseWhitespace(text: string): string {
-  return text.replace(/\s+/gu, " ").trim();
+  return text.replace(/ \s+|[^\S ]\s*/gu, " ").trim();
 }
 
 /**
@@ -39,12 +40,30 @@ export function collapseWhitespace(text: string): string {
  * cut with an ellipsis. Code points, not UTF-16 units, so that no surrogate pair is split.
  */
 export function shorten(text: string, maxChars: number): string {
-  const codePoints = Array.from(text);
-  if (codePoints.length <= maxChars) return text;
-  const head = codePoints.slice(0, Math.max(1, maxChars - 1)).join("");
+  // A code point is one or two UTF-16 units: a text this short cannot have too many.
+  if (text.length <= maxChars) return text;
+  if (maxChars >= 0 && codePointOffset(text, maxChars) === text.length) return text;
+  const head = text.slice(0, codePointOffset(text, Math.max(1, maxChars - 1)));
   const lastSpace = head.lastIndexOf(" ");
   const cut = lastSpace >= head.length * 0.6 ? head.slice(0, lastSpace) : head;
   return `${cut.trimEnd()}…`;
+}
+
+/**
+ * The UTF-16 offset just after the first `count` code points of `text` (a lone surrogate is a code
+ * point of its own, as for `Array.from`), or `text.length` when it has no more.
+ */
+export function codePointOffset(text: string, count: number): number {
+  let offset = 0;
+  for (let seen = 0; seen < count && offset < text.length; seen++) {
+    const code = text.charCodeAt(offset);
+    offset += code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(offset + 1)) ? 2 : 1;
+  }
+  return offset;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
 }
 
 /** Maps each tool_call_id of the assistant's calls to the tool's name, so results can name their tool. */

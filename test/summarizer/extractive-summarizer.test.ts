@@ -1,10 +1,21 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { chatTurn, seededRandom } from "../../src/cli/chat-workload.js";
 import { ValidationError } from "../../src/errors.js";
+import {
+  fitToBudget,
+  fitToBudgetByWholeText,
+  hasName,
+  type Item,
+  splitSentences,
+  topicStems,
+} from "../../src/summarizer/extractive-summarizer.js";
 import {
   ExtractiveSummarizer,
   type SummarizeRequest,
   SummarizerAbortedError,
 } from "../../src/summarizer/index.js";
+import { collapseWhitespace, shorten } from "../../src/summarizer/transcript.js";
 import { TokenCounter } from "../../src/tokens/index.js";
 import type { StoredMessage, ToolCall } from "../../src/types.js";
 
@@ -437,5 +448,382 @@ describe("ExtractiveSummarizer contract", () => {
       SummarizerAbortedError,
     );
     expect(() => new ExtractiveSummarizer({ maxLineChars: 3 })).toThrow(ValidationError);
+  });
+});
+
+/**
+ * A rolling conversation folded every ~900 tokens: the benchmark's chat turns plus tool calls with
+ * JSON results, German decisions, questions a later reply may answer, emoji, CJK and a NEL (U+0085,
+ * whitespace to tiktoken but not to JavaScript's trim).
+ */
+function foldedConversation(seed: number, counter: TokenCounter, previousSummary: string | null) {
+  const random = seededRandom(seed);
+  const folds: { previousSummary: string | null; messages: StoredMessage[] }[] = [];
+  let pending: StoredMessage[] = [];
+  let pendingTokens = 0;
+  let seq = 0;
+  const add = (message: Omit<StoredMessage, "seq" | "tokens" | "timestamp">) => {
+    const tokens = counter.countMessageTokens(message);
+    pending.push({ ...message, seq: ++seq, tokens, timestamp: 1_700_000_000 + seq });
+    pendingTokens += tokens;
+  };
+  for (let turn = 0; turn < 40; turn++) {
+    const [user, assistant] = chatTurn(random, turn);
+    add(user);
+    const extra = random();
+    if (extra < 0.2) {
+      const id = `call_${seed}_${turn}`;
+      const sku = `WH-${1000 + turn}XM${turn % 7}`;
+      add({
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { id, type: "function", function: { name: "search_products", arguments: `{"q":"${sku}"}` } },
+        ],
+      });
+      add({
+        role: "tool",
+        tool_call_id: id,
+        content: JSON.stringify({ sku, price: `CHF ${99 + turn}.-`, stock: turn % 4, note: "🙂 in stock" }),
+      });
+    } else if (extra < 0.35) {
+      add({ role: "user", content: `Gut, ich nehme das Modell X-${turn} für ${turn * 37} CHF. Passt das?` });
+    } else if (extra < 0.45) {
+      add({ role: "user", content: `Does the Dell XPS ${turn} have ${turn % 3 ? 16 : 32} GB RAM? 🤔` });
+    } else if (extra < 0.5) {
+      add({
+        role: "user",
+        content: `東京で${turn}泊したいです。予算は${turn}万円です。\u0085 I need it by ${turn} May…`,
+      });
+    }
+    add(assistant);
+    if (pendingTokens >= 900) {
+      folds.push({ previousSummary, messages: pending });
+      previousSummary = null;
+      pending = [];
+      pendingTokens = 0;
+    }
+  }
+  return folds;
+}
+
+describe("ExtractiveSummarizer output", () => {
+  it("is what it was before it was made faster, over many folds, budgets and counters", async () => {
+    const counters: [string, (text: string) => number, TokenCounter][] = [];
+    for (const model of ["gpt-4o", "gpt-4"]) {
+      const counter = new TokenCounter({ model });
+      counters.push([model, (text) => counter.countTokens(text), counter]);
+    }
+    // Not a tiktoken count, so not additive over lines: the final check sends most of its folds to
+    // the whole-text search.
+    counters.push(["chars/4", (text) => Math.ceil(text.length / 4), new TokenCounter()]);
+    const freeText =
+      "The user wants a laptop under $1,500. They chose the Dell XPS 13 for $1,299. Delivery goes to Basel.";
+    const hash = createHash("sha256");
+    let folds = 0;
+    for (const [name, count, counter] of counters) {
+      for (const maxSummaryTokens of [8, 60, 200, 500, 2_000]) {
+        for (const seed of [1, 2, 3]) {
+          let previous: string | null = null;
+          for (const fold of foldedConversation(seed, counter, seed === 3 ? freeText : null)) {
+            const result = await summarizer.summarize({
+              previousSummary: fold.previousSummary ?? previous,
+              messages: fold.messages,
+              maxSummaryTokens,
+              countTokens: count,
+            });
+            const { text, merged, inputTokens, outputTokens } = result;
+            hash.update(
+              JSON.stringify([name, maxSummaryTokens, seed, text, merged, inputTokens, outputTokens]),
+            );
+            previous = text;
+            folds++;
+          }
+        }
+      }
+    }
+    expect(folds).toBeGreaterThan(200);
+    // Recorded with the code before the line counts, the lazy answer index and the pattern shortcuts.
+    expect(hash.digest("hex")).toBe("1462294b3dfe233a1a3ed83d78ba8d653373ab7b7af53d4a52a1c60eabd4a03a");
+  });
+});
+
+/** A deterministic text of `count` pieces out of `pieces`. */
+function pick(random: () => number, pieces: readonly string[], count: number): string {
+  let text = "";
+  for (let i = 0; i < count; i++) text += pieces[Math.floor(random() * pieces.length)];
+  return text;
+}
+
+const FRAGMENTS = [
+  "the ",
+  "Dell XPS 13",
+  " costs",
+  " $1,299",
+  " 1.077",
+  " CHF 89.-",
+  " 東京で3泊",
+  "したいです",
+  "。",
+  " 🙂",
+  "🤔🤔",
+  " `sum(p * 1.077 for p in prices)`",
+  ' {"sku":"WH-1000XM5","qty":1}',
+  " /usr/local/bin",
+  " https://example.com/a7.png",
+  " Grösse M",
+  " ",
+  "  ",
+  "\t",
+  "\u0085",
+  "\u00a0",
+  "'s",
+  " I'll",
+  "—",
+  "«ok»",
+  "(",
+  ")",
+  "12345",
+];
+const LINE_ENDINGS = [
+  "",
+  ".",
+  "?",
+  "!",
+  ":",
+  "…",
+  "...",
+  ".)",
+  ")",
+  '"',
+  "。",
+  "？",
+  "🙂",
+  "\u0085",
+  "42",
+  "/",
+];
+const SPEAKERS = ["", "user: ", "assistant: ", "tool: "];
+const HEADINGS = ["Goals:", "Facts:", "Decisions:", "Preferences:", "Open questions:", "Context:"];
+
+/** Lines as a rendering writes them: a heading, or "- " and text that may end in anything. */
+function generatedLines(random: () => number, count: number): string[] {
+  return Array.from({ length: count }, () =>
+    random() < 0.2
+      ? pick(random, HEADINGS, 1)
+      : `- ${pick(random, SPEAKERS, 1)}${pick(random, FRAGMENTS, 1 + Math.floor(random() * 12)).trim() || "x"}${pick(random, LINE_ENDINGS, 1)}`,
+  );
+}
+
+function generatedItems(random: () => number, count: number): Item[] {
+  const sections = ["goals", "facts", "decisions", "preferences", "openQuestions", "context"] as const;
+  const speakers = [null, "user", "assistant", "tool"] as const;
+  return Array.from({ length: count }, (_, position) => ({
+    section: sections[Math.floor(random() * sections.length)]!,
+    speaker: speakers[Math.floor(random() * speakers.length)]!,
+    text: `${pick(random, FRAGMENTS, 1 + Math.floor(random() * 10)).trim() || "x"}${pick(random, LINE_ENDINGS, 1)}`,
+    priority: [10, 20, 30, 45, 70, 80, 90, 100][Math.floor(random() * 8)]!,
+    // Equal positions happen (carried and new items can share one); the sort must keep them stable.
+    position: Math.floor(position * 0.9),
+  }));
+}
+
+const ENCODING_MODELS = ["gpt-4o", "gpt-4"] as const;
+
+describe("ExtractiveSummarizer fitting by line counts", () => {
+  it.each(ENCODING_MODELS)("counts a rendering as the sum of its lines with %s", (model) => {
+    const counter = new TokenCounter({ model, cacheSize: 0 });
+    const random = seededRandom(model.length);
+    for (let round = 0; round < 400; round++) {
+      const lines = generatedLines(random, 1 + Math.floor(random() * 8));
+      const sum = lines.reduce(
+        (tokens, line, index) => tokens + counter.countTokens(index < lines.length - 1 ? `${line}\n` : line),
+        0,
+      );
+      expect(counter.countTokens(lines.join("\n")), JSON.stringify(lines)).toBe(sum);
+    }
+  });
+
+  /** Every budget from 1 to a little over the whole summary, for generated item sets. */
+  function* budgetCases(count: (text: string) => number) {
+    const random = seededRandom(99);
+    for (let round = 0; round < 25; round++) {
+      const items = generatedItems(random, 1 + Math.floor(random() * 30));
+      const full = fitToBudgetByWholeText(items, Number.MAX_SAFE_INTEGER, count).tokens;
+      for (let maxTokens = 1; maxTokens <= full + 2; maxTokens += 1 + Math.floor(full / 60)) {
+        yield { items, maxTokens };
+      }
+    }
+  }
+
+  it.each(ENCODING_MODELS)("keeps what the whole-text search keeps, over all budgets, with %s", (model) => {
+    const counter = new TokenCounter({ model });
+    const count = (text: string) => counter.countTokens(text);
+    for (const { items, maxTokens } of budgetCases(count)) {
+      const actual = fitToBudget(items, maxTokens, count);
+      expect(actual).toEqual(fitToBudgetByWholeText(items, maxTokens, count));
+      expect(actual.tokens).toBe(count(actual.text));
+    }
+  });
+
+  it("stays within the budget and counts exactly with a counter that does not add up over lines", () => {
+    // Such a counter is outside the contract (an exact tiktoken count): the lines kept may differ.
+    const count = (text: string) => Math.ceil(text.length / 4);
+    for (const { items, maxTokens } of budgetCases(count)) {
+      const expected = fitToBudgetByWholeText(items, maxTokens, count);
+      const actual = fitToBudget(items, maxTokens, count);
+      expect(actual.tokens).toBe(count(actual.text));
+      if (expected.tokens <= maxTokens) expect(actual.tokens).toBeLessThanOrEqual(maxTokens);
+    }
+  });
+});
+
+/** The helpers as they were before they were made faster, to compare with. */
+const reference = {
+  topicStems(text: string): string[] {
+    const stopwords = new Set(
+      (
+        "what which when where does doesn have that this with there their about would could should will your from also " +
+        "they them then than been were into some more much many other just like please know tell want need there's " +
+        "haben dass diese dieser dieses wann welche welcher welches wird kann können gibt auch noch eine einen einem " +
+        "einer sind oder aber bitte viel wieviel könnten würde est-ce quel quelle quels quelles avec pour dans vous nous " +
+        "elle sont avez peut pouvez aussi mais cette combien quoi est-il"
+      ).split(" "),
+    );
+    const stems = new Set<string>();
+    for (const match of text.normalize("NFC").matchAll(/[\p{L}\p{N}][\p{L}\p{N}'-]*/gu)) {
+      const word = match[0];
+      const lower = word.toLowerCase();
+      const telling =
+        /\p{N}/u.test(word) ||
+        /^\p{Lu}{2,}$/u.test(word) ||
+        (Array.from(word).length >= 4 && !stopwords.has(lower));
+      if (telling) stems.add(Array.from(lower).slice(0, 5).join(""));
+    }
+    return [...stems];
+  },
+  hasName(sentence: string): boolean {
+    const words = sentence.split(/\s+/u).slice(1);
+    return words.some((word) => /^["'(]?\p{Lu}/u.test(word) && !/^I(?:'|$)/u.test(word));
+  },
+  collapseWhitespace(text: string): string {
+    return text.replace(/\s+/gu, " ").trim();
+  },
+  shorten(text: string, maxChars: number): string {
+    const codePoints = Array.from(text);
+    if (codePoints.length <= maxChars) return text;
+    const head = codePoints.slice(0, Math.max(1, maxChars - 1)).join("");
+    const lastSpace = head.lastIndexOf(" ");
+    const cut = lastSpace >= head.length * 0.6 ? head.slice(0, lastSpace) : head;
+    return `${cut.trimEnd()}…`;
+  },
+  splitSentences(text: string): string[] {
+    const segmenter = new Intl.Segmenter("und", { granularity: "sentence" });
+    const sentences: string[] = [];
+    for (const line of text.split(/\r?\n/u)) {
+      for (const { segment } of segmenter.segment(line)) {
+        const sentence = reference.collapseWhitespace(segment).replace(/^[-*•]\s+/u, "");
+        if (/[\p{L}\p{N}]/u.test(sentence)) sentences.push(sentence);
+      }
+    }
+    return sentences;
+  },
+};
+
+const TRICKY = [
+  "a",
+  "Zq",
+  "GB",
+  "RAM",
+  "XPS",
+  "X1",
+  "I",
+  "I'm",
+  '"I',
+  "(Ab",
+  "İ",
+  "ß",
+  "é",
+  "e\u0301",
+  "Å",
+  "A\u030a",
+  "ǅ",
+  "Ω",
+  "日本語",
+  "Ⅻ",
+  "٣",
+  "7",
+  "🙂",
+  "\ud83d",
+  "\ude42",
+  "'",
+  "-",
+  " ",
+  "  ",
+  "\t",
+  "\n",
+  "\r\n",
+  "\r",
+  "\u00a0",
+  "\u0085",
+  "\ufeff",
+  "\u2028",
+  "\u3000",
+  ".",
+  "?",
+  "!",
+  "…",
+  "。",
+  "．",
+  "؟",
+  "- ",
+  "• ",
+  "e.g.",
+  "what",
+  "There's",
+  "laptop",
+  "ThinkPad",
+];
+
+describe("ExtractiveSummarizer text helpers", () => {
+  it("give what they gave before on generated text with every kind of character", () => {
+    const random = seededRandom(2024);
+    for (let round = 0; round < 8_000; round++) {
+      const text = pick(random, TRICKY, Math.floor(random() * 14));
+      const label = JSON.stringify(text);
+      expect([...topicStems(text)], label).toEqual(reference.topicStems(text));
+      expect(hasName(text), label).toBe(reference.hasName(text));
+      expect(collapseWhitespace(text), label).toBe(reference.collapseWhitespace(text));
+      for (const maxChars of [-1, 0, 1, 2, 3, 5, 8]) {
+        expect(shorten(text, maxChars), `${label} ${maxChars}`).toBe(reference.shorten(text, maxChars));
+      }
+      const sentences = splitSentences(text);
+      expect(sentences, label).toEqual(reference.splitSentences(text));
+      for (const sentence of sentences) expect(collapseWhitespace(sentence)).toBe(sentence);
+    }
+  });
+
+  it("splits sentences after every character the segmenter breaks after", () => {
+    // One line of every character (but line breaks) between words; the segmenter is run on it once.
+    const words: string[] = [];
+    for (let codePoint = 0; codePoint <= 0x10ffff; codePoint++) {
+      if (codePoint === 0xd800) codePoint = 0xe000;
+      if (codePoint !== 0x0a && codePoint !== 0x0d) words.push(`a${String.fromCodePoint(codePoint)} B`);
+    }
+    const line = words.join(" ");
+    const breakers = new Set<string>();
+    for (const { index, segment } of new Intl.Segmenter("und", { granularity: "sentence" }).segment(line)) {
+      let end = index + segment.length;
+      if (end === line.length) continue;
+      while (line[end - 1] === " ") end--;
+      const low = line.charCodeAt(end - 1) >= 0xdc00 && line.charCodeAt(end - 1) <= 0xdfff;
+      breakers.add(String.fromCodePoint(line.codePointAt(end - (low ? 2 : 1))!));
+    }
+
+    expect(breakers.size).toBeGreaterThan(100);
+    for (const breaker of breakers) {
+      const text = `a${breaker} B`;
+      expect(splitSentences(text), JSON.stringify(text)).toEqual(reference.splitSentences(text));
+    }
   });
 });
