@@ -30,10 +30,7 @@ export interface Database extends Queryable {
 export interface PostgresDatabaseOptions {
   /** Connection string, e.g. `postgres://user@127.0.0.1:5432/db`. Ignored when `pool` is given. */
   connectionString?: string;
-  /**
-   * A pool the caller owns; it is never closed by `close()`. Give it
-   * `options: "-c plan_cache_mode=force_generic_plan"` for the plan caching a pool of ours has.
-   */
+  /** A pool the caller owns; it is never closed by `close()`. */
   pool?: pg.Pool;
   /** Maximum pooled connections (default 20, the seed's production pool size). */
   maxConnections?: number;
@@ -72,11 +69,6 @@ export class PostgresDatabase implements Database {
         max: maxConnections,
         connectionTimeoutMillis: connectTimeoutMs,
         query_timeout: queryTimeoutMs,
-        // Every statement is a keyed lookup whose best plan does not depend on its values. Left to
-        // choose, the server re-plans the append for each call (its unnest of parameter arrays
-        // looks cheaper planned with the values): about 0.3 ms of server CPU a write, more than
-        // running it.
-        options: "-c plan_cache_mode=force_generic_plan",
       });
       // An idle client that loses its server emits here; without a listener the process exits.
       this.pool.on("error", () => {});

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionRef } from "../../src/buffer/keys.js";
 import { ValidationError } from "../../src/errors.js";
 import { type Database, PgliteDatabase } from "../../src/storage/database.js";
@@ -145,11 +145,6 @@ describe("Transcript appends (group commit)", () => {
       Array.from({ length: rounds * 2 }, (_, index) => index + 1),
     );
     expect((await storedContents(database.db, b)).length).toBe(rounds * 2);
-  });
-
-  it.runIf(inject("postgresAvailable"))("plans each statement once per connection", async () => {
-    const { rows } = await database.db.query<{ plan_cache_mode: string }>("SHOW plan_cache_mode");
-    expect(rows[0]!.plan_cache_mode).toBe("force_generic_plan");
   });
 
   it("rejects a concurrency or batch size below one with a typed error", () => {
