@@ -107,10 +107,15 @@ WITH input AS (
     WITH ORDINALITY AS i(tenant, session_id, idempotency_key, message, tokens, tokens_estimated, ord)
 ),
 existing AS (
-  SELECT m.seq, input.ord
-  FROM input JOIN memory_messages m
-    ON m.tenant = input.tenant AND m.session_id = input.session_id
-   AND m.idempotency_key = input.idempotency_key
+  -- One index probe a message, whatever the table's statistics say (a join planned while the
+  -- table was empty scans it whole).
+  SELECT stored.seq, input.ord
+  FROM input CROSS JOIN LATERAL (
+    SELECT m.seq FROM memory_messages m
+    WHERE m.tenant = input.tenant AND m.session_id = input.session_id
+      AND m.idempotency_key = input.idempotency_key
+    LIMIT 1
+  ) stored
 ),
 fresh AS (
   SELECT input.*,
@@ -412,10 +417,12 @@ export class Transcript {
   /** Takes up to `limit` sessions marked stale, clearing their marks; the caller drops their buffers. */
   async takeRedisStale(limit: number): Promise<SessionRef[]> {
     const { rows } = await this.#db.query<{ tenant: string; session_id: string }>(
+      // By row address, through the partial index: no plan of it reads the whole table.
       `UPDATE memory_sessions SET redis_stale = false
-       WHERE (tenant, session_id) IN (
-         SELECT tenant, session_id FROM memory_sessions WHERE redis_stale LIMIT $1 FOR UPDATE SKIP LOCKED
-       )
+       WHERE redis_stale AND ctid = ANY(ARRAY(
+         SELECT ctid FROM memory_sessions WHERE redis_stale
+         ORDER BY tenant, session_id LIMIT $1 FOR UPDATE SKIP LOCKED
+       ))
        RETURNING tenant, session_id`,
       [limit],
     );
