@@ -3,6 +3,7 @@
  * matching and token counting would otherwise hold the service's event loop for milliseconds per
  * job. It counts tokens with its own counter for the same model, so its counts equal the caller's.
  */
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { TokenCounter } from "../tokens/index.js";
 import type { StoredMessage } from "../types.js";
@@ -10,6 +11,8 @@ import { ExtractiveSummarizer, type ExtractiveSummarizerOptions } from "./extrac
 
 export interface WorkerInit {
   model: string;
+  /** This thread's nice value (Linux). */
+  nice: number;
   extractive: ExtractiveSummarizerOptions;
 }
 
@@ -25,6 +28,9 @@ export type WorkerReply =
   | { id: number; ok: false; message: string };
 
 const init = workerData as WorkerInit;
+// On Linux a nice value belongs to a thread, and pid 0 is the calling one; elsewhere it would
+// lower the whole process.
+if (process.platform === "linux") setPriority(0, init.nice);
 const counter = new TokenCounter({ model: init.model, cacheSize: 1000 });
 const summarizer = new ExtractiveSummarizer(init.extractive);
 const countTokens = (text: string) => counter.countTokens(text);

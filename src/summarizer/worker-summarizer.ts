@@ -16,6 +16,13 @@ export interface WorkerSummarizerOptions {
   extractive?: ExtractiveSummarizerOptions;
 }
 
+/**
+ * The worker thread's nice value. A summary may lag by a few milliseconds; a request should not:
+ * when the CPUs are busy, the event loop and the stores on the same machine run first, and the
+ * worker still gets about a tenth of a core.
+ */
+export const WORKER_NICE = 10;
+
 interface Pending {
   resolve(result: SummarizeResult): void;
   reject(error: Error): void;
@@ -54,7 +61,7 @@ export class WorkerSummarizer implements Summarizer {
   constructor(options: WorkerSummarizerOptions = {}) {
     const model = options.model ?? "gpt-4o";
     encodingForModel(model);
-    this.#init = { model, extractive: options.extractive ?? {} };
+    this.#init = { model, nice: WORKER_NICE, extractive: options.extractive ?? {} };
   }
 
   async summarize(request: SummarizeRequest): Promise<SummarizeResult> {

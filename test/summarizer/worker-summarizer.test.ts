@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import type { Worker, WorkerOptions } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
 import { chatTurn, seededRandom } from "../../src/cli/chat-workload.js";
@@ -10,6 +11,7 @@ import {
   SummarizerWorkerError,
   WorkerSummarizer,
 } from "../../src/summarizer/index.js";
+import { WORKER_NICE } from "../../src/summarizer/worker-summarizer.js";
 import { TokenCounter } from "../../src/tokens/index.js";
 import type { StoredMessage } from "../../src/types.js";
 
@@ -33,6 +35,18 @@ function request(messages: StoredMessage[], overrides: Partial<SummarizeRequest>
   return { previousSummary: null, messages, maxSummaryTokens: 400, countTokens, ...overrides };
 }
 
+/** The nice value in a /proc stat file (its 19th field). */
+function niceOf(statFile: string): number {
+  const stat = readFileSync(statFile, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+}
+
+/** Threads of this process running at `nice`. */
+function threadsAtNice(nice: number): number {
+  return readdirSync("/proc/self/task").filter((task) => niceOf(`/proc/self/task/${task}/stat`) === nice)
+    .length;
+}
+
 const opened: WorkerSummarizer[] = [];
 function open(summarizer = new WorkerSummarizer({ model: "gpt-4o" })): WorkerSummarizer {
   opened.push(summarizer);
@@ -44,6 +58,21 @@ afterAll(async () => {
 });
 
 describe("WorkerSummarizer", () => {
+  it.runIf(process.platform === "linux")(
+    "runs its thread at a lower priority than the event loop",
+    async () => {
+      const before = threadsAtNice(WORKER_NICE);
+      const callerNice = niceOf("/proc/thread-self/stat");
+      const threaded = new WorkerSummarizer({ model: "gpt-4o" });
+      await threaded.summarize(request(conversation(4, 3)));
+      expect(threadsAtNice(WORKER_NICE)).toBe(before + 1);
+      // Only the worker's thread: the caller's keeps its priority.
+      expect(niceOf("/proc/thread-self/stat")).toBe(callerNice);
+      await threaded.close();
+      expect(threadsAtNice(WORKER_NICE)).toBe(before);
+    },
+  );
+
   it("writes the same summaries as the extractive summarizer in this thread, counted the same", async () => {
     const threaded = open();
     const inProcess = new ExtractiveSummarizer();
