@@ -1,6 +1,7 @@
 import type { SessionRef } from "../buffer/keys.js";
+import { DatabaseUnavailableError } from "../errors.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
-import type { Database } from "./database.js";
+import { type Database, isConnectionError } from "./database.js";
 import { GroupCommit } from "./group-commit.js";
 
 /** A validated message ready for the transcript, with its serialised form and token count. */
@@ -174,7 +175,9 @@ export class Transcript {
       commit: (requests) => this.#appendBatch(requests),
       weight: (request) => request.entries.length,
       concurrency: options.appendConcurrency,
-      sharedFailure: (error) => !hasSqlState(error),
+      // The guarded database reports an outage as DatabaseUnavailableError; a bare one (tests,
+      // tools) throws the connection error itself.
+      sharedFailure: (error) => error instanceof DatabaseUnavailableError || isConnectionError(error),
     });
   }
 
@@ -234,7 +237,8 @@ export class Transcript {
           }),
         );
       } catch (error) {
-        if (attempt >= MAX_APPEND_ATTEMPTS || !RETRIED_STATES.has(sqlStateOf(error) ?? "")) throw error;
+        const code = (error as { code?: unknown } | null)?.code;
+        if (attempt >= MAX_APPEND_ATTEMPTS || !RETRIED_STATES.has(String(code))) throw error;
       }
     }
   }
@@ -468,15 +472,4 @@ function toStoredMessage(row: MessageRow): StoredMessage {
 
 function keyOf(entry: TranscriptEntry): string | null {
   return entry.idempotencyKey ?? entry.message.id ?? null;
-}
-
-/** The SQLSTATE of an error the server answered with; undefined for anything else. */
-function sqlStateOf(error: unknown): string | undefined {
-  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
-
-/** True for an error the server answered with about the statement, false for an outage. */
-function hasSqlState(error: unknown): boolean {
-  return sqlStateOf(error) !== undefined;
 }
