@@ -46,19 +46,28 @@ export class RedisServerProcess {
   readonly dir: string;
   #child: ChildProcess | null = null;
   readonly #persist: boolean;
+  readonly #args: readonly string[];
 
-  private constructor(port: number, dir: string, persist: boolean) {
+  private constructor(port: number, dir: string, persist: boolean, args: readonly string[]) {
     this.port = port;
     this.dir = dir;
     this.#persist = persist;
+    this.#args = args;
   }
 
-  /** Starts one; with `persist`, an append-only file survives restarts. */
-  static async start(options: { persist?: boolean } = {}): Promise<RedisServerProcess> {
+  /**
+   * Starts one; with `persist`, an append-only file survives restarts. `args` are added to the
+   * command line last, so they override the defaults (e.g. `["--maxmemory", "2mb",
+   * "--maxmemory-policy", "allkeys-lru"]`, or `["--save", "3600 1"]` for RDB snapshots).
+   */
+  static async start(
+    options: { persist?: boolean; args?: readonly string[] } = {},
+  ): Promise<RedisServerProcess> {
     const server = new RedisServerProcess(
       await freePort(),
       await mkdtemp(join(tmpdir(), "swm-redis-")),
       options.persist ?? false,
+      options.args ?? [],
     );
     await server.restart();
     return server;
@@ -73,7 +82,7 @@ export class RedisServerProcess {
     const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", ""];
     // With persistence, every write is on disk before it is answered, so a SIGKILL loses nothing
     // and the restarted server really has its old data.
-    args.push("--appendonly", this.#persist ? "yes" : "no", "--appendfsync", "always");
+    args.push("--appendonly", this.#persist ? "yes" : "no", "--appendfsync", "always", ...this.#args);
     this.#child = spawn("redis-server", args, { stdio: "ignore" });
     await waitForPort(this.port, 10_000);
   }
