@@ -20,6 +20,12 @@ export interface SessionKeys {
   fence: string;
   /** STREAM of writes accepted while PostgreSQL was away, replayed into the transcript. */
   outbox: string;
+  /**
+   * STRING that changes on every invalidation of the session's Redis copy (erase, config change,
+   * drop): a rebuild installs its snapshot only if the epoch it read before the snapshot is
+   * still current.
+   */
+  epoch: string;
 }
 
 /**
@@ -38,6 +44,7 @@ export function sessionKeys(prefix: string, ref: SessionRef): SessionKeys {
     lease: `${tag}:lease`,
     fence: `${tag}:fence`,
     outbox: `${tag}:outbox`,
+    epoch: `${tag}:epoch`,
   };
 }
 

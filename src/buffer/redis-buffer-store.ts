@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { parseBufferEntry, storedToBufferEntry, toBufferEntry } from "../messages/entries.js";
 import { LuaScript } from "../storage/lua-script.js";
 import type { RedisConnection } from "../storage/redis-client.js";
-import type { AppendedSeq, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
+import type { StoredSeq, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
 import type { SummaryCache } from "../summary/summary-store.js";
 import type { ChatMessage, SummaryRecord } from "../types.js";
 import {
@@ -16,12 +16,20 @@ import {
 } from "./buffer-store.js";
 import { type SessionRef, sessionFromKey, sessionKeys } from "./keys.js";
 
-const appendScript = new LuaScript(new URL("./lua/append-3.lua", import.meta.url));
-const rebuildScript = new LuaScript(new URL("./lua/rebuild-3.lua", import.meta.url));
-const readScript = new LuaScript(new URL("./lua/read-4.lua", import.meta.url));
-const publishSummaryScript = new LuaScript(new URL("./lua/publish-summary-3.lua", import.meta.url));
+const appendScript = new LuaScript(new URL("./lua/append-5.lua", import.meta.url));
+const rebuildScript = new LuaScript(new URL("./lua/rebuild-6.lua", import.meta.url));
+const readScript = new LuaScript(new URL("./lua/read-5.lua", import.meta.url));
+const publishSummaryScript = new LuaScript(new URL("./lua/publish-summary-4.lua", import.meta.url));
 const outboxAppendScript = new LuaScript(new URL("./lua/outbox-append-4.lua", import.meta.url));
-const outboxAckScript = new LuaScript(new URL("./lua/outbox-ack-3.lua", import.meta.url));
+const outboxAckScript = new LuaScript(new URL("./lua/outbox-ack-4.lua", import.meta.url));
+const invalidateScript = new LuaScript(new URL("./lua/invalidate-8.lua", import.meta.url));
+
+/**
+ * What an invalidation drops: "buffer" the buffer and its config cache (config change, cleared
+ * buffer); "cache" every cached key of the session (summaries cleared, missed writes); "session"
+ * everything, the outbox and the summarizer lease included (erase).
+ */
+export type Invalidation = "buffer" | "cache" | "session";
 
 /** Prefix of the idempotency keys the outbox gives messages without an `id` (ids are printable). */
 const OUTBOX_KEY_PREFIX = "\u0001outbox:";
@@ -34,8 +42,11 @@ export interface RedisBufferStoreDependencies extends BufferStoreDependencies {
   summaryCacheTtlSeconds?: number;
 }
 
-type AppendReply = [string, number, number, number, number, number, number, number];
-type ReadReply = [string[], string[], string[], string[], number];
+type AppendReply =
+  | ["ok", number, number, number, number, number, number, number]
+  | ["miss", string]
+  | ["outbox"];
+type ReadReply = ["ok", string[], string[], string[], string[], number] | ["miss", string];
 
 /**
  * The buffer in Redis: a LIST per session plus a HASH of running totals, changed only by Lua
@@ -70,52 +81,48 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
   }
 
   async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {
-    return this.pushEntries(ref, entries, await this.deps.transcript.append(ref, entries));
+    const { seqs, generation } = await this.deps.transcript.appendEntries(ref, entries);
+    return this.pushEntries(ref, entries, seqs, generation);
   }
 
-  /** Appends entries the transcript already holds (with their seqs) to the Redis buffer. */
+  /**
+   * Appends entries the transcript already holds (with their seqs, in `generation` of the
+   * session) to the Redis buffer.
+   */
   async pushEntries(
     ref: SessionRef,
     entries: readonly TranscriptEntry[],
-    seqs: AppendedSeq[],
+    seqs: StoredSeq[],
+    generation: string,
   ): Promise<AppendOutcome> {
     const bufferEntries = entries.map((entry, index) =>
       toBufferEntry(seqs[index]!.seq, entry.tokens, entry.tokensEstimated, entry.json),
     );
     const keys = this.keys(ref);
     const { defaults } = this.deps;
-    const args = [
-      String(Date.now()),
-      String(defaults.ttlSeconds),
-      String(defaults.maxMessages),
-      String(defaults.maxTokens),
-      String(defaults.summaryTriggerTokens),
-    ];
-    const scriptKeys = [keys.buffer, keys.meta, keys.config];
-    let reply = (await appendScript.run(this.#redis, scriptKeys, [
-      ...args,
-      "-",
-      ...bufferEntries,
-    ])) as AppendReply;
-    if (reply[0] === "need_config") {
-      const snapshot = await this.#snapshot(ref);
-      const overrides = JSON.stringify(snapshot.configOverrides);
-      reply = (await appendScript.run(this.#redis, scriptKeys, [
-        ...args,
-        overrides,
+    const reply = (await appendScript.run(
+      this.#redis,
+      [keys.buffer, keys.meta, keys.config, keys.outbox, keys.epoch],
+      [
+        String(Date.now()),
+        String(defaults.ttlSeconds),
+        String(defaults.maxMessages),
+        String(defaults.maxTokens),
+        String(defaults.summaryTriggerTokens),
+        generation,
         ...bufferEntries,
-      ])) as AppendReply;
-    }
+      ],
+    )) as AppendReply;
     if (reply[0] === "outbox") {
       // Writes from a database outage wait in the outbox with provisional seqs: put them in the
       // transcript first, then the buffer is rebuilt from it with every seq final.
       await this.replayOutbox(ref);
-      return outcomeFromState(seqs, await this.#rebuild(ref));
+      return outcomeFromState(seqs, await this.readState(ref, 0));
     }
-    if (reply[0] === "gap") {
-      // Redis missed writes (restart, eviction, expiry, or a concurrent writer's late push): the
+    if (reply[0] === "miss") {
+      // Not in Redis as a whole proven copy, another generation's, or a seq missed: the
       // transcript has everything, so the buffer is rebuilt from it.
-      return outcomeFromState(seqs, await this.#rebuild(ref));
+      return outcomeFromState(seqs, await this.#rebuild(ref, reply[1]));
     }
     const [, , bufferTokens, firstSeq, lastSeq, summaryTriggerTokens, coveredSeq, maxMessages] = reply;
     const bufferStart = firstSeq > 0 ? firstSeq : lastSeq + 1;
@@ -132,24 +139,25 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     const keys = this.keys(ref);
     const reply = (await readScript.run(
       this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.summary],
+      [keys.buffer, keys.meta, keys.config, keys.summary, keys.epoch],
       [limit === undefined ? "all" : String(limit)],
     )) as ReadReply;
-    const [metaFlat, configFlat, summaryFlat, entries, pttl] = reply;
-    if (metaFlat.length === 0 || configFlat.length === 0) {
-      const state = await this.#rebuild(ref);
+    if (reply[0] === "miss") {
+      const state = await this.#rebuild(ref, reply[1]);
       return limit === undefined
         ? state
         : { ...state, messages: limit === 0 ? [] : state.messages.slice(-limit) };
     }
+    const [, metaFlat, configFlat, summaryFlat, entries, pttl] = reply;
     const meta = pairs(metaFlat);
     const config = pairs(configFlat);
     let summary = summaryFromHash(pairs(summaryFlat));
     const coveredSeq = Number(meta.covered_seq ?? 0);
     if (coveredSeq > 0 && (summary === null || summary.last_seq < coveredSeq)) {
       // The summary cache expired or was evicted while the buffer stayed: read it through.
-      summary = (await this.#snapshot(ref)).summary;
-      if (summary) await this.publishSummary(ref, summary);
+      const snapshot = await this.#snapshot(ref);
+      summary = snapshot.summary;
+      if (summary) await this.publishSummary(ref, summary, snapshot.generation);
     }
     return {
       messages: entries.map(parseBufferEntry),
@@ -160,13 +168,21 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
 
   async clearRef(ref: SessionRef): Promise<void> {
     await this.deps.transcript.raiseBufferFloor(ref);
-    await this.dropBuffer(ref);
+    await this.invalidate(ref, "buffer");
   }
 
-  /** Drops the session's Redis buffer and config cache; the next access rebuilds them. */
-  async dropBuffer(ref: SessionRef): Promise<void> {
+  /**
+   * Drops what a change in the system of record made wrong (see Invalidation) and moves the
+   * session's epoch, so that no rebuild from a snapshot read before the change is installed.
+   * Call it after the change is committed; the next access rebuilds from the transcript.
+   */
+  async invalidate(ref: SessionRef, what: Invalidation): Promise<void> {
     const keys = this.keys(ref);
-    await this.#redis.send(["DEL", keys.buffer, keys.meta, keys.config], { key: keys.buffer });
+    await invalidateScript.run(
+      this.#redis,
+      [keys.buffer, keys.meta, keys.config, keys.summary, keys.outbox, keys.lease, keys.fence, keys.epoch],
+      [what],
+    );
   }
 
   /**
@@ -192,26 +208,13 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
         String(defaults.summaryTriggerTokens),
         ...args,
       ],
-    )) as [string, number, number, number, number, number, number, number, number];
+    )) as ["ok", number, number, number, number, number, number, number] | ["missing"];
     if (reply[0] !== "ok") return null;
-    const [
-      ,
-      ,
-      bufferTokens,
-      firstSeq,
-      lastSeq,
-      summaryTriggerTokens,
-      coveredSeq,
-      maxMessages,
-      firstProvisional,
-    ] = reply;
+    const [, , bufferTokens, firstSeq, lastSeq, summaryTriggerTokens, coveredSeq, maxMessages] = reply;
     const bufferStart = firstSeq > 0 ? firstSeq : lastSeq + 1;
     return {
-      seqs: entries.map((_, index) => ({
-        seq: firstProvisional + index,
-        duplicate: false,
-        provisional: true,
-      })),
+      // The transcript assigns the seqs when the outbox is replayed: nothing is promised here.
+      seqs: entries.map(() => ({ seq: null, duplicate: false, provisional: true })),
       bufferTokens,
       summaryTriggerTokens,
       backlogMessages: Math.max(0, bufferStart - coveredSeq - 1),
@@ -226,37 +229,33 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
    */
   async replayOutbox(ref: SessionRef, batchSize = 200): Promise<number> {
     const keys = this.keys(ref);
-    const ackKeys = [keys.outbox, keys.meta, keys.buffer];
     let replayed = 0;
     for (;;) {
       const batch = (await this.#redis.send(["XRANGE", keys.outbox, "-", "+", "COUNT", String(batchSize)], {
         key: keys.outbox,
       })) as [string, string[]][];
-      if (batch.length === 0) {
-        if (replayed === 0) await outboxAckScript.run(this.#redis, ackKeys, ["0-1"]);
-        return replayed;
+      if (batch.length === 0) return replayed;
+      const records = batch.map(([, fields]) => outboxRecord(pairs(fields)));
+      // One generation per run of entries (a session erased meanwhile refuses the whole run).
+      for (let start = 0; start < records.length; ) {
+        const generation = records[start]!.generation;
+        let end = start + 1;
+        while (end < records.length && records[end]!.generation === generation) end++;
+        const run = records.slice(start, end).map((record) => record.entry);
+        const stored = await this.deps.transcript.appendToGeneration(ref, generation, run);
+        if (stored === null) {
+          this.deps.logger.warn(
+            { tenant: ref.tenant, session: ref.sessionId, entries: run.length },
+            "outbox entries of an erased session dropped",
+          );
+        } else replayed += run.length;
+        start = end;
       }
-      const entries: TranscriptEntry[] = batch.map(([, fields]) => {
-        const record = pairs(fields);
-        const entry = record.entry!;
-        const first = entry.indexOf(":");
-        const second = entry.indexOf(":", first + 1);
-        const json = entry.slice(second + 1);
-        return {
-          message: JSON.parse(json) as ChatMessage,
-          json,
-          tokens: Number(entry.slice(0, first)),
-          tokensEstimated: entry.slice(first + 1, second) === "1",
-          idempotencyKey: record.key!,
-        };
-      });
-      await this.deps.transcript.append(ref, entries);
       await outboxAckScript.run(
         this.#redis,
-        ackKeys,
+        [keys.outbox, keys.meta, keys.buffer, keys.epoch],
         batch.map(([id]) => id),
       );
-      replayed += batch.length;
     }
   }
 
@@ -268,15 +267,17 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
 
   /**
    * Publishes a committed summary: caches it as current and trims exactly the range it covers
-   * from the buffer, in one atomic step. An older version never replaces a newer one.
+   * from the buffer, in one atomic step. An older version never replaces a newer one, nor one of
+   * another `generation` of the session (null: not known to the caller).
    */
-  async publishSummary(ref: SessionRef, summary: SummaryRecord): Promise<void> {
+  async publishSummary(ref: SessionRef, summary: SummaryRecord, generation: string | null): Promise<void> {
     const keys = this.keys(ref);
     await publishSummaryScript.run(
       this.#redis,
-      [keys.buffer, keys.meta, keys.summary],
+      [keys.buffer, keys.meta, keys.config, keys.summary],
       [
         String(this.#summaryCacheTtlSeconds),
+        generation ?? "-",
         String(summary.version),
         summary.summary_text,
         String(summary.first_seq),
@@ -288,27 +289,23 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     );
   }
 
+  /** The cached current summary, only while the session's copy is whole, proven and up to date. */
   async readCachedSummary(ref: SessionRef): Promise<SummaryRecord | null> {
     const keys = this.keys(ref);
-    const flat = (await this.#redis.send(["HGETALL", keys.summary], { key: keys.summary })) as string[];
-    return summaryFromHash(pairs(flat));
+    const reply = (await readScript.run(
+      this.#redis,
+      [keys.buffer, keys.meta, keys.config, keys.summary, keys.epoch],
+      ["0"],
+    )) as ReadReply;
+    if (reply[0] === "miss") return null;
+    const summary = summaryFromHash(pairs(reply[3]));
+    const coveredSeq = Number(pairs(reply[1]).covered_seq ?? 0);
+    return summary && summary.last_seq >= coveredSeq ? summary : null;
   }
 
   /** Drops the cached summary and the buffer, which is rebuilt against the new coverage. */
-  async forgetSummary(ref: SessionRef): Promise<void> {
-    const keys = this.keys(ref);
-    await this.#redis.send(["DEL", keys.summary, keys.buffer, keys.meta], { key: keys.buffer });
-  }
-
-  /** Drops every Redis key of the session (buffer, totals, config, summary, lease). */
-  async forget(ref: SessionRef): Promise<void> {
-    const keys = this.keys(ref);
-    await this.#redis.send(
-      ["DEL", keys.buffer, keys.meta, keys.config, keys.summary, keys.lease, keys.fence],
-      {
-        key: keys.buffer,
-      },
-    );
+  forgetSummary(ref: SessionRef): Promise<void> {
+    return this.invalidate(ref, "cache");
   }
 
   #snapshot(ref: SessionRef): Promise<TranscriptSnapshot> {
@@ -316,27 +313,34 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     return this.deps.transcript.readSnapshot(ref, { maxMessages, maxTokens });
   }
 
-  async #rebuild(ref: SessionRef): Promise<BufferState> {
+  /**
+   * Rebuilds the session's buffer from a transcript snapshot read after `epoch` was: the script
+   * installs it only if no invalidation came in between. Either way the snapshot is the answer.
+   */
+  async #rebuild(ref: SessionRef, epoch: string): Promise<BufferState> {
     const snapshot = await this.#snapshot(ref);
+    const state = stateFromSnapshot(snapshot, this.deps.defaults, "redis");
+    if (snapshot.lastSeq === 0 || snapshot.generation === null) return state;
     const keys = this.keys(ref);
     const overrides = snapshot.configOverrides;
-    const ttlSeconds = overrides.buffer_ttl_seconds ?? this.deps.defaults.ttlSeconds;
-    if (snapshot.lastSeq > 0) {
-      await rebuildScript.run(
-        this.#redis,
-        [keys.buffer, keys.meta, keys.config],
-        [
-          String(snapshot.lastUpdated?.getTime() ?? Date.now()),
-          String(ttlSeconds),
-          String(snapshot.lastSeq),
-          String(snapshot.summary?.last_seq ?? 0),
-          JSON.stringify(overrides),
-          ...snapshot.messages.map(storedToBufferEntry),
-        ],
-      );
-      if (snapshot.summary) await this.publishSummary(ref, snapshot.summary);
+    const [status] = (await rebuildScript.run(
+      this.#redis,
+      [keys.buffer, keys.meta, keys.config, keys.summary, keys.outbox, keys.epoch],
+      [
+        epoch,
+        String(snapshot.lastUpdated?.getTime() ?? Date.now()),
+        String(overrides.buffer_ttl_seconds ?? this.deps.defaults.ttlSeconds),
+        String(snapshot.lastSeq),
+        String(snapshot.summary?.last_seq ?? 0),
+        snapshot.generation,
+        JSON.stringify(overrides),
+        ...snapshot.messages.map(storedToBufferEntry),
+      ],
+    )) as ["rebuilt" | "kept" | "fenced"];
+    if (status === "rebuilt" && snapshot.summary) {
+      await this.publishSummary(ref, snapshot.summary, snapshot.generation);
     }
-    return stateFromSnapshot(snapshot, this.deps.defaults, "redis");
+    return state;
   }
 
   #info(meta: Record<string, string>, config: Record<string, string>, pttl: number): BufferInfo {
@@ -363,6 +367,25 @@ function pairs(flat: readonly string[]): Record<string, string> {
   const record: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
   return record;
+}
+
+/** One outbox stream entry: the transcript entry, its idempotency key and its generation. */
+function outboxRecord(record: Record<string, string>): { entry: TranscriptEntry; generation: string | null } {
+  const entry = record.entry!;
+  const first = entry.indexOf(":");
+  const second = entry.indexOf(":", first + 1);
+  const json = entry.slice(second + 1);
+  return {
+    entry: {
+      message: JSON.parse(json) as ChatMessage,
+      json,
+      tokens: Number(entry.slice(0, first)),
+      tokensEstimated: entry.slice(first + 1, second) === "1",
+      idempotencyKey: record.key!,
+    },
+    // Entries written before generations were recorded carry none.
+    generation: record.gen === undefined || record.gen === "-" ? null : record.gen,
+  };
 }
 
 function summaryFromHash(hash: Record<string, string>): SummaryRecord | null {

@@ -1,53 +1,79 @@
 import { randomUUID } from "node:crypto";
 import { DatabaseUnavailableError, RedisUnavailableError, StorageUnavailableError } from "../errors.js";
-import type { AppendedSeq, TranscriptEntry } from "../storage/transcript.js";
+import type { TranscriptEntry } from "../storage/transcript.js";
 import { type AppendOutcome, type BufferState, BufferStore, outcomeFromState } from "./buffer-store.js";
 import type { SessionRef } from "./keys.js";
-import type { RedisBufferStore } from "./redis-buffer-store.js";
+import type { Invalidation, RedisBufferStore } from "./redis-buffer-store.js";
 import type { SqlBufferStore } from "./sql-buffer-store.js";
+
+export interface TieredBufferStoreOptions {
+  redis: RedisBufferStore;
+  sql: SqlBufferStore;
+  /**
+   * Whether Redis's breaker is CLOSED. Reads go to Redis only then: the trial call that closes a
+   * breaker must never be a read, since a Redis that came back with old data would answer it
+   * before the stale buffers are dropped.
+   */
+  redisAvailable: () => boolean;
+  /**
+   * Whether PostgreSQL's breaker is CLOSED. Writes go to the transcript only then: the probe, not
+   * a write, is the trial that closes it, so that no write lands ahead of the outbox it follows.
+   */
+  databaseAvailable: () => boolean;
+  /**
+   * Whether Redis keeps what it is given (persistence on, no eviction of the outbox): only then
+   * may a write be acknowledged from the outbox while PostgreSQL is away.
+   */
+  outboxDurable: () => boolean;
+}
+
+/** What the tenants' views of one store share. */
+interface SharedState {
+  /** Stale-buffer drops in progress: reads and writes wait for them. */
+  pending: Promise<unknown> | null;
+  /**
+   * True while an outbox may exist in Redis (this or another process accepted writes while
+   * PostgreSQL was away, or one did before this process started): each write then replays its
+   * own session's outbox before it goes to the transcript. Cleared by a full replay pass.
+   */
+  outboxesPossible: boolean;
+  /** Bumped by every outbox write, so that a replay pass knows whether it saw them all. */
+  outboxWrites: number;
+  /** Replays in progress, by session: one at a time per session. */
+  replays: Map<string, Promise<unknown>>;
+}
 
 /**
  * The buffer with Redis in front of the system of record, degrading to the system of record when
  * Redis does not answer: writes still land in the transcript and are acknowledged, reads are
  * served by the SQL store with the same answers. Sessions whose Redis buffer missed a write are
- * marked stale in PostgreSQL; `dropStaleBuffers` rebuilds them once Redis is back.
+ * marked stale in PostgreSQL; `dropStaleBuffers` rebuilds them once Redis is back. While
+ * PostgreSQL is away, writes are held in a per-session Redis outbox if Redis keeps it durably,
+ * and answered 503 otherwise.
  */
 export class TieredBufferStore extends BufferStore {
   readonly #redis: RedisBufferStore;
   readonly #sql: SqlBufferStore;
-  readonly #redisAvailable: () => boolean;
-  readonly #recovery: { pending: Promise<unknown> | null };
+  readonly #options: TieredBufferStoreOptions;
+  readonly #shared: SharedState;
 
-  /**
-   * `redisAvailable` tells whether Redis's breaker is CLOSED. Reads go to Redis only then: the
-   * trial call that closes a breaker must never be a read, since a Redis that came back with old
-   * data would answer it before the stale buffers are dropped. Writes may be trials (their seq
-   * check finds a stale buffer) and the recovery probe is one.
-   */
-  constructor(
-    redis: RedisBufferStore,
-    sql: SqlBufferStore,
-    redisAvailable: () => boolean,
-    recovery: { pending: Promise<unknown> | null } = { pending: null },
-  ) {
-    super({ ...sql.dependencies, tenant: sql.tenant });
-    this.#redis = redis;
-    this.#sql = sql;
-    this.#redisAvailable = redisAvailable;
-    this.#recovery = recovery;
+  constructor(options: TieredBufferStoreOptions, shared?: SharedState) {
+    super({ ...options.sql.dependencies, tenant: options.sql.tenant });
+    this.#redis = options.redis;
+    this.#sql = options.sql;
+    this.#options = options;
+    this.#shared = shared ?? { pending: null, outboxesPossible: true, outboxWrites: 0, replays: new Map() };
   }
 
   /** "redis" while Redis serves reads; "database" while its breaker is open. */
   get source(): "redis" | "database" {
-    return this.#redisAvailable() ? "redis" : "database";
+    return this.#options.redisAvailable() ? "redis" : "database";
   }
 
   forTenant(tenant: string): TieredBufferStore {
     return new TieredBufferStore(
-      this.#redis.forTenant(tenant),
-      this.#sql.forTenant(tenant),
-      this.#redisAvailable,
-      this.#recovery,
+      { ...this.#options, redis: this.#redis.forTenant(tenant), sql: this.#sql.forTenant(tenant) },
+      this.#shared,
     );
   }
 
@@ -60,38 +86,53 @@ export class TieredBufferStore extends BufferStore {
   }
 
   async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {
-    if (this.#recovery.pending) await this.#recovery.pending;
+    if (this.#shared.pending) await this.#shared.pending;
     // Every message carries an idempotency key from its first attempt: a commit whose answer was
     // lost (timeout, dropped connection) and its outbox replay then store it once.
     entries = entries.map((entry) =>
       entry.idempotencyKey || entry.message.id ? entry : { ...entry, idempotencyKey: generatedKey() },
     );
-    let seqs: AppendedSeq[];
+    if (!this.#options.databaseAvailable()) return this.#appendToOutbox(ref, entries);
+    let stored: Awaited<ReturnType<typeof this.deps.transcript.appendEntries>>;
     try {
-      seqs = await this.deps.transcript.append(ref, entries);
+      // Writes after an outage land after the outage's writes of the same session.
+      if (this.#shared.outboxesPossible) await this.#replayBeforeWrite(ref);
+      stored = await this.deps.transcript.appendEntries(ref, entries);
     } catch (error) {
       if (!(error instanceof DatabaseUnavailableError)) throw error;
       return this.#appendToOutbox(ref, entries, error);
     }
     try {
-      return await this.#redis.pushEntries(ref, entries, seqs);
+      return await this.#redis.pushEntries(ref, entries, stored.seqs, stored.generation);
     } catch (error) {
-      if (!(error instanceof RedisUnavailableError)) throw error;
-      // Stored and acknowledged all the same; the Redis buffer is rebuilt when Redis answers.
+      // Stored and acknowledged all the same: a committed write never fails. The Redis buffer is
+      // dropped when Redis answers again, and rebuilt from the transcript.
+      if (!(error instanceof RedisUnavailableError)) {
+        this.deps.logger.error(
+          { tenant: ref.tenant, session: ref.sessionId, error: String(error) },
+          "the Redis buffer refused a committed write; it will be rebuilt from the transcript",
+        );
+        await this.#redis.invalidate(ref, "cache").catch(() => {});
+      }
       await this.deps.transcript.markRedisStale(ref);
-      return outcomeFromState(seqs, await this.#sql.readState(ref, 0));
+      return outcomeFromState(stored.seqs, await this.#sql.readState(ref, 0));
     }
   }
 
   async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
-    if (this.#recovery.pending) await this.#recovery.pending;
+    if (this.#shared.pending) await this.#shared.pending;
     try {
-      if (!this.#redisAvailable()) return await this.#sql.readState(ref, limit);
+      if (!this.#options.redisAvailable()) return await this.#sql.readState(ref, limit);
       try {
         return await this.#redis.readState(ref, limit);
       } catch (error) {
-        if (error instanceof RedisUnavailableError) return await this.#sql.readState(ref, limit);
-        throw error;
+        if (!(error instanceof RedisUnavailableError)) {
+          this.deps.logger.error(
+            { tenant: ref.tenant, session: ref.sessionId, error: String(error) },
+            "the Redis buffer could not be read; served from the transcript",
+          );
+        }
+        return await this.#sql.readState(ref, limit);
       }
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) throw unavailable(error);
@@ -109,14 +150,30 @@ export class TieredBufferStore extends BufferStore {
     await this.dropRedisCopy(ref);
   }
 
-  /** Drops the session's Redis buffer; if Redis does not answer, marks it for a later drop. */
-  async dropRedisCopy(ref: SessionRef): Promise<void> {
+  /**
+   * Invalidates the session's Redis copy after a change in the system of record; if Redis does
+   * not answer, marks it for a drop when it does.
+   */
+  async dropRedisCopy(ref: SessionRef, what: Invalidation = "buffer"): Promise<void> {
     try {
-      await this.#redis.dropBuffer(ref);
+      await this.#redis.invalidate(ref, what);
     } catch (error) {
       if (!(error instanceof RedisUnavailableError)) throw error;
       await this.deps.transcript.markRedisStale(ref);
     }
+  }
+
+  /**
+   * Erases the session's Redis side around `eraseRecords` (the system of record's erase):
+   * everything first, the outbox included, so that while Redis does not answer nothing is erased
+   * (RedisUnavailableError); then once more after the records are gone, which refuses any rebuild
+   * from a snapshot read before. Should Redis fail in between, the session is marked and its
+   * Redis copy dropped when Redis answers again.
+   */
+  async eraseSession(ref: SessionRef, eraseRecords: () => Promise<void>): Promise<void> {
+    await this.#redis.invalidate(ref, "session");
+    await eraseRecords();
+    await this.dropRedisCopy(ref, "session");
   }
 
   /**
@@ -129,7 +186,7 @@ export class TieredBufferStore extends BufferStore {
       const refs = await this.deps.transcript.takeRedisStale(batchSize);
       for (const [index, ref] of refs.entries()) {
         try {
-          await this.#redis.dropBuffer(ref);
+          await this.#redis.invalidate(ref, "cache");
           dropped++;
         } catch (error) {
           // Redis went away again: put the marks back for the next recovery.
@@ -142,15 +199,25 @@ export class TieredBufferStore extends BufferStore {
   }
 
   /**
-   * While PostgreSQL is away, writes go to Redis: the buffer plus an outbox replayed later. When
-   * Redis cannot take them either (down too, or the session's buffer is not in Redis), the write
-   * fails with StorageUnavailableError: never a silent success.
+   * While PostgreSQL is away, writes go to Redis: the buffer plus an outbox replayed later, only
+   * where Redis keeps them durably. Otherwise, and when Redis cannot take them (down too, or the
+   * session's buffer is not in Redis), the write fails with StorageUnavailableError: never a
+   * silent success.
    */
   async #appendToOutbox(
     ref: SessionRef,
     entries: readonly TranscriptEntry[],
-    cause: DatabaseUnavailableError,
+    cause?: DatabaseUnavailableError,
   ): Promise<AppendOutcome> {
+    const why = cause ? cause.message : "PostgreSQL is unavailable (its circuit breaker is open)";
+    if (!this.#options.outboxDurable()) {
+      throw new StorageUnavailableError(
+        `${why}, and Redis would not keep the write durably (it may evict it or lose it on a restart): retry with the same id`,
+        { cause },
+      );
+    }
+    this.#shared.outboxesPossible = true;
+    this.#shared.outboxWrites++;
     try {
       const outcome = await this.#redis.appendToOutbox(ref, entries);
       if (outcome) return outcome;
@@ -164,31 +231,73 @@ export class TieredBufferStore extends BufferStore {
       );
     }
     throw new StorageUnavailableError(
-      `PostgreSQL is unavailable and the session's buffer is not in Redis to continue from: ${cause.message}`,
+      `${why}, and the session's buffer is not in Redis to continue from: retry with the same id`,
       { cause },
     );
   }
 
-  /** Replays every session's outbox into the transcript; returns how many messages it replayed. */
+  /**
+   * Replays the session's outbox before a write goes to the transcript. A Redis that does not
+   * answer cannot be replayed from: the write goes on (Redis being down must not fail writes),
+   * and the outbox is replayed when Redis is back.
+   */
+  async #replayBeforeWrite(ref: SessionRef): Promise<void> {
+    try {
+      await this.replaySession(ref);
+    } catch (error) {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+    }
+  }
+
+  /** Replays one session's outbox into the transcript (one replay per session at a time). */
+  async replaySession(ref: SessionRef): Promise<number> {
+    const key = `${ref.tenant}\u0000${ref.sessionId}`;
+    for (;;) {
+      const running = this.#shared.replays.get(key);
+      if (!running) break;
+      await running.catch(() => {});
+    }
+    const replay = this.#redis.replayOutbox(ref);
+    this.#shared.replays.set(key, replay);
+    try {
+      return await replay;
+    } finally {
+      this.#shared.replays.delete(key);
+    }
+  }
+
+  /**
+   * Replays every session's outbox, one session at a time so that requests keep their share of
+   * the database; returns how many messages it replayed. Once a pass finds nothing new, writes
+   * stop checking for outboxes.
+   */
   async replayOutboxes(): Promise<number> {
+    const writesBefore = this.#shared.outboxWrites;
     let replayed = 0;
-    for (const ref of await this.#redis.sessionsWithOutbox()) replayed += await this.#redis.replayOutbox(ref);
+    for (const ref of await this.#redis.sessionsWithOutbox()) {
+      replayed += await this.replaySession(ref);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (this.#shared.outboxWrites === writesBefore && this.#options.databaseAvailable()) {
+      this.#shared.outboxesPossible = false;
+    }
     return replayed;
   }
 
   /**
-   * Called when PostgreSQL answers again: replays the outboxes. Writes wait for it, so that the
-   * outbox's messages take their places in the transcript before newer ones.
+   * Called when PostgreSQL answers again: replays the outboxes in the background. A write to a
+   * session replays that session's outbox first, so nobody waits for the whole pass.
    */
   databaseRecovered(onError: (error: unknown) => void): void {
-    this.#track(this.replayOutboxes().catch(onError));
+    this.#shared.outboxesPossible = true;
+    void this.replayOutboxes().catch(onError);
   }
 
   #track(work: Promise<unknown>): void {
-    const pending = Promise.all([this.#recovery.pending, work]);
-    this.#recovery.pending = pending;
+    const pending = Promise.all([this.#shared.pending, work]);
+    this.#shared.pending = pending;
     void pending.finally(() => {
-      if (this.#recovery.pending === pending) this.#recovery.pending = null;
+      if (this.#shared.pending === pending) this.#shared.pending = null;
     });
   }
 }

@@ -10,6 +10,7 @@ import { startRecoveryProbe } from "../resilience/recovery-probe.js";
 import { type Database, isConnectionError, PgliteDatabase, PostgresDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
 import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
+import { type RedisDurability, readRedisDurability } from "../storage/redis-durability.js";
 import { SessionRecords } from "../storage/session-records.js";
 import { Transcript } from "../storage/transcript.js";
 import {
@@ -220,14 +221,26 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
         })
       : null;
     const sqlBufferStore = new SqlBufferStore(bufferDependencies);
+    const durability = { durable: false };
     const tieredBufferStore = redisBufferStore
-      ? new TieredBufferStore(
-          redisBufferStore,
-          sqlBufferStore,
-          () => breakers.redis.getState() === CircuitState.CLOSED,
-        )
+      ? new TieredBufferStore({
+          redis: redisBufferStore,
+          sql: sqlBufferStore,
+          redisAvailable: () => breakers.redis.getState() === CircuitState.CLOSED,
+          databaseAvailable: () => breakers.postgres.getState() === CircuitState.CLOSED,
+          outboxDurable: () => durability.durable,
+        })
       : null;
     if (tieredBufferStore) {
+      const raw = opening.connection!;
+      const checkDurability = () =>
+        readRedisDurability(raw).then((found) => {
+          if (found.durable !== durability.durable || !checked) logDurability(logger, found);
+          durability.durable = found.durable;
+          checked = true;
+        });
+      let checked = false;
+      await checkDurability();
       const onDrainError = (error: unknown) =>
         logger.warn({ error: String(error) }, "could not drop the Redis buffers that missed writes");
       const onReplayError = (error: unknown) =>
@@ -236,8 +249,16 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
         if (change.to === CircuitState.CLOSED) tieredBufferStore.redisRecovered(onDrainError);
       });
       // A reconnect may follow a restart this process never noticed (it sent nothing meanwhile):
-      // drop what other processes marked before serving from the Redis that came back.
-      opening.connection!.onReconnect(() => tieredBufferStore.redisRecovered(onDrainError));
+      // drop what other processes marked before serving from the Redis that came back, and read
+      // its settings again (a restarted or failed-over server may keep writes differently).
+      raw.onReconnect(() => {
+        tieredBufferStore.redisRecovered(onDrainError);
+        void checkDurability();
+      });
+      // Settings can change at run time (CONFIG SET): look again every minute.
+      const recheck = setInterval(() => void checkDurability(), 60_000);
+      recheck.unref();
+      closers.push(async () => clearInterval(recheck));
       breakers.postgres.onStateChange((change) => {
         if (change.to === CircuitState.CLOSED) tieredBufferStore.databaseRecovered(onReplayError);
       });
@@ -338,6 +359,22 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
   } catch (error) {
     await closeAll(closers);
     throw error;
+  }
+}
+
+/** Says once, and on every change, whether writes may wait in Redis while PostgreSQL is away. */
+function logDurability(logger: Logger, found: RedisDurability): void {
+  const settings = { redis: found.servers };
+  if (found.durable) {
+    logger.warn(
+      settings,
+      "Redis keeps writes durably: while PostgreSQL is away, writes are acknowledged from the Redis outbox",
+    );
+  } else {
+    logger.warn(
+      { ...settings, reasons: found.reasons },
+      "Redis may evict or lose what it holds: while PostgreSQL is away, writes are refused (503 with Retry-After) rather than held in Redis",
+    );
   }
 }
 

@@ -258,15 +258,16 @@ export class MemoryManager {
   }
 
   /**
-   * Erases the session everywhere: transcript, summaries, config, snapshot, Redis keys. Redis goes
-   * first: while Redis does not answer this fails (StorageUnavailableError) and erases nothing,
-   * since a Redis copy left behind would come back.
+   * Erases the session everywhere: transcript, summaries, config, snapshot, Redis keys and outbox.
+   * While Redis does not answer this fails (StorageUnavailableError) and erases nothing, since a
+   * Redis copy left behind would come back; nothing written before it resolves is visible after.
    */
   async clearSessionMemory(sessionId: string): Promise<boolean> {
     const ref = this.#ref(sessionId);
+    const { records, tieredBufferStore } = this.#resources;
     try {
-      await this.#resources.redisBufferStore?.forget(ref);
-      await this.#resources.records.erase(ref);
+      if (tieredBufferStore) await tieredBufferStore.eraseSession(ref, () => records.erase(ref));
+      else await records.erase(ref);
     } catch (error) {
       if (error instanceof RedisUnavailableError || error instanceof DatabaseUnavailableError) {
         throw new StorageUnavailableError(`cannot erase the session now: ${error.message}`, { cause: error });

@@ -47,6 +47,7 @@ export interface CircuitBreakerOptions {
 export type TransitionReason =
   | "failures" // the strategy tripped a CLOSED breaker
   | "recovery_timeout" // OPEN for recoveryTimeoutMs: the next call may be a trial
+  | "probe_success" // the dependency answered a health probe made outside the breaker
   | "trial_success"
   | "trial_failure"
   | "forced_open"
@@ -258,6 +259,19 @@ export class CircuitBreaker {
       return;
     }
     this.transition({ state: "closed" }, at, "reset");
+  }
+
+  /**
+   * The dependency answered a probe made outside the breaker: an OPEN breaker half-opens now,
+   * without waiting out `recoveryTimeoutMs`, so that its next call (the probe again, made through
+   * `execute`) is the trial that closes it. A dependency that is back is used within a probe
+   * interval, not a recovery timeout.
+   */
+  probeSucceeded(): void {
+    const at = this.now();
+    const state = this.refresh(at);
+    if (state.state !== "open") return;
+    this.transition({ state: "half_open", openedAt: state.openedAt, trialsInFlight: 0 }, at, "probe_success");
   }
 
   /**

@@ -7,9 +7,10 @@ import { CircuitOpenError } from "./errors.js";
 
 /**
  * Redis behind its circuit breaker: every command goes through the breaker, and every way Redis
- * can fail to answer (refused, reset, closed, timed out, breaker open) surfaces as one
- * RedisUnavailableError, which the stores answer by falling back to the system of record. An
- * error reply (the server answered) is not an outage: it passes through and the breaker ignores it.
+ * can fail to answer (refused, reset, closed, timed out, breaker open, out of memory, loading)
+ * surfaces as one RedisUnavailableError, which the stores answer by falling back to the system of
+ * record. Any other error reply (the server answered) is not an outage: it passes through and the
+ * breaker ignores it.
  */
 export class GuardedRedisConnection implements RedisConnection {
   readonly breaker: CircuitBreaker;
@@ -48,15 +49,22 @@ export class GuardedRedisConnection implements RedisConnection {
     try {
       return await this.breaker.execute(operation);
     } catch (error) {
-      if (error instanceof ErrorReply) throw error;
+      if (!isRedisOutage(error)) throw error;
       throw new RedisUnavailableError(`Redis is unavailable: ${messageOf(error)}`, { cause: error });
     }
   }
 }
 
-/** Breaker predicate for Redis: only failures to answer count, never an error reply. */
+/**
+ * Error replies that say the server cannot serve now (out of memory under `noeviction`, a failing
+ * snapshot, a read-only replica after a failover, loading its data after a restart, a cluster
+ * without quorum), not that the request was wrong: they count as an outage.
+ */
+const UNAVAILABLE_REPLY = /^(OOM|MISCONF|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY)\b/;
+
+/** Breaker predicate for Redis: failures to answer and "cannot serve now" replies count. */
 export function isRedisOutage(error: unknown): boolean {
-  return !(error instanceof ErrorReply);
+  return !(error instanceof ErrorReply) || UNAVAILABLE_REPLY.test(error.message);
 }
 
 /**

@@ -6,19 +6,35 @@ export interface RecoveryProbeOptions {
 }
 
 /**
- * Probes a dependency while its breaker is open, through the breaker: once the recovery time has
- * passed the probe is the HALF_OPEN trial, so the breaker closes (and recovery work such as the
- * outbox replay starts) as soon as the dependency answers, even when no request comes in.
- * Returns a function that stops probing. The timer never keeps the process alive.
+ * Probes a dependency while its breaker is not CLOSED. While OPEN the probe goes to the dependency
+ * directly, and an answer half-opens the breaker at once (not after its recovery timeout); the
+ * next probe, through the breaker, is then the trial that closes it. So recovery (the outbox
+ * replay, stale-buffer drops) starts within two probe intervals of the dependency answering,
+ * even when no request comes in. Returns a function that stops probing. The timer never keeps the
+ * process alive; a probe still running is not started again.
  */
 export function startRecoveryProbe(
   breaker: CircuitBreaker,
   probe: () => Promise<unknown>,
   options: RecoveryProbeOptions = {},
 ): () => void {
+  let running = false;
+  const attempt = async () => {
+    const state = breaker.getState();
+    if (state === CircuitState.OPEN) {
+      await probe();
+      breaker.probeSucceeded();
+    }
+    await breaker.execute(probe);
+  };
   const timer = setInterval(() => {
-    if (breaker.getState() === CircuitState.CLOSED) return;
-    breaker.execute(probe).catch(() => {});
+    if (running || breaker.getState() === CircuitState.CLOSED) return;
+    running = true;
+    attempt()
+      .catch(() => {})
+      .finally(() => {
+        running = false;
+      });
   }, options.intervalMs ?? 1000);
   timer.unref();
   return () => clearInterval(timer);

@@ -60,8 +60,18 @@ export const AppendResultSchema = z
     session_id: z.string(),
     messages: z.array(
       z.object({
-        seq: z.number().int(),
+        seq: z
+          .number()
+          .int()
+          .nullable()
+          .describe("The message's seq in the transcript; null while provisional"),
         duplicate: z.boolean().describe("True when the id was stored before: nothing new was written"),
+        provisional: z
+          .literal(true)
+          .optional()
+          .describe(
+            "PostgreSQL was away: the message is held durably in the Redis outbox and takes its seq, in acknowledgement order, when the outbox is replayed",
+          ),
       }),
     ),
   })

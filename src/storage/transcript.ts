@@ -19,15 +19,35 @@ export interface TranscriptEntry {
 }
 
 /** Where an appended message landed. */
-export interface AppendedSeq {
+export type AppendedSeq = StoredSeq | ProvisionalSeq;
+
+/** A message in the transcript. */
+export interface StoredSeq {
   seq: number;
   /** True when the idempotency key was already stored: nothing new was written. */
   duplicate: boolean;
+  provisional?: undefined;
+}
+
+/**
+ * A message accepted while the database was away, held durably in the Redis outbox: the
+ * transcript assigns its seq when the outbox replays (in acknowledgement order), so none is
+ * promised here.
+ */
+export interface ProvisionalSeq {
+  seq: null;
+  duplicate: false;
+  provisional: true;
+}
+
+/** What one `appendEntries` call stored, and in which generation of the session. */
+export interface AppendResult {
+  seqs: StoredSeq[];
   /**
-   * True when the database was away and the message waits in the Redis outbox: `seq` is the
-   * buffer's provisional position; the transcript assigns the final one when the outbox replays.
+   * The session's generation (new on every creation after an erase); the Redis buffer records it
+   * so that a write of an erased generation never lands in its successor's buffer.
    */
-  provisional?: boolean;
+  generation: string;
 }
 
 /** Caps that bound the buffer (the defaults; a session's config overrides them). */
@@ -41,6 +61,8 @@ export interface TranscriptSnapshot {
   summary: SummaryRecord | null;
   /** The session's highest seq, 0 when it has no messages. */
   lastSeq: number;
+  /** The session's generation; null when the session does not exist. */
+  generation: string | null;
   /** When the session last changed; null when it has no messages. */
   lastUpdated: Date | null;
   /** The session's config overrides (only the keys set for it). */
@@ -79,6 +101,7 @@ interface JobInputRow extends LatestSummaryColumns, OptionalMessageColumns {
 
 interface SnapshotRow extends LatestSummaryColumns, OptionalMessageColumns {
   updated_at: Date | string | null;
+  generation: string | null;
   config: Record<string, number>;
   session_last_seq: number;
 }
@@ -110,9 +133,10 @@ WITH input AS (
 existing AS (
   -- One index probe a message, whatever the table's statistics say (a join planned while the
   -- table was empty scans it whole).
-  SELECT stored.seq, input.ord
+  SELECT stored.seq, stored.generation, input.ord
   FROM input CROSS JOIN LATERAL (
-    SELECT m.seq FROM memory_messages m
+    SELECT m.seq, s.generation FROM memory_messages m
+    JOIN memory_sessions s ON s.tenant = m.tenant AND s.session_id = m.session_id
     WHERE m.tenant = input.tenant AND m.session_id = input.session_id
       AND m.idempotency_key = input.idempotency_key
     LIMIT 1
@@ -131,10 +155,10 @@ block AS (
   SELECT tenant, session_id, 1 + n FROM counts ORDER BY tenant, session_id
   ON CONFLICT (tenant, session_id)
   DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now()
-  RETURNING s.tenant, s.session_id, s.next_seq
+  RETURNING s.tenant, s.session_id, s.next_seq, s.generation
 ),
 placed AS (
-  SELECT fresh.*, block.next_seq - counts.n + fresh.position - 1 AS seq
+  SELECT fresh.*, block.generation, block.next_seq - counts.n + fresh.position - 1 AS seq
   FROM fresh JOIN counts USING (tenant, session_id) JOIN block USING (tenant, session_id)
 ),
 inserted AS (
@@ -142,10 +166,18 @@ inserted AS (
   SELECT tenant, session_id, seq, idempotency_key, message::json, tokens, tokens_estimated FROM placed
 )
 -- A data-modifying CTE runs to completion whether or not the final SELECT reads it.
-SELECT ord, seq, false AS duplicate FROM placed
+SELECT ord, seq, false AS duplicate, generation::text AS generation FROM placed
 UNION ALL
-SELECT ord, seq, true FROM existing
+SELECT ord, seq, true, generation::text FROM existing
 ORDER BY ord`;
+
+/** The append's rows for one session, under that session's row lock (outbox replays). */
+interface AppendRow {
+  ord: number;
+  seq: number;
+  duplicate: boolean;
+  generation: string;
+}
 
 export interface TranscriptOptions {
   /**
@@ -167,7 +199,7 @@ interface AppendRequest {
  */
 export class Transcript {
   readonly #db: Database;
-  readonly #appends: GroupCommit<AppendRequest, AppendedSeq[]>;
+  readonly #appends: GroupCommit<AppendRequest, AppendResult>;
 
   constructor(db: Database, options: TranscriptOptions = {}) {
     this.#db = db;
@@ -185,9 +217,40 @@ export class Transcript {
    * Appends messages in order; returns each one's seq (an existing one for a known key). Resolves
    * once they are committed, possibly in one statement with other sessions' appends.
    */
-  append(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendedSeq[]> {
-    if (entries.length === 0) return Promise.resolve([]);
+  async append(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<StoredSeq[]> {
+    return (await this.appendEntries(ref, entries)).seqs;
+  }
+
+  /** `append`, also telling the session's generation. */
+  appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendResult> {
+    if (entries.length === 0) return Promise.reject(new RangeError("appendEntries needs at least one entry"));
     return this.#appends.submit({ ref, entries });
+  }
+
+  /**
+   * Appends replayed outbox entries only into the generation they were accepted in: under the
+   * session's row lock, so that an erase either ran before (nothing is appended: returns null)
+   * or waits and then erases them too. `generation` null appends unconditionally (entries of a
+   * version that did not record it).
+   */
+  async appendToGeneration(
+    ref: SessionRef,
+    generation: string | null,
+    entries: readonly TranscriptEntry[],
+  ): Promise<StoredSeq[] | null> {
+    return this.#db.transaction(async (tx) => {
+      if (generation !== null) {
+        const { rows } = await tx.query<{ generation: string }>(
+          `SELECT generation::text AS generation FROM memory_sessions
+           WHERE tenant = $1 AND session_id = $2 FOR UPDATE`,
+          [ref.tenant, ref.sessionId],
+        );
+        if (rows[0]?.generation !== generation) return null;
+      }
+      const { params, placement } = appendParameters([{ ref, entries }]);
+      const { rows } = await tx.query<AppendRow>(APPEND_SQL, params);
+      return placeRows(placement, rows)[0]!.seqs;
+    });
   }
 
   /** Batches and appends committed so far (group commit at work: appends per batch). */
@@ -196,46 +259,12 @@ export class Transcript {
     return { batches, appends: items };
   }
 
-  async #appendBatch(requests: readonly AppendRequest[]): Promise<AppendedSeq[][]> {
-    const tenants: string[] = [];
-    const sessions: string[] = [];
-    const keys: (string | null)[] = [];
-    const messages: string[] = [];
-    const tokens: number[] = [];
-    const estimated: boolean[] = [];
-    // A key given twice (in one call or by two calls in this batch) is one message: the first is
-    // stored and the others point at its row. Rows are numbered from 1, as ORDINALITY counts.
-    const rowOfKey = new Map<string, number>();
-    const placement = requests.map(({ ref, entries }) =>
-      entries.map((entry) => {
-        const key = keyOf(entry);
-        const scoped = key === null ? null : `${ref.tenant}\u0000${ref.sessionId}\u0000${key}`;
-        const seen = scoped === null ? undefined : rowOfKey.get(scoped);
-        if (seen !== undefined) return { row: seen, repeated: true };
-        tenants.push(ref.tenant);
-        sessions.push(ref.sessionId);
-        keys.push(key);
-        messages.push(entry.json);
-        tokens.push(entry.tokens);
-        estimated.push(entry.tokensEstimated);
-        if (scoped !== null) rowOfKey.set(scoped, tenants.length);
-        return { row: tenants.length, repeated: false };
-      }),
-    );
-    const params = [tenants, sessions, keys, messages, tokens, estimated];
+  async #appendBatch(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const { params, placement } = appendParameters(requests);
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await this.#db.query<{ ord: number; seq: number; duplicate: boolean }>(
-          APPEND_SQL,
-          params,
-        );
-        const stored = new Map(rows.map((row) => [Number(row.ord), row]));
-        return placement.map((entries) =>
-          entries.map(({ row, repeated }) => {
-            const result = stored.get(row)!;
-            return { seq: Number(result.seq), duplicate: repeated || result.duplicate };
-          }),
-        );
+        const { rows } = await this.#db.query<AppendRow>(APPEND_SQL, params);
+        return placeRows(placement, rows);
       } catch (error) {
         const code = (error as { code?: unknown } | null)?.code;
         if (attempt >= MAX_APPEND_ATTEMPTS || !RETRIED_STATES.has(String(code))) throw error;
@@ -268,7 +297,7 @@ export class Transcript {
          ORDER BY version DESC LIMIT 1
        ),
        session AS (
-         SELECT next_seq - 1 AS last_seq, buffer_floor_seq, updated_at
+         SELECT next_seq - 1 AS last_seq, buffer_floor_seq, updated_at, generation
          FROM memory_sessions WHERE tenant = $1 AND session_id = $2
        ),
        config AS (
@@ -279,6 +308,7 @@ export class Transcript {
                 coalesce((SELECT last_seq FROM session), 0) AS last_seq,
                 coalesce((SELECT buffer_floor_seq FROM session), 0) AS floor_seq,
                 (SELECT updated_at FROM session) AS updated_at,
+                (SELECT generation::text FROM session) AS generation,
                 coalesce((SELECT config FROM config), '{}'::jsonb) AS config
        ),
        caps AS (
@@ -287,6 +317,7 @@ export class Transcript {
          FROM head
        )
        SELECT head.covered_seq, head.last_seq AS session_last_seq, head.config, head.updated_at,
+              head.generation,
               latest.version AS summary_version, latest.summary_text, latest.first_seq AS summary_first_seq,
               latest.tokens AS summary_tokens, latest.created_at AS summary_created_at,
               latest.metadata AS summary_metadata,
@@ -314,6 +345,7 @@ export class Transcript {
     return {
       summary,
       lastSeq: Number(first.session_last_seq),
+      generation: first.generation,
       lastUpdated: first.updated_at === null ? null : new Date(first.updated_at),
       configOverrides: first.config,
       messages,
@@ -413,7 +445,7 @@ export class Transcript {
   /** Records that the session's Redis buffer missed a write and must be rebuilt. */
   async markRedisStale(ref: SessionRef): Promise<void> {
     await this.#db.query(
-      "UPDATE memory_sessions SET redis_stale = true WHERE tenant = $1 AND session_id = $2 AND NOT redis_stale",
+      "INSERT INTO memory_redis_stale (tenant, session_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
       [ref.tenant, ref.sessionId],
     );
   }
@@ -422,9 +454,9 @@ export class Transcript {
   async takeRedisStale(limit: number): Promise<SessionRef[]> {
     const { rows } = await this.#db.query<{ tenant: string; session_id: string }>(
       // By row address, through the partial index: no plan of it reads the whole table.
-      `UPDATE memory_sessions SET redis_stale = false
-       WHERE redis_stale AND ctid = ANY(ARRAY(
-         SELECT ctid FROM memory_sessions WHERE redis_stale
+      `DELETE FROM memory_redis_stale
+       WHERE ctid = ANY(ARRAY(
+         SELECT ctid FROM memory_redis_stale
          ORDER BY tenant, session_id LIMIT $1 FOR UPDATE SKIP LOCKED
        ))
        RETURNING tenant, session_id`,
@@ -468,6 +500,53 @@ function toStoredMessage(row: MessageRow): StoredMessage {
   };
   if (row.tokens_estimated) stored.tokens_estimated = true;
   return stored;
+}
+
+/** Where each entry of each request went: its row in the statement, or the row of its key's twin. */
+type Placement = { row: number; repeated: boolean }[][];
+
+/**
+ * The append statement's parameters for any number of requests. A key given twice (in one call or
+ * by two calls in this batch) is one message: the first is stored and the others point at its
+ * row. Rows are numbered from 1, as ORDINALITY counts.
+ */
+function appendParameters(requests: readonly AppendRequest[]): { params: unknown[]; placement: Placement } {
+  const tenants: string[] = [];
+  const sessions: string[] = [];
+  const keys: (string | null)[] = [];
+  const messages: string[] = [];
+  const tokens: number[] = [];
+  const estimated: boolean[] = [];
+  const rowOfKey = new Map<string, number>();
+  const placement = requests.map(({ ref, entries }) =>
+    entries.map((entry) => {
+      const key = keyOf(entry);
+      const scoped = key === null ? null : `${ref.tenant}\u0000${ref.sessionId}\u0000${key}`;
+      const seen = scoped === null ? undefined : rowOfKey.get(scoped);
+      if (seen !== undefined) return { row: seen, repeated: true };
+      tenants.push(ref.tenant);
+      sessions.push(ref.sessionId);
+      keys.push(key);
+      messages.push(entry.json);
+      tokens.push(entry.tokens);
+      estimated.push(entry.tokensEstimated);
+      if (scoped !== null) rowOfKey.set(scoped, tenants.length);
+      return { row: tenants.length, repeated: false };
+    }),
+  );
+  return { params: [tenants, sessions, keys, messages, tokens, estimated], placement };
+}
+
+/** Each request's seqs and generation, from the statement's rows. */
+function placeRows(placement: Placement, rows: readonly AppendRow[]): AppendResult[] {
+  const stored = new Map(rows.map((row) => [Number(row.ord), row]));
+  return placement.map((entries) => ({
+    seqs: entries.map(({ row, repeated }) => {
+      const result = stored.get(row)!;
+      return { seq: Number(result.seq), duplicate: repeated || result.duplicate };
+    }),
+    generation: stored.get(entries[0]!.row)!.generation,
+  }));
 }
 
 function keyOf(entry: TranscriptEntry): string | null {

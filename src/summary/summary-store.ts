@@ -7,8 +7,11 @@ import type { SummaryRecord } from "../types.js";
 /** The Redis side of summaries: a cache of the current version (absent without Redis). */
 export interface SummaryCache {
   readCachedSummary(ref: SessionRef): Promise<SummaryRecord | null>;
-  /** Caches a committed version as current and trims the range it covers from the buffer. */
-  publishSummary(ref: SessionRef, summary: SummaryRecord): Promise<void>;
+  /**
+   * Caches a committed version as current and trims the range it covers from the buffer; never
+   * into another `generation` of the session (null: unknown to the caller).
+   */
+  publishSummary(ref: SessionRef, summary: SummaryRecord, generation: string | null): Promise<void>;
   forgetSummary(ref: SessionRef): Promise<void>;
 }
 
@@ -148,15 +151,15 @@ export class SummaryStore {
       throw error;
     }
     const record = rows[0] ? toRecord(rows[0]) : null;
-    if (record) await this.#publish(ref, record);
+    if (record) await this.#publish(ref, record, commit.generation ?? null);
     return record;
   }
 
   /** Publishes to the cache; a cache that does not answer only marks the session for a rebuild. */
-  async #publish(ref: SessionRef, record: SummaryRecord): Promise<void> {
+  async #publish(ref: SessionRef, record: SummaryRecord, generation: string | null): Promise<void> {
     if (!this.#deps.cache) return;
     try {
-      await this.#deps.cache.publishSummary(ref, record);
+      await this.#deps.cache.publishSummary(ref, record, generation);
     } catch (error) {
       if (!(error instanceof RedisUnavailableError)) throw error;
       await this.#deps.onCacheFailure?.(ref);
@@ -181,7 +184,7 @@ export class SummaryStore {
       [ref.tenant, ref.sessionId],
     );
     const record = rows[0] ? toRecord(rows[0]) : null;
-    if (record) await this.#publish(ref, record);
+    if (record) await this.#publish(ref, record, null);
     return record;
   }
 

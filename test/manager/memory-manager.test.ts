@@ -184,7 +184,10 @@ for (const mode of modes) {
       expect(await manager.loadContext(session)).toBeNull();
       expect(await manager.getSessionConfig(session)).toEqual(DEFAULT_SESSION_CONFIG);
       expect(await manager.summaryStore.getSummaryHistory(session)).toEqual([]);
-      expect((await redisKeys()).filter((key) => key.includes(session))).toEqual([]);
+      // Reads after the erase may leave the session's epoch: a counter without data that fences
+      // rebuilds and expires within a minute.
+      const left = (await redisKeys()).filter((key) => key.includes(session) && !key.endsWith(":epoch"));
+      expect(left).toEqual([]);
       if (mode.name !== "embedded PGlite") {
         for (const table of [
           "memory_messages",

@@ -303,20 +303,56 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
   () => {
     let postgres: PostgresClusterProcess;
     let testRedis: TestRedis;
+    // The outbox is used only where Redis keeps it: an append-only file, no eviction.
+    let durableRedis: RedisServerProcess;
     beforeAll(async () => {
       postgres = await PostgresClusterProcess.start();
       testRedis = await createTestRedis();
+      durableRedis = await RedisServerProcess.start({ persist: true });
     });
     afterAll(async () => {
       await testRedis.cleanup();
+      await durableRedis.stop();
       await postgres.stop();
+    });
+
+    it("refuses writes (503) rather than hold them in a Redis that may evict or lose them", async () => {
+      const manager = await createMemoryManager({
+        database: postgres.url,
+        redis: testRedis.redis,
+        keyPrefix: testRedis.keyPrefix,
+        logger: recordingLogger(),
+        resilience: fast,
+        summarization: { idleFinalizeAfterMs: 0 },
+      });
+      opened.push(manager);
+      const session = uniqueName("volatile");
+      await manager.addMessage(session, { role: "user", content: "stored" });
+      await postgres.stopServer();
+      try {
+        const error = await manager
+          .addMessage(session, { role: "user", content: "refused", id: "refused-1" })
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StorageUnavailableError);
+        expect(String(error)).toMatch(/would not keep the write durably/);
+      } finally {
+        await postgres.restart();
+      }
+      await until(
+        () => manager.circuitBreaker.postgres.getState() === CircuitState.CLOSED,
+        "the PostgreSQL breaker closes",
+      );
+      // The client's retry with the same id is stored once.
+      await manager.addMessage(session, { role: "user", content: "refused", id: "refused-1" });
+      const context = await manager.getContext(session);
+      expect(context.buffer_messages.map((m) => m.content)).toEqual(["stored", "refused"]);
     });
 
     it("accepts writes into Redis with an outbox and replays them in order, exactly once", async () => {
       const manager = await createMemoryManager({
         database: postgres.url,
-        redis: testRedis.redis,
-        keyPrefix: testRedis.keyPrefix,
+        redis: durableRedis.url,
+        keyPrefix: uniqueName("outbox"),
         logger: recordingLogger(),
         resilience: fast,
         summarization: { idleFinalizeAfterMs: 0 },
@@ -361,8 +397,8 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
     it("keeps accepting writes while PostgreSQL is paused (SIGSTOP) and stores each exactly once", async () => {
       const manager = await createMemoryManager({
         database: postgres.url,
-        redis: testRedis.redis,
-        keyPrefix: testRedis.keyPrefix,
+        redis: durableRedis.url,
+        keyPrefix: uniqueName("paused"),
         logger: recordingLogger(),
         resilience: { ...fast, databaseQueryTimeoutMs: 300 },
         summarization: { idleFinalizeAfterMs: 0 },
@@ -384,6 +420,16 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
       expect(traffic.errors).toEqual([]);
       const own = new PostgresDatabase({ connectionString: postgres.url });
       try {
+        // The outboxes are replayed in the background once the breaker closes (a write replays
+        // its own session's first): wait until the replay has reached every acknowledged write.
+        await until(async () => {
+          for (const session of sessions) {
+            const ref = { tenant: "default", sessionId: session };
+            const stored = await new Transcript(own).readAfter(ref, 0, 10_000);
+            if (stored.length < traffic.acknowledged.get(session)!.length) return false;
+          }
+          return true;
+        }, "the outboxes are replayed");
         for (const session of sessions) {
           const stored = await new Transcript(own).readAfter(
             { tenant: "default", sessionId: session },
@@ -420,7 +466,11 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageUnavailableError);
       await expect(manager.getContext(session)).rejects.toBeInstanceOf(StorageUnavailableError);
-      await until(() => !manager.isAvailable(), "the manager reports it cannot serve");
+      // Each failed read counts against Redis's breaker; once both are open nothing can serve.
+      await until(async () => {
+        await manager.getContext(session).catch(() => {});
+        return !manager.isAvailable();
+      }, "the manager reports it cannot serve");
       await postgres.restart();
       await until(() => manager.isAvailable(), "PostgreSQL is back");
       await until(

@@ -1,7 +1,8 @@
 --[[
   Accepts writes while PostgreSQL is away: appends them to the Redis buffer with provisional seqs
   (after the buffer's last seq) and to the session's outbox stream, atomically. The outbox is
-  replayed into the transcript, in order, when PostgreSQL answers again.
+  replayed into the transcript, in order, when PostgreSQL answers again; each entry carries the
+  session's generation, so that a replay never writes into a session erased meanwhile.
 
   KEYS[1] buffer LIST   KEYS[2] meta HASH   KEYS[3] config HASH   KEYS[4] outbox STREAM
   ARGV[1] now (ms)
@@ -9,10 +10,9 @@
   ARGV[5] default summary trigger tokens
   ARGV[6..] pairs: "<tokens>:<estimated>:<json>", idempotency key
 
-  Returns { status, message_count, total_tokens, first_seq, last_seq, summary_trigger_tokens,
-            covered_seq, max_buffer_messages, first provisional seq }
-  status "ok", or "missing" when the buffer is not in Redis (no seq to continue from): nothing
-  was changed.
+  Returns { "ok", message_count, total_tokens, first_seq, last_seq, summary_trigger_tokens,
+            covered_seq, max_buffer_messages }, or { "missing" } when the buffer is not whole and
+  proven in Redis (no seq to continue from): nothing was changed.
 ]]
 -- @include "includes/buffer.lua"
 
@@ -23,37 +23,27 @@ local defaults = {
   max_buffer_tokens = tonumber(ARGV[4]),
   summary_trigger_tokens = tonumber(ARGV[5]),
 }
--- Without its cached config the session runs on the defaults until the database is back.
-local config = read_config(config_key, defaults) or defaults
+local state = proven_state(buffer_key, meta_key, config_key)
+if not state then return { "missing" } end
+local config = read_config(config_key, defaults)
 
-local meta = redis.call("HMGET", meta_key, "last_seq", "message_count", "total_tokens", "estimated_count",
-  "covered_seq", "outbox_pending")
-local last_seq = tonumber(meta[1])
-if not last_seq then return { "missing", 0, 0, 0, 0, 0, 0, 0, 0 } end
-local count = tonumber(meta[2]) or 0
-local tokens = tonumber(meta[3]) or 0
-local estimated = tonumber(meta[4]) or 0
-local covered_seq = tonumber(meta[5]) or 0
-local pending = tonumber(meta[6]) or 0
-
-local first_provisional = last_seq + 1
+local last_seq, count, tokens, estimated = state.last_seq, state.count, state.tokens, state.estimated
 for i = 6, #ARGV, 2 do
   last_seq = last_seq + 1
   local entry = last_seq .. ":" .. ARGV[i]
   local _, entry_tokens, entry_estimated = entry_header(entry)
   redis.call("RPUSH", buffer_key, entry)
-  redis.call("XADD", outbox_key, "*", "entry", ARGV[i], "key", ARGV[i + 1])
+  redis.call("XADD", outbox_key, "*", "entry", ARGV[i], "key", ARGV[i + 1], "gen", state.gen or "-")
   count = count + 1
   tokens = tokens + entry_tokens
   estimated = estimated + entry_estimated
-  pending = pending + 1
 end
 count, tokens, estimated = enforce_caps(buffer_key, count, tokens, estimated,
   config.max_buffer_messages, config.max_buffer_tokens)
 local first_seq = first_seq_of(buffer_key)
 redis.call("HSET", meta_key, "message_count", count, "total_tokens", tokens, "estimated_count", estimated,
-  "first_seq", first_seq, "last_seq", last_seq, "last_updated", ARGV[1], "outbox_pending", pending)
+  "first_seq", first_seq, "last_seq", last_seq, "last_updated", ARGV[1])
 -- The outbox has no TTL: it must outlive the buffer until it is replayed.
-expire_all(config.buffer_ttl_seconds, { buffer_key, meta_key })
-return { "ok", count, tokens, first_seq, last_seq, config.summary_trigger_tokens, covered_seq,
-  config.max_buffer_messages, first_provisional }
+expire_all(config.buffer_ttl_seconds, { buffer_key, meta_key, config_key })
+return { "ok", count, tokens, first_seq, last_seq, config.summary_trigger_tokens, state.covered_seq,
+  config.max_buffer_messages }

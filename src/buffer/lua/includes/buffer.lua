@@ -54,3 +54,40 @@ end
 local function expire_all(ttl_seconds, keys)
   for _, key in ipairs(keys) do redis.call("EXPIRE", key, ttl_seconds) end
 end
+
+-- The run id of this Redis server process. A buffer records the run id it was built under: one
+-- found under another (a restart from an old snapshot, a failover to a replica that may lag) is
+-- not proven current and is rebuilt from the transcript.
+local function run_id()
+  return string.match(redis.call("INFO", "server"), "run_id:(%x+)")
+end
+
+-- The session's buffer state when it is whole and proven: the meta hash built under this run id,
+-- the list holding exactly the entries the meta counts, and the config cached. Anything less (a
+-- key evicted, expired or lost, an older server's copy) returns nil: the caller treats the session
+-- as not in Redis and it is rebuilt from the transcript.
+local function proven_state(buffer_key, meta_key, config_key)
+  local meta = redis.call("HMGET", meta_key, "rid", "last_seq", "message_count", "total_tokens",
+    "estimated_count", "covered_seq", "gen")
+  if meta[1] ~= run_id() or not meta[2] then return nil end
+  local count = tonumber(meta[3]) or -1
+  if redis.call("LLEN", buffer_key) ~= count or redis.call("EXISTS", config_key) == 0 then return nil end
+  return { last_seq = tonumber(meta[2]), count = count, tokens = tonumber(meta[4]) or 0,
+    estimated = tonumber(meta[5]) or 0, covered_seq = tonumber(meta[6]) or 0, gen = meta[7] }
+end
+
+-- The session's epoch token: every invalidation (erase, config change, drop) changes it, and a
+-- rebuild installs its snapshot only if the token it read before the snapshot is still current.
+-- Made from the clock when missing, so that an evicted epoch never comes back with an old value.
+-- It lives a minute: far longer than a rebuild (a snapshot read and one script, each bounded by
+-- its timeout), and a rebuild that outlives it is refused all the same (a missing epoch equals no
+-- token), so an erased session's epoch is gone a minute later.
+local function epoch_token(epoch_key)
+  local token = redis.call("GET", epoch_key)
+  if not token then
+    local now = redis.call("TIME")
+    token = now[1] .. string.format("%06d", tonumber(now[2]))
+    redis.call("SET", epoch_key, token, "EX", 60)
+  end
+  return token
+end
