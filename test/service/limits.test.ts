@@ -104,8 +104,12 @@ describe("rate limit, counted in this process (no Redis)", () => {
 async function sharedCount(redis: TestRedis, expected: number): Promise<string[]> {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const keys = (await redis.redis.send(["KEYS", `${redis.keyPrefix}:ratelimit:*`])) as string[];
-    const counts = await Promise.all(keys.map((key) => redis.redis.send(["GET", key])));
+    // Right after a restart the test's own client may still be reconnecting: ask again.
+    const read = async () => {
+      const keys = (await redis.redis.send(["KEYS", `${redis.keyPrefix}:ratelimit:*`])) as string[];
+      return { keys, counts: await Promise.all(keys.map((key) => redis.redis.send(["GET", key]))) };
+    };
+    const { keys, counts } = await read().catch(() => ({ keys: [], counts: [] as unknown[] }));
     if (counts.map(Number).reduce((sum, count) => sum + count, 0) === expected) return keys;
     if (Date.now() > deadline) throw new Error(`Redis counts ${counts.join(",")}, expected ${expected}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
