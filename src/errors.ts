@@ -46,3 +46,8 @@ export class RedisUnavailableError extends MemoryError {
 export class DatabaseUnavailableError extends MemoryError {
   readonly code = "database_unavailable";
 }
+
+/** The embedded database folder is owned by another running process (one process owns a folder). */
+export class DataDirInUseError extends MemoryError {
+  readonly code = "data_dir_in_use";
+}

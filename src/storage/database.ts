@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
+import { lockDataDir } from "./data-dir-lock.js";
 
 /** The part of a database connection the stores use: parameterised queries and transactions. */
 export interface Queryable {
@@ -184,12 +185,17 @@ export class PgliteDatabase implements Database {
   readonly kind = "pglite" as const;
   readonly #instance: Promise<PGlite>;
   readonly #ownsInstance: boolean;
+  #unlock: () => void = () => {};
 
+  /** Throws DataDirInUseError when another running process owns `dataDir`. */
   constructor(options: PgliteDatabaseOptions = {}) {
     if (options.instance) {
       this.#instance = Promise.resolve(options.instance);
       this.#ownsInstance = false;
     } else {
+      // The folder is taken before anything is read from it: a second process fails at once.
+      const unlock = options.dataDir === undefined ? () => {} : lockDataDir(options.dataDir);
+      this.#unlock = unlock;
       this.#instance = import("@electric-sql/pglite").then(async ({ PGlite }) => {
         // BIGINT (OID 20) as a number, as the pg pool is set up to return it.
         const db = new PGlite(options.dataDir, {
@@ -230,7 +236,11 @@ export class PgliteDatabase implements Database {
 
   async close(): Promise<void> {
     if (!this.#ownsInstance) return;
-    const db = await this.#instance;
-    await db.close();
+    try {
+      const db = await this.#instance;
+      await db.close();
+    } finally {
+      this.#unlock();
+    }
   }
 }
