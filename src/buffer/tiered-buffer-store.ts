@@ -39,8 +39,15 @@ interface SharedState {
   outboxesPossible: boolean;
   /** Bumped by every outbox write, so that a replay pass knows whether it saw them all. */
   outboxWrites: number;
+  /**
+   * Sessions this process wrote to an outbox that is not replayed yet: a write to one of them
+   * while Redis does not answer cannot go after its outbox, so it is refused rather than reordered.
+   */
+  outboxSessions: Set<string>;
   /** Replays in progress, by session: one at a time per session. */
   replays: Map<string, Promise<unknown>>;
+  /** The background replay pass: running, and whether another is wanted after it. */
+  pass: { running: boolean; again: boolean; retry: NodeJS.Timeout | null; stopped: boolean };
 }
 
 /**
@@ -62,7 +69,14 @@ export class TieredBufferStore extends BufferStore {
     this.#redis = options.redis;
     this.#sql = options.sql;
     this.#options = options;
-    this.#shared = shared ?? { pending: null, outboxesPossible: true, outboxWrites: 0, replays: new Map() };
+    this.#shared = shared ?? {
+      pending: null,
+      outboxesPossible: true,
+      outboxWrites: 0,
+      outboxSessions: new Set(),
+      replays: new Map(),
+      pass: { running: false, again: false, retry: null, stopped: false },
+    };
   }
 
   /** "redis" while Redis serves reads; "database" while its breaker is open. */
@@ -83,6 +97,9 @@ export class TieredBufferStore extends BufferStore {
    */
   redisRecovered(onError: (error: unknown) => void): void {
     this.#track(this.dropStaleBuffers().catch(onError));
+    // Outboxes not replayed yet (a pass failed while Redis was away, or a process stopped before
+    // PostgreSQL came back) are replayed now.
+    if (this.#shared.outboxesPossible) this.#startPass(onError);
   }
 
   async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {
@@ -220,7 +237,10 @@ export class TieredBufferStore extends BufferStore {
     this.#shared.outboxWrites++;
     try {
       const outcome = await this.#redis.appendToOutbox(ref, entries);
-      if (outcome) return outcome;
+      if (outcome) {
+        this.#shared.outboxSessions.add(sessionKey(ref));
+        return outcome;
+      }
     } catch (error) {
       if (!(error instanceof RedisUnavailableError)) throw error;
       throw new StorageUnavailableError(
@@ -246,12 +266,18 @@ export class TieredBufferStore extends BufferStore {
       await this.replaySession(ref);
     } catch (error) {
       if (!(error instanceof RedisUnavailableError)) throw error;
+      if (this.#shared.outboxSessions.has(sessionKey(ref))) {
+        throw new StorageUnavailableError(
+          "the session's writes from the PostgreSQL outage wait in Redis, which does not answer: a new write cannot go after them yet; retry with the same id",
+          { cause: error },
+        );
+      }
     }
   }
 
   /** Replays one session's outbox into the transcript (one replay per session at a time). */
   async replaySession(ref: SessionRef): Promise<number> {
-    const key = `${ref.tenant}\u0000${ref.sessionId}`;
+    const key = sessionKey(ref);
     for (;;) {
       const running = this.#shared.replays.get(key);
       if (!running) break;
@@ -260,7 +286,9 @@ export class TieredBufferStore extends BufferStore {
     const replay = this.#redis.replayOutbox(ref);
     this.#shared.replays.set(key, replay);
     try {
-      return await replay;
+      const replayed = await replay;
+      this.#shared.outboxSessions.delete(key);
+      return replayed;
     } finally {
       this.#shared.replays.delete(key);
     }
@@ -290,7 +318,43 @@ export class TieredBufferStore extends BufferStore {
    */
   databaseRecovered(onError: (error: unknown) => void): void {
     this.#shared.outboxesPossible = true;
-    void this.replayOutboxes().catch(onError);
+    this.#startPass(onError);
+  }
+
+  /** One background replay pass at a time; one that fails is tried again a second later. */
+  #startPass(onError: (error: unknown) => void): void {
+    const pass = this.#shared.pass;
+    if (pass.stopped) return;
+    if (pass.running) {
+      pass.again = true;
+      return;
+    }
+    pass.running = true;
+    void this.replayOutboxes()
+      .then(
+        () => false,
+        (error: unknown) => {
+          onError(error);
+          return true;
+        },
+      )
+      .then((failed) => {
+        pass.running = false;
+        if (pass.again) {
+          pass.again = false;
+          this.#startPass(onError);
+        } else if (failed && !pass.stopped) {
+          // An outbox must not wait for the next outage to be replayed: try again shortly.
+          pass.retry = setTimeout(() => this.#startPass(onError), 1000);
+          pass.retry.unref();
+        }
+      });
+  }
+
+  /** Stops the background replay passes (the manager is closing). */
+  stop(): void {
+    this.#shared.pass.stopped = true;
+    if (this.#shared.pass.retry) clearTimeout(this.#shared.pass.retry);
   }
 
   #track(work: Promise<unknown>): void {
@@ -300,6 +364,10 @@ export class TieredBufferStore extends BufferStore {
       if (this.#shared.pending === pending) this.#shared.pending = null;
     });
   }
+}
+
+function sessionKey(ref: SessionRef): string {
+  return `${ref.tenant}\u0000${ref.sessionId}`;
 }
 
 /** Keys for messages without an `id`; the prefix cannot occur in ids, which are printable. */

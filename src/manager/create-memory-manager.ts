@@ -242,7 +242,10 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       let checked = false;
       await checkDurability();
       const onDrainError = (error: unknown) =>
-        logger.warn({ error: String(error) }, "could not drop the Redis buffers that missed writes");
+        logger.warn(
+          { error: String(error) },
+          "could not finish the work Redis's return asks for (dropping buffers that missed writes, replaying outboxes); it is retried",
+        );
       const onReplayError = (error: unknown) =>
         logger.warn({ error: String(error) }, "could not replay the outbox into PostgreSQL yet");
       breakers.redis.onStateChange((change) => {
@@ -262,9 +265,9 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       breakers.postgres.onStateChange((change) => {
         if (change.to === CircuitState.CLOSED) tieredBufferStore.databaseRecovered(onReplayError);
       });
+      closers.push(async () => tieredBufferStore.stop());
       // Marks and outboxes left by processes that stopped before their dependency came back.
       tieredBufferStore.redisRecovered(onDrainError);
-      tieredBufferStore.databaseRecovered(onReplayError);
     }
     const probeOptions = definedOnly({ intervalMs: resilience.probeIntervalMs });
     const stopProbes = [
