@@ -28,6 +28,7 @@ import {
   resolveStoredConfig,
   type SessionConfig,
   type SessionConfigRecords,
+  validateConfigKeys,
 } from "./session-config.js";
 import type { SummarizationScheduler } from "./summarization-scheduler.js";
 
@@ -223,9 +224,14 @@ export class MemoryManager {
    */
   async setSessionConfig(sessionId: string, config: Partial<SessionConfig>): Promise<SessionConfig> {
     const ref = this.#ref(sessionId);
-    const current = await this.getSessionConfig(sessionId);
-    const next = resolveSessionConfig(config, current);
-    await this.#resources.configs.write(ref, configOverrides(next, this.#resources.defaults));
+    const keys = validateConfigKeys(config);
+    const stored = await this.#resources.configs.read(ref);
+    const set = { ...stored.set, ...keys };
+    const next = resolveSessionConfig(set, this.#resources.defaults);
+    await this.#resources.configs.write(ref, {
+      overrides: configOverrides(next, this.#resources.defaults),
+      set,
+    });
     // The caps may have changed: the Redis buffer is rebuilt under the new config.
     await this.#resources.tieredBufferStore?.dropRedisCopy(ref);
     return next;
@@ -233,7 +239,7 @@ export class MemoryManager {
 
   /** The session's whole config: its overrides over the defaults. */
   async getSessionConfig(sessionId: string): Promise<SessionConfig> {
-    const overrides = await this.#resources.configs.read(this.#ref(sessionId));
+    const { overrides } = await this.#resources.configs.read(this.#ref(sessionId));
     return resolveStoredConfig(this.#resources.defaults, overrides);
   }
 

@@ -38,16 +38,13 @@ const MAXIMUM: Record<keyof SessionConfig, number> = {
   keep_recent_tokens: 1_000_000,
 };
 
-/**
- * Checks overrides and returns them merged over `base`. Unknown keys, non-integers, values out of
- * range and a trigger at or above the token cap are rejected with a ValidationError naming the key.
- */
-export function resolveSessionConfig(overrides: unknown, base: Readonly<SessionConfig>): SessionConfig {
-  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
+/** Checks keys a caller sets: unknown keys, non-integers and values out of range are rejected. */
+export function validateConfigKeys(config: unknown): Partial<SessionConfig> {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
     throw new ValidationError("config", "must be an object");
   }
-  const merged: SessionConfig = { ...base };
-  for (const [key, value] of Object.entries(overrides)) {
+  const keys: Partial<SessionConfig> = {};
+  for (const [key, value] of Object.entries(config)) {
     if (!CONFIG_KEYS.includes(key as keyof SessionConfig)) {
       throw new ValidationError(`config.${key}`, `unknown key; known keys: ${CONFIG_KEYS.join(", ")}`);
     }
@@ -55,7 +52,39 @@ export function resolveSessionConfig(overrides: unknown, base: Readonly<SessionC
     if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > MAXIMUM[name]) {
       throw new ValidationError(`config.${key}`, `must be an integer from 1 to ${MAXIMUM[name]}`);
     }
-    merged[name] = value as number;
+    keys[name] = value as number;
+  }
+  return keys;
+}
+
+/**
+ * The whole config from the keys set (`set`) over `base`. Keys not set follow the ones that are:
+ * `max_buffer_tokens` rises to a third above a trigger set at or past it, the trigger falls to
+ * three quarters of a cap set at or below it, and `keep_recent_tokens` is half of a trigger that
+ * differs from the base's. So any
+ * combination of the Memory Manager API specification's three keys that keeps its own rule
+ * (trigger below the token cap) is accepted. Keys set that break a rule are rejected, named.
+ */
+export function resolveSessionConfig(set: unknown, base: Readonly<SessionConfig>): SessionConfig {
+  const keys = validateConfigKeys(set);
+  const merged: SessionConfig = { ...base, ...keys };
+  if (keys.max_buffer_tokens === undefined && merged.summary_trigger_tokens >= merged.max_buffer_tokens) {
+    merged.max_buffer_tokens = Math.min(
+      MAXIMUM.max_buffer_tokens,
+      Math.ceil((merged.summary_trigger_tokens * 4) / 3),
+    );
+  }
+  if (
+    keys.summary_trigger_tokens === undefined &&
+    merged.summary_trigger_tokens >= merged.max_buffer_tokens
+  ) {
+    merged.summary_trigger_tokens = Math.max(1, Math.floor((merged.max_buffer_tokens * 3) / 4));
+  }
+  if (
+    keys.keep_recent_tokens === undefined &&
+    merged.summary_trigger_tokens !== base.summary_trigger_tokens
+  ) {
+    merged.keep_recent_tokens = Math.max(1, Math.floor(merged.summary_trigger_tokens / 2));
   }
   if (merged.summary_trigger_tokens >= merged.max_buffer_tokens) {
     throw new ValidationError(
@@ -90,26 +119,42 @@ export function resolveStoredConfig(
   return { ...defaults, ...overrides };
 }
 
-/** Session configs in the system of record (overrides only). */
+/** A session's stored config: what differs from the defaults, and which keys the caller set. */
+export interface StoredSessionConfig {
+  /** Every key that differs from the defaults, set or derived: what the stores read. */
+  overrides: Partial<SessionConfig>;
+  /** The keys the caller set; the others follow them (see resolveSessionConfig). */
+  set: Partial<SessionConfig>;
+}
+
+/** Session configs in the system of record. */
 export class SessionConfigRecords {
   readonly #db: Database;
   constructor(db: Database) {
     this.#db = db;
   }
 
-  async read(ref: SessionRef): Promise<Partial<SessionConfig>> {
-    const { rows } = await this.#db.query<{ config: Partial<SessionConfig> }>(
-      "SELECT config FROM memory_session_configs WHERE tenant = $1 AND session_id = $2",
+  async read(ref: SessionRef): Promise<StoredSessionConfig> {
+    const { rows } = await this.#db.query<{ config: Partial<SessionConfig>; set_keys: string[] }>(
+      "SELECT config, set_keys FROM memory_session_configs WHERE tenant = $1 AND session_id = $2",
       [ref.tenant, ref.sessionId],
     );
-    return rows[0]?.config ?? {};
+    const row = rows[0];
+    if (!row) return { overrides: {}, set: {} };
+    const set: Partial<SessionConfig> = {};
+    for (const key of row.set_keys) {
+      const value = row.config[key as keyof SessionConfig];
+      if (value !== undefined) set[key as keyof SessionConfig] = value;
+    }
+    return { overrides: row.config, set };
   }
 
-  async write(ref: SessionRef, overrides: Partial<SessionConfig>): Promise<void> {
+  async write(ref: SessionRef, stored: StoredSessionConfig): Promise<void> {
     await this.#db.query(
-      `INSERT INTO memory_session_configs (tenant, session_id, config) VALUES ($1, $2, $3::jsonb)
-       ON CONFLICT (tenant, session_id) DO UPDATE SET config = EXCLUDED.config, updated_at = now()`,
-      [ref.tenant, ref.sessionId, JSON.stringify(overrides)],
+      `INSERT INTO memory_session_configs (tenant, session_id, config, set_keys) VALUES ($1, $2, $3::jsonb, $4)
+       ON CONFLICT (tenant, session_id)
+       DO UPDATE SET config = EXCLUDED.config, set_keys = EXCLUDED.set_keys, updated_at = now()`,
+      [ref.tenant, ref.sessionId, JSON.stringify(stored.overrides), Object.keys(stored.set)],
     );
   }
 }

@@ -211,6 +211,39 @@ for (const mode of modes) {
       ]);
     });
 
+    it("accepts any of the specification's keys that keep its rule: the keys left unset follow", async () => {
+      // Before: { summary_trigger_tokens: 400, max_buffer_tokens: 800 } was refused because of
+      // keep_recent_tokens' default (1500), a key the caller never set.
+      const session = uniqueName("follow");
+      expect(
+        await manager.setSessionConfig(session, { summary_trigger_tokens: 400, max_buffer_tokens: 800 }),
+      ).toMatchObject({ summary_trigger_tokens: 400, max_buffer_tokens: 800, keep_recent_tokens: 200 });
+      // A later trigger moves keep_recent_tokens with it: it was never set.
+      expect(await manager.setSessionConfig(session, { summary_trigger_tokens: 300 })).toMatchObject({
+        summary_trigger_tokens: 300,
+        max_buffer_tokens: 800,
+        keep_recent_tokens: 150,
+      });
+      const other = uniqueName("follow");
+      expect(await manager.setSessionConfig(other, { summary_trigger_tokens: 6000 })).toMatchObject({
+        summary_trigger_tokens: 6000,
+        max_buffer_tokens: 8000,
+        keep_recent_tokens: 3000,
+      });
+      expect(await manager.setSessionConfig(uniqueName("follow"), { max_buffer_tokens: 800 })).toMatchObject({
+        summary_trigger_tokens: 600,
+        max_buffer_tokens: 800,
+        keep_recent_tokens: 300,
+      });
+      // A key that was set stays set: it is checked, not moved.
+      await manager.setSessionConfig(other, { keep_recent_tokens: 2000 });
+      const error = await manager
+        .setSessionConfig(other, { summary_trigger_tokens: 1000 })
+        .catch((e: unknown) => e);
+      expect((error as ValidationError).field).toBe("config.keep_recent_tokens");
+      expect(await manager.getSessionConfig(other)).toMatchObject({ keep_recent_tokens: 2000 });
+    });
+
     it("rejects bad input with a typed error and changes nothing (invariant 8)", async () => {
       const session = uniqueName("bad");
       await manager.addMessage(session, { role: "user", content: "kept" });
@@ -220,7 +253,7 @@ for (const mode of modes) {
         [() => manager.getContext(session, { max_tokens: 0 }), "max_tokens"],
         [() => manager.getContext(session, { max_tokens: 100, model: "no-such-model" }), "model"],
         [
-          () => manager.setSessionConfig(session, { summary_trigger_tokens: 5000 }),
+          () => manager.setSessionConfig(session, { summary_trigger_tokens: 5000, max_buffer_tokens: 4000 }),
           "config.summary_trigger_tokens",
         ],
         [() => manager.setSessionConfig(session, { max_buffer_messages: 0 }), "config.max_buffer_messages"],
@@ -324,6 +357,7 @@ for (const mode of modes) {
         ...DEFAULT_SESSION_CONFIG,
         summary_trigger_tokens: 2500,
         max_buffer_tokens: 3500,
+        keep_recent_tokens: 1250,
       });
       expect(await other.getSessionConfig(session)).toEqual(config);
       await other.addMessage(session, { role: "user", content: "from the other process" });

@@ -254,7 +254,11 @@ for (const deployment of DEPLOYMENTS) {
       ["an unknown key", { colour: 1 }, "config.colour"],
       ["a non-integer", { max_buffer_tokens: 1.5 }, "config.max_buffer_tokens"],
       ["a value over its maximum", { max_buffer_messages: 10_001 }, "config.max_buffer_messages"],
-      ["a trigger at the token cap", { summary_trigger_tokens: 5000 }, "config.summary_trigger_tokens"],
+      [
+        "a trigger at the token cap",
+        { summary_trigger_tokens: 4000, max_buffer_tokens: 4000 },
+        "config.summary_trigger_tokens",
+      ],
     ])("rejects a config with %s (400) and keeps the old one", async (_name, body, field) => {
       const id = session("bad-config");
       const response = await call(service.app, "PUT", `/v1/sessions/${id}/config`, { body });
