@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { lockDataDir } from "./data-dir-lock.js";
 
@@ -170,11 +169,22 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
+/**
+ * What the store uses of a PGlite instance: written out so that the package's type declarations
+ * do not pull in PGlite's own (which need DOM and Emscripten types to check).
+ */
+export interface PgliteInstance {
+  query<Row>(sql: string, params?: unknown[]): Promise<{ rows: Row[] }>;
+  exec(sql: string): Promise<unknown>;
+  transaction<T>(work: (tx: Omit<PgliteInstance, "transaction" | "close">) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
 export interface PgliteDatabaseOptions {
   /** Folder for the embedded database files; omit for an in-memory database. */
   dataDir?: string;
   /** An instance the caller owns; it is never closed by `close()`. */
-  instance?: PGlite;
+  instance?: PgliteInstance;
 }
 
 /**
@@ -183,7 +193,7 @@ export interface PgliteDatabaseOptions {
  */
 export class PgliteDatabase implements Database {
   readonly kind = "pglite" as const;
-  readonly #instance: Promise<PGlite>;
+  readonly #instance: Promise<PgliteInstance>;
   readonly #ownsInstance: boolean;
   #unlock: () => void = () => {};
 
