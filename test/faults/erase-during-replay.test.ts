@@ -69,7 +69,7 @@ describe("scenario 2: erase during outbox replay", () => {
     const keptSessions = Array.from({ length: KEPT }, (_, i) => `replay-kept-${i}`);
     const erasedLog = new WriteLog("erased");
     const keptLog = new WriteLog("kept");
-    const crashed = await servers.openManager({ summarization: { idleFinalizeAfterMs: 0 } });
+    const crashed = await servers.openManager();
     const a = libraryClient(crashed);
     const writeAll = async (count: number) =>
       Promise.all([

@@ -83,7 +83,8 @@ export class FaultServers {
       logger: quietLogger(),
       resilience: FAST_RESILIENCE,
       sessionDefaults: SMALL_SESSIONS,
-      summarization: { idleFinalizeAfterMs: 0, backoffBaseMs: 20, backoffMaxMs: 200 },
+      // A job cut off by a fault holds its lease until it expires: keep that short.
+      summarization: { idleFinalizeAfterMs: 0, backoffBaseMs: 20, backoffMaxMs: 200, leaseMs: 2000 },
       ...options,
     });
     this.#opened.push(manager);

@@ -155,6 +155,8 @@ export class WriteLog {
   /** Typed refusals (503), and the Retry-After they carried (HTTP). */
   refusals = 0;
   refusalsWithoutRetryAfter = 0;
+  /** The distinct refusal messages seen (a few), to tell what refused the writes. */
+  readonly refusalKinds = new Map<string, number>();
   /** Writes refused on every attempt (never acknowledged). */
   gaveUp = 0;
   readonly #tag: string;
@@ -216,6 +218,9 @@ export class WriteLog {
         return null;
       }
       this.refusals++;
+      const kind = outcome.error.replace(/\d+/g, "N").slice(0, 160);
+      if (this.refusalKinds.size < 20 || this.refusalKinds.has(kind))
+        this.refusalKinds.set(kind, (this.refusalKinds.get(kind) ?? 0) + 1);
       if (outcome.status === 503 && !outcome.retryAfter) this.refusalsWithoutRetryAfter++;
       if (attempt + 1 < attempts) await sleep(options.retryDelayMs ?? 100);
     }
