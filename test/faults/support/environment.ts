@@ -116,6 +116,18 @@ export class FaultServers {
     return { app, memory, redis };
   }
 
+  /**
+   * Gets the manager's summarizer going (its worker thread starts cold) by summarizing a session
+   * of its own, then erases it: summaries then commit during the faults, not only after them.
+   */
+  async warmUp(manager: MemoryManager): Promise<void> {
+    const session = `warm-up-${Math.random().toString(36).slice(2)}`;
+    for (let i = 0; i < 12; i++)
+      await manager.addMessage(session, { role: "user", content: `warming up ${i} ${"word ".repeat(40)}` });
+    await manager.waitForIdle();
+    await manager.clearSessionMemory(session);
+  }
+
   /** A raw connection to this test's Redis, for the test's own SCAN, DEL, SAVE, INFO. */
   async rawRedis(): Promise<RedisConnection> {
     const redis = await connectRedis({ url: this.redis.url, commandTimeoutMs: 5000 });

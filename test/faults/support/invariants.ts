@@ -239,3 +239,9 @@ function contextDifference(expected: MemoryContext, actual: MemoryContext): stri
   }
   return null;
 }
+
+/** Summary versions committed so far, over all sessions (to show summaries ran during the faults). */
+export async function countSummaries(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM memory_summaries");
+  return Number(rows[0]!.n);
+}
