@@ -187,7 +187,7 @@ async function runTrials(racingPut: boolean, label: string) {
     ...figures,
     quietDifferences: differences.length,
   };
-  printFigures(label, summary);
+  printFigures(label, summary, [...examples, ...differences]);
   return { summary, examples, differences, reads };
 }
 

@@ -81,14 +81,18 @@ async function outageUnderTraffic(redisArgs: readonly string[], label: string) {
   const sample = sessions.filter((_, index) => index % 5 === 0);
   const differences = await differencesFromSystemOfRecord(manager, servers.postgres.url, sample);
   mark("compared");
-  printFigures(label, {
-    ...figures,
-    acknowledgedDuringOutage: duringOutage,
-    provisionalDuringOutage,
-    evictedKeys: stats.evicted_keys ?? "?",
-    quietDifferences: differences.length,
-    replayWaitMs: replayMs,
-  });
+  printFigures(
+    label,
+    {
+      ...figures,
+      acknowledgedDuringOutage: duringOutage,
+      provisionalDuringOutage,
+      evictedKeys: stats.evicted_keys ?? "?",
+      quietDifferences: differences.length,
+      replayWaitMs: replayMs,
+    },
+    [...examples, ...differences],
+  );
   console.log(
     `[faults] ${label}: refusals ${JSON.stringify([...log.refusalKinds])}; phases ${JSON.stringify(phases)}`,
   );

@@ -110,16 +110,20 @@ async function underKeyLoss(
   const differences = await differencesFromSystemOfRecord(memory, servers.postgres.url, sessions);
   const stats = await memory.redisStats();
   const serverErrors = log.unexpected.filter((u) => (u.status ?? 500) >= 500).length;
-  printFigures(label, {
-    ...figures,
-    writes5xx: serverErrors,
-    reads: reads.reads,
-    inconsistentReads: reads.inconsistent,
-    readErrors: reads.unexpected.length,
-    evictedKeys: stats.evicted_keys ?? "?",
-    summariesDuringFault,
-    quietDifferences: differences.length,
-  });
+  printFigures(
+    label,
+    {
+      ...figures,
+      writes5xx: serverErrors,
+      reads: reads.reads,
+      inconsistentReads: reads.inconsistent,
+      readErrors: reads.unexpected.length,
+      evictedKeys: stats.evicted_keys ?? "?",
+      summariesDuringFault,
+      quietDifferences: differences.length,
+    },
+    [...examples, ...differences],
+  );
   if (log.unexpected.length > 0)
     console.log(`[faults] ${label}: first unexpected write answer ${JSON.stringify(log.unexpected[0])}`);
   return { figures, examples, differences, log, reads, serverErrors };

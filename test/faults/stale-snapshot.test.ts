@@ -79,14 +79,18 @@ describe("scenario 5: Redis restarted from an old snapshot", () => {
       sessions,
       DEFAULT_SESSIONS,
     );
-    printFigures("Redis restarted from an old snapshot", {
-      ...figures,
-      contextReads: reads.reads,
-      staleContexts: stale,
-      staleFromRedis,
-      inconsistentReads: reads.inconsistent,
-      quietDifferences: differences.length,
-    });
+    printFigures(
+      "Redis restarted from an old snapshot",
+      {
+        ...figures,
+        contextReads: reads.reads,
+        staleContexts: stale,
+        staleFromRedis,
+        inconsistentReads: reads.inconsistent,
+        quietDifferences: differences.length,
+      },
+      [...examples, ...differences],
+    );
     expect({ staleContexts: stale, inconsistentReads: reads.inconsistent }).toEqual({
       staleContexts: 0,
       inconsistentReads: 0,

@@ -55,6 +55,8 @@ export interface Figures {
   outOfOrder: number;
   /** Acknowledgements whose promised seq is not the stored seq. */
   seqMismatch: number;
+  /** Of those, provisional ones (after the fix a provisional acknowledgement promises no seq). */
+  seqMismatchProvisional: number;
   /** Transcript rows no write of the test sent. */
   foreign: number;
   /** Writes answered with a non-typed error or a status other than 2xx/503. */
@@ -96,6 +98,7 @@ export async function checkTranscripts(
     duplicated: 0,
     outOfOrder: 0,
     seqMismatch: 0,
+    seqMismatchProvisional: 0,
     foreign: 0,
     unexpectedErrors: log.unexpected.length,
     refused: log.refusals,
@@ -105,6 +108,8 @@ export async function checkTranscripts(
   const note = (text: string) => {
     if (examples.length < 12) examples.push(text);
   };
+  // Seq promises broken are listed after the other breaches, which say more.
+  const seqNotes: string[] = [];
   for (const [session, attempted] of log.attempted) {
     figures.sessions++;
     const rows = await readTranscript(pool, session);
@@ -138,21 +143,35 @@ export async function checkTranscripts(
       storedPositions.push(seqs[0]!);
       if (record.ack.seq !== null && record.ack.seq !== seqs[0]) {
         figures.seqMismatch++;
-        note(
-          `${session}: ${record.id} was told seq ${record.ack.seq}${record.ack.provisional ? " (provisional)" : ""} but is stored at ${seqs[0]}`,
-        );
+        if (record.ack.provisional) figures.seqMismatchProvisional++;
+        if (seqNotes.length < 6)
+          seqNotes.push(
+            `${session}: ${record.id} was told seq ${record.ack.seq}${record.ack.provisional ? " (provisional)" : ""} but is stored at ${seqs[0]}`,
+          );
       }
     }
     const outOfPlace = storedPositions.length - longestIncreasing(storedPositions);
-    if (outOfPlace > 0)
-      note(`${session}: ${outOfPlace} acknowledged messages stored out of acknowledgement order`);
+    if (outOfPlace > 0) {
+      const stored = acks.filter((record) => seqsById.has(record.id));
+      const first = storedPositions.findIndex((seq, i) => i > 0 && seq < storedPositions[i - 1]!);
+      note(
+        `${session}: ${outOfPlace} acknowledged messages stored out of acknowledgement order, e.g. ` +
+          `${stored[first]!.id} (acknowledged after ${stored[first - 1]!.id}, seq ${storedPositions[first - 1]}) ` +
+          `stored at seq ${storedPositions[first]}`,
+      );
+    }
     figures.outOfOrder += outOfPlace;
   }
-  return { figures, examples };
+  return { figures, examples: [...examples, ...seqNotes] };
 }
 
 /** One line of figures, to quote: `[faults] <scenario>: acknowledged=... lost=... ...`. */
-export function printFigures(scenario: string, figures: Partial<Figures> & Record<string, unknown>): void {
+export function printFigures(
+  scenario: string,
+  figures: Partial<Figures> & Record<string, unknown>,
+  examples: readonly string[] = [],
+): void {
+  for (const example of examples.slice(0, 6)) console.log(`[faults] ${scenario}: e.g. ${example}`);
   const text = Object.entries(figures)
     .map(
       ([key, value]) => `${key}=${typeof value === "number" ? Math.round(value * 10) / 10 : String(value)}`,
