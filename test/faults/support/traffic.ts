@@ -186,28 +186,13 @@ export class WriteLog {
     options: WriteOptions = {},
   ): Promise<AckRecord | null> {
     const attempts = 1 + (options.retries ?? 0);
-    const ids = this.attempted.get(session) ?? new Set<string>();
-    ids.add(message.id);
-    this.attempted.set(session, ids);
+    this.recordAttempt(session, message.id);
     for (let attempt = 0; attempt < attempts; attempt++) {
       const started = performance.now();
       const outcome = await client.write(session, message);
       const at = performance.now();
       options.onLatency?.(at - started, at);
-      if (outcome.kind === "ack") {
-        const record: AckRecord = {
-          session,
-          id: message.id,
-          content: message.content,
-          ack: outcome.ack,
-          at,
-          latencyMs: at - started,
-        };
-        const list = this.acks.get(session) ?? [];
-        list.push(record);
-        this.acks.set(session, list);
-        return record;
-      }
+      if (outcome.kind === "ack") return this.recordAck(session, message, outcome.ack, at - started);
       if (outcome.kind === "unexpected") {
         this.unexpected.push({
           session,
@@ -226,6 +211,35 @@ export class WriteLog {
     }
     this.gaveUp++;
     return null;
+  }
+
+  /** Notes that a message was sent (for writes another process made, e.g. a child). */
+  recordAttempt(session: string, id: string): void {
+    const ids = this.attempted.get(session) ?? new Set<string>();
+    ids.add(id);
+    this.attempted.set(session, ids);
+  }
+
+  /** Records an acknowledgement, in acknowledgement order (for writes another process made too). */
+  recordAck(
+    session: string,
+    message: { id: string; content: string },
+    ack: Acknowledgement,
+    latencyMs = 0,
+  ): AckRecord {
+    this.recordAttempt(session, message.id);
+    const record: AckRecord = {
+      session,
+      id: message.id,
+      content: message.content,
+      ack,
+      at: performance.now(),
+      latencyMs,
+    };
+    const list = this.acks.get(session) ?? [];
+    list.push(record);
+    this.acks.set(session, list);
+    return record;
   }
 
   get acknowledged(): number {
