@@ -71,6 +71,12 @@ export interface SummarizationOptions {
   idleFinalizeAfterMs?: number;
   /** How often to look for idle sessions, in ms (default 60000). */
   idleCheckIntervalMs?: number;
+  /**
+   * Backpressure: a write that leaves more than `max_buffer_messages` of its session's messages in
+   * neither the buffer nor a summary waits for the session's summarization step before it is
+   * acknowledged, at most this long, in ms (default 5000). See README, "Summarization lifecycle".
+   */
+  backpressureTimeoutMs?: number;
   /** Told about every finished job step (for metrics and benchmarks). */
   onJob?(outcome: JobOutcome | { kind: "failed"; error: unknown }, elapsedMs: number): void;
 }
@@ -297,6 +303,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
         backoffMaxMs: summarization.backoffMaxMs,
         maxAttempts: summarization.maxAttempts,
         onOutcome: summarization.onJob,
+        holdTimeoutMs: summarization.backpressureTimeoutMs,
       }),
     });
     closers.push(() => scheduler.close());

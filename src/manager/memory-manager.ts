@@ -151,11 +151,23 @@ export class MemoryManager {
 
   async #append(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendedSeq[]> {
     const outcome = await this.bufferStore.addMessages(sessionId, messages);
+    const scheduler = this.#resources.scheduler;
+    const ref = { tenant: this.tenant, sessionId };
     if (
       outcome.bufferTokens >= outcome.summaryTriggerTokens ||
       outcome.backlogMessages >= outcome.maxMessages
     ) {
-      this.#resources.scheduler.request({ tenant: this.tenant, sessionId });
+      scheduler.request(ref);
+    }
+    if (outcome.backlogMessages > outcome.maxMessages) {
+      // Backpressure: more than a buffer's worth of messages is in neither the buffer nor a
+      // summary, so the context would skip them. The write is committed; its acknowledgement
+      // waits (bounded) for the session's summarization step.
+      await scheduler.hold(ref);
+    } else if (scheduler.running > 0 && this.#resources.db.kind === "pglite") {
+      // The embedded database answers without I/O: a caller writing in a loop would keep the event
+      // loop in microtasks, and the summarizer's answers (a worker message) would never arrive.
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return outcome.seqs;
   }
