@@ -5,7 +5,14 @@ import { ValidationError } from "../errors.js";
 import { type Logger, stderrLogger } from "../logger.js";
 import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
 import { GuardedDatabase, GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
-import { CircuitBreaker, CircuitState, canServeUnlessAllDown, HealthMonitor } from "../resilience/index.js";
+import {
+  addressOf,
+  assessHealth,
+  CircuitBreaker,
+  CircuitState,
+  HealthMonitor,
+  logTransitions,
+} from "../resilience/index.js";
 import { startRecoveryProbe } from "../resilience/recovery-probe.js";
 import { type Database, isConnectionError, PgliteDatabase, PostgresDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
@@ -16,6 +23,7 @@ import { Transcript } from "../storage/transcript.js";
 import {
   type CreateSummarizerOptions,
   createSummarizer,
+  DEFAULT_OPENAI_BASE_URL,
   readSummarizerEnv,
   type Summarizer,
   SummarizerAbortedError,
@@ -72,6 +80,12 @@ export interface SummarizationOptions {
   idleFinalizeAfterMs?: number;
   /** How often to look for idle sessions, in ms (default 60000). */
   idleCheckIntervalMs?: number;
+  /**
+   * Backpressure: a write that leaves more than `max_buffer_messages` of its session's messages in
+   * neither the buffer nor a summary waits for the session's summarization step before it is
+   * acknowledged, at most this long, in ms (default 5000). See README, "Summarization lifecycle".
+   */
+  backpressureTimeoutMs?: number;
   /** Told about every finished job step (for metrics and benchmarks). */
   onJob?(outcome: JobOutcome | { kind: "failed"; error: unknown }, elapsedMs: number): void;
 }
@@ -173,12 +187,25 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
     const redis = {
       connection: opening.connection ? new GuardedRedisConnection(opening.connection, breakers.redis) : null,
     };
+    // Whether Redis keeps an outbox durably: read from its settings below, at start-up and after.
+    const durability = { durable: false };
+    const outboxDurable = () => durability.durable;
     const health = new HealthMonitor({
       components: redis.connection ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
-      canServe: canServeUnlessAllDown("redis", "postgres"),
+      canServe: (statuses) =>
+        assessHealth({ breakers: statuses, outboxDurable: outboxDurable() }).canAcknowledgeWrites,
       logger,
     });
-    for (const breaker of Object.values(breakers)) health.attachBreaker(breaker);
+    // Without Redis its breaker guards nothing: attached, it would report a Redis that is "up".
+    const guarded: [CircuitBreaker, string | null][] = [
+      [breakers.postgres, opened.address],
+      [breakers.summarizer, summarizerAddress(options.summarizer, env)],
+    ];
+    if (redis.connection) guarded.push([breakers.redis, opening.address]);
+    for (const [breaker, address] of guarded) {
+      health.attachBreaker(breaker);
+      logTransitions(breaker, { logger, address });
+    }
 
     const model = options.model ?? env.MEMORY_TOKENIZER_MODEL ?? "gpt-4o";
     const tokenCacheSize = options.tokenCacheSize ?? 10_000;
@@ -221,14 +248,13 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
         })
       : null;
     const sqlBufferStore = new SqlBufferStore(bufferDependencies);
-    const durability = { durable: false };
     const tieredBufferStore = redisBufferStore
       ? new TieredBufferStore({
           redis: redisBufferStore,
           sql: sqlBufferStore,
           redisAvailable: () => breakers.redis.getState() === CircuitState.CLOSED,
           databaseAvailable: () => breakers.postgres.getState() === CircuitState.CLOSED,
-          outboxDurable: () => durability.durable,
+          outboxDurable,
         })
       : null;
     if (tieredBufferStore) {
@@ -321,6 +347,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
         backoffMaxMs: summarization.backoffMaxMs,
         maxAttempts: summarization.maxAttempts,
         onOutcome: summarization.onJob,
+        holdTimeoutMs: summarization.backpressureTimeoutMs,
       }),
     });
     closers.push(() => scheduler.close());
@@ -353,6 +380,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       summaryStore,
       configs,
       scheduler,
+      outboxDurable,
       records: new SessionRecords(db.database),
       defaults,
       maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
@@ -369,7 +397,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
 function logDurability(logger: Logger, found: RedisDurability): void {
   const settings = { redis: found.servers };
   if (found.durable) {
-    logger.warn(
+    logger.info(
       settings,
       "Redis keeps writes durably: while PostgreSQL is away, writes are acknowledged from the Redis outbox",
     );
@@ -385,37 +413,57 @@ function openDatabase(
   options: MemoryManagerOptions,
   env: Environment,
   queryTimeoutMs: number | undefined,
-): { database: Database; owned: boolean } {
+): { database: Database; owned: boolean; address: string | null } {
   if (options.database !== undefined && typeof options.database !== "string") {
-    return { database: options.database, owned: false };
+    return { database: options.database, owned: false, address: null };
   }
   const url = options.database ?? env.DATABASE_URL;
   if (url) {
     return {
       database: new PostgresDatabase({ connectionString: url, ...definedOnly({ queryTimeoutMs }) }),
       owned: true,
+      address: addressOf(url, 5432),
     };
   }
   const dataDir = options.dataDir ?? env.MEMORY_DATA_DIR ?? "./.swisper-memory";
-  return { database: new PgliteDatabase({ dataDir }), owned: true };
+  return { database: new PgliteDatabase({ dataDir }), owned: true, address: null };
 }
 
 async function openRedis(
   options: MemoryManagerOptions,
   env: Environment,
   commandTimeoutMs: number | undefined,
-): Promise<{ connection: RedisConnection | null; owned: boolean }> {
-  if (options.redis === false) return { connection: null, owned: false };
+): Promise<{ connection: RedisConnection | null; owned: boolean; address: string | null }> {
+  if (options.redis === false) return { connection: null, owned: false, address: null };
   if (options.redis !== undefined && typeof options.redis !== "string") {
-    return { connection: options.redis, owned: false };
+    return { connection: options.redis, owned: false, address: redisAddressFromEnv(env) };
   }
   const url = options.redis ?? redisUrlFromEnv(env);
-  if (!url) return { connection: null, owned: false };
+  if (!url) return { connection: null, owned: false, address: null };
   const cluster = options.redisCluster ?? env.REDIS_CLUSTER === "1";
   return {
     connection: await connectRedis({ url, cluster, ...definedOnly({ commandTimeoutMs }) }),
     owned: true,
+    address: addressOf(url, 6379),
   };
+}
+
+/** A connection passed in was most likely opened from the same environment (as `serve` does). */
+function redisAddressFromEnv(env: Environment): string | null {
+  const url = redisUrlFromEnv(env);
+  return url ? addressOf(url, 6379) : null;
+}
+
+/** host:port of an OpenAI-compatible summarizer's endpoint; null for one that runs in-process. */
+function summarizerAddress(
+  summarizer: Summarizer | CreateSummarizerOptions | undefined,
+  env: Environment,
+): string | null {
+  if (isSummarizer(summarizer)) return null;
+  const settings = readSummarizerEnv(summarizer?.env ?? env);
+  if ((summarizer?.kind ?? settings.kind) !== "openai") return null;
+  const baseUrl = summarizer?.openai?.baseUrl ?? settings.openai.baseUrl ?? DEFAULT_OPENAI_BASE_URL;
+  return addressOf(baseUrl, baseUrl.startsWith("https:") ? 443 : 80);
 }
 
 /** `REDIS_URL`, else the seed's `REDIS_HOST`, `REDIS_PORT` (6379) and `REDIS_DB` (0). */

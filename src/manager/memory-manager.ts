@@ -9,7 +9,14 @@ import {
   ValidationError,
 } from "../errors.js";
 import { validateSessionId, validateTenant } from "../messages/validate.js";
-import type { CircuitBreaker, HealthMonitor, HealthSnapshot } from "../resilience/index.js";
+import {
+  assessHealth,
+  type CircuitBreaker,
+  type ComponentStatus,
+  type HealthAssessment,
+  type HealthMonitor,
+  type HealthSnapshot,
+} from "../resilience/index.js";
 
 export type { RedisStats } from "../storage/redis-stats.js";
 
@@ -98,6 +105,11 @@ export interface ManagerResources {
   maxContextBytes: number;
   /** Runs summarization jobs off the request path. */
   scheduler: SummarizationScheduler;
+  /**
+   * Whether Redis keeps what the outbox holds (its eviction policy and persistence allow it), so
+   * that a write held there during a PostgreSQL outage may be acknowledged.
+   */
+  outboxDurable: () => boolean;
   /** Closes what the factory created (not what the caller passed in). */
   close(): Promise<void>;
 }
@@ -152,11 +164,23 @@ export class MemoryManager {
 
   async #append(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendedSeq[]> {
     const outcome = await this.bufferStore.addMessages(sessionId, messages);
+    const scheduler = this.#resources.scheduler;
+    const ref = { tenant: this.tenant, sessionId };
     if (
       outcome.bufferTokens >= outcome.summaryTriggerTokens ||
       outcome.backlogMessages >= outcome.maxMessages
     ) {
-      this.#resources.scheduler.request({ tenant: this.tenant, sessionId });
+      scheduler.request(ref);
+    }
+    if (outcome.backlogMessages > outcome.maxMessages) {
+      // Backpressure: more than a buffer's worth of messages is in neither the buffer nor a
+      // summary, so the context would skip them. The write is committed; its acknowledgement
+      // waits (bounded) for the session's summarization step.
+      await scheduler.hold(ref);
+    } else if (scheduler.running > 0 && this.#resources.db.kind === "pglite") {
+      // The embedded database answers without I/O: a caller writing in a loop would keep the event
+      // loop in microtasks, and the summarizer's answers (a worker message) would never arrive.
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return outcome.seqs;
   }
@@ -283,9 +307,30 @@ export class MemoryManager {
     return true;
   }
 
-  /** True while memory can serve: from Redis, or from the system of record. */
+  /**
+   * True while this instance can acknowledge writes now, by some path: PostgreSQL's breaker is
+   * CLOSED, or Redis's is and Redis keeps the outbox durably. Either path serves reads too. The
+   * same verdict as `/ready`.
+   */
   isAvailable(): boolean {
-    return this.#resources.health.isAvailable();
+    return this.canAcknowledgeWrites();
+  }
+
+  /** Whether a write can be acknowledged now (see `isAvailable`). */
+  canAcknowledgeWrites(): boolean {
+    return this.assessHealth().canAcknowledgeWrites;
+  }
+
+  /**
+   * The health model's verdict over the breakers' states; `observed` (a failed probe, a failing
+   * summarizer) can lower a component from up to degraded. `/health` reports this.
+   */
+  assessHealth(observed?: Readonly<Record<string, ComponentStatus | undefined>>): HealthAssessment {
+    return assessHealth({
+      breakers: this.health.statuses(),
+      outboxDurable: this.#resources.outboxDurable(),
+      ...(observed ? { observed } : {}),
+    });
   }
 
   /** Closes the connections this manager's factory opened; passed-in clients stay open. */

@@ -18,7 +18,12 @@ export interface SchedulerOptions {
   maxAttempts?: number;
   /** Told about every finished job step, for metrics. */
   onOutcome?(outcome: JobOutcome | { kind: "failed"; error: unknown }, elapsedMs: number): void;
+  /** Longest a held write waits for its session's summarization, in ms (default 5000). */
+  holdTimeoutMs?: number;
 }
+
+/** How a held write's wait ended. */
+export type HoldOutcome = "caught_up" | "not_progressing" | "timeout";
 
 interface Entry {
   ref: SessionRef;
@@ -29,6 +34,8 @@ interface Entry {
   failures: number;
   timer?: NodeJS.Timeout;
   controller?: AbortController;
+  /** Writes held until this session's summarization catches up or stops progressing. */
+  holders: ((outcome: HoldOutcome) => void)[];
 }
 
 /** Counts of the scheduler's work, for stats and metrics. */
@@ -39,6 +46,9 @@ export interface SchedulerStats {
   committed: number;
   failed: number;
   dropped: number;
+  /** Writes held for their session's summarization (backpressure), and those that timed out. */
+  held: number;
+  holdTimeouts: number;
 }
 
 /**
@@ -56,6 +66,8 @@ export class SummarizationScheduler {
   #committed = 0;
   #failed = 0;
   #dropped = 0;
+  #held = 0;
+  #holdTimeouts = 0;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -64,16 +76,45 @@ export class SummarizationScheduler {
   /** Asks for a job on the session; a `final` request upgrades a queued `trigger` one. */
   request(ref: SessionRef, mode: FoldMode = "trigger"): void {
     if (this.#closed) return;
-    const key = `${ref.tenant}\u0000${ref.sessionId}`;
+    const key = keyOf(ref);
     const entry = this.#entries.get(key);
     if (entry) {
       if (mode === "final") entry.mode = "final";
       if (entry.state === "running") entry.again = true;
       return;
     }
-    this.#entries.set(key, { ref, mode, state: "queued", again: false, failures: 0 });
+    this.#entries.set(key, { ref, mode, state: "queued", again: false, failures: 0, holders: [] });
     this.#queue.push(key);
     this.#pump();
+  }
+
+  /** Jobs running now (a write on the embedded database yields to the event loop meanwhile). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /**
+   * Backpressure: resolves when the session's summarization has caught up (no step queued or
+   * running), or stops progressing (a step failed, the summarizer's breaker is open, another
+   * process holds the lease), or after `holdTimeoutMs`. Request a job first: without one queued
+   * or running this resolves at once.
+   */
+  hold(ref: SessionRef): Promise<HoldOutcome> {
+    const entry = this.#entries.get(keyOf(ref));
+    if (!entry || entry.state === "waiting") return Promise.resolve("not_progressing");
+    this.#held++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        entry.holders = entry.holders.filter((holder) => holder !== release);
+        this.#holdTimeouts++;
+        resolve("timeout");
+      }, this.#options.holdTimeoutMs ?? 5000);
+      const release = (outcome: HoldOutcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      entry.holders.push(release);
+    });
   }
 
   /** Resolves when no job is queued, running or waiting to retry. */
@@ -96,6 +137,8 @@ export class SummarizationScheduler {
       committed: this.#committed,
       failed: this.#failed,
       dropped: this.#dropped,
+      held: this.#held,
+      holdTimeouts: this.#holdTimeouts,
     };
   }
 
@@ -106,7 +149,7 @@ export class SummarizationScheduler {
       if (entry.state === "running") entry.controller?.abort();
       else {
         clearTimeout(entry.timer);
-        this.#entries.delete(key);
+        this.#delete(key, entry);
       }
     }
     this.#queue.length = 0;
@@ -139,7 +182,7 @@ export class SummarizationScheduler {
     this.#options.onOutcome?.(outcome, performance.now() - started);
 
     if (this.#closed) {
-      this.#entries.delete(key);
+      this.#delete(key, entry);
     } else if (outcome.kind === "failed" && outcome.error instanceof CircuitOpenError) {
       // The summarizer's breaker is open: wait for its trial instead of spending attempts.
       this.#wait(key, entry, Math.max(10, outcome.error.retryAfterMs));
@@ -150,7 +193,7 @@ export class SummarizationScheduler {
       const error = outcome.error;
       if (entry.failures >= maxAttempts) {
         this.#dropped++;
-        this.#entries.delete(key);
+        this.#delete(key, entry);
         this.#options.logger.error(
           {
             session_id: entry.ref.sessionId,
@@ -182,7 +225,7 @@ export class SummarizationScheduler {
       const again =
         entry.again || (outcome.kind === "committed" && outcome.more) || outcome.kind === "conflict";
       if (again) this.#enqueue(key, entry);
-      else this.#entries.delete(key);
+      else this.#delete(key, entry, "caught_up");
     }
     this.#pump();
   }
@@ -197,6 +240,8 @@ export class SummarizationScheduler {
 
   #wait(key: string, entry: Entry, delayMs: number): void {
     entry.state = "waiting";
+    // Holding a write any longer would not make the summary come sooner.
+    releaseHolders(entry, "not_progressing");
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       if (this.#entries.get(key) === entry) this.#enqueue(key, entry);
@@ -209,8 +254,21 @@ export class SummarizationScheduler {
     this.#pump();
   }
 
+  #delete(key: string, entry: Entry, outcome: HoldOutcome = "not_progressing"): void {
+    this.#entries.delete(key);
+    releaseHolders(entry, outcome);
+  }
+
   #settleIdle(): void {
     if (this.#entries.size > 0) return;
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
+}
+
+function keyOf(ref: SessionRef): string {
+  return `${ref.tenant}\u0000${ref.sessionId}`;
+}
+
+function releaseHolders(entry: Entry, outcome: HoldOutcome): void {
+  for (const release of entry.holders.splice(0)) release(outcome);
 }

@@ -18,7 +18,7 @@ export interface HealthMonitorOptions {
   components?: readonly string[];
   /**
    * Whether the system can serve. Default: no component is "down". The memory manager passes
-   * `canServeUnlessAllDown("redis", "postgres")` (it serves from either tier).
+   * the health model's rule (`assessHealth`: some path can acknowledge a write).
    */
   canServe?: CanServeRule;
   /** Clock in epoch milliseconds, for the recorded times. Default `Date.now()`. */
@@ -211,6 +211,8 @@ export class HealthMonitor {
    */
   private refreshBreakers(): void {
     for (const record of this.components.values()) record.breaker?.instance.getState();
+    // The rule may read state the breakers do not carry (whether Redis keeps the outbox).
+    this.updateOverall(this.now());
   }
 
   private addRecord(component: string, status: HealthStatus): void {
@@ -222,7 +224,8 @@ export class HealthMonitor {
     });
   }
 
-  private statuses(): Record<string, HealthStatus> {
+  /** Each component's status, by name. */
+  statuses(): Record<string, HealthStatus> {
     const statuses: Record<string, HealthStatus> = {};
     for (const [name, record] of this.components) statuses[name] = record.status;
     return statuses;

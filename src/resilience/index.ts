@@ -13,6 +13,12 @@ export {
 } from "./circuit-breaker.js";
 export { CircuitOpenError, isCircuitOpenError } from "./errors.js";
 export {
+  assessHealth,
+  type ComponentStatus,
+  type HealthAssessment,
+  type HealthInput,
+} from "./health-model.js";
+export {
   type CanServeRule,
   type ComponentChangeEvent,
   type ComponentHealth,
@@ -25,3 +31,4 @@ export {
   type OverallChangeEvent,
 } from "./health-monitor.js";
 export { errorMessage, type Unsubscribe } from "./listeners.js";
+export { addressOf, errorCode, logTransitions, type TransitionLogOptions } from "./transition-log.js";

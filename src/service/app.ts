@@ -29,7 +29,7 @@ import {
 } from "./health.js";
 import { HttpError, mapError } from "./http-errors.js";
 import { redisRateLimitStore } from "./rate-limit-store.js";
-import { HealthReportSchema, ReadySchema } from "./schemas.js";
+import { HealthReportSchema, LiveSchema, ReadySchema } from "./schemas.js";
 import { sessionRoutes } from "./session-routes.js";
 import { zodValidatorCompiler } from "./validation.js";
 
@@ -53,7 +53,10 @@ export interface MemoryServiceOptions {
   metrics?: MemoryMetrics;
   /** Circuit breaker snapshots for `/health` and `/metrics` (default: the manager's, once it has them). */
   breakers?: BreakerSnapshots;
-  /** The health check (default: `createHealthProvider` over `memory` and `redis`). */
+  /**
+   * The `/health` check (default: `createHealthProvider` over `memory` and `redis`). `/ready`
+   * answers `memory.canAcknowledgeWrites()`, the same health model.
+   */
   health?: HealthProvider;
   /** What the system of record is ("postgres" or "pglite"), for `/health`. */
   databaseKind?: string;
@@ -85,7 +88,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const ANONYMOUS: Principal = { tenant: "default", keyId: "anonymous" };
 
 /**
- * Builds the HTTP service (not yet listening): `/v1` session routes, `/health`, `/ready`,
+ * Builds the HTTP service (not yet listening): `/v1` session routes, `/live`, `/health`, `/ready`,
  * `/metrics`, `/openapi.json` and `/docs`. Every error answers `{ error: { code, message, field? } }`.
  * Closing the app closes nothing it was given (the manager, the Redis connection).
  */
@@ -142,7 +145,8 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
   });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
-    if (draining) {
+    // Liveness holds while draining: a process finishing its requests is alive, not to be killed.
+    if (draining && request.url !== "/live") {
       reply.header("connection", "close");
       throw new HttpError(503, "shutting_down", "the service is shutting down; retry on another instance", {
         headers: { "retry-after": "1" },
@@ -199,11 +203,23 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
   routes.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   routes.get(
+    "/live",
+    {
+      schema: {
+        tags: ["operations"],
+        summary: "200 while the process works (its event loop answers); checks no dependency",
+        response: { 200: LiveSchema },
+      },
+    },
+    async () => ({ live: true as const }),
+  );
+  routes.get(
     "/health",
     {
       schema: {
         tags: ["operations"],
-        summary: "Each component's state and the circuit breakers' states; 503 when writes cannot be stored",
+        summary:
+          "Each component up, degraded or down, and the breakers; 503 when no write can be acknowledged",
         response: { 200: HealthReportSchema, 503: HealthReportSchema },
       },
     },
@@ -218,14 +234,16 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
       schema: {
         tags: ["operations"],
         summary:
-          "200 while the service takes traffic; 503 while shutting down or when writes cannot be stored",
+          "200 while this instance can acknowledge writes (PostgreSQL, or Redis with a durable outbox); " +
+          "503 while shutting down or when it cannot",
         response: { 200: ReadySchema, 503: ReadySchema },
       },
     },
     async (_request, reply) => {
-      const report = await health();
-      if (report.status === "down")
+      // The breakers' states, no probe: cheap enough for a load balancer's every few seconds.
+      if (!memory.canAcknowledgeWrites()) {
         return reply.code(503).send({ ready: false, reason: "storage_unavailable" });
+      }
       return { ready: true };
     },
   );

@@ -1,10 +1,14 @@
 import type { MemoryManager } from "../manager/memory-manager.js";
 import type { SummarizerHealth } from "../metrics/index.js";
-import { type CircuitBreakerSnapshot, CircuitState } from "../resilience/index.js";
+import {
+  type CircuitBreakerSnapshot,
+  CircuitState,
+  type ComponentStatus,
+  errorCode,
+} from "../resilience/index.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 
-/** "disabled": not configured (no Redis: everything is served from the system of record). */
-export type ComponentStatus = "up" | "degraded" | "down" | "disabled";
+export type { ComponentStatus };
 
 export interface ComponentReport {
   status: ComponentStatus;
@@ -18,9 +22,9 @@ export interface ComponentReport {
 }
 
 export interface HealthReport {
-  /** "up": all up; "degraded": serving, but not everything is up; "down": writes cannot be stored. */
+  /** "up": all up; "degraded": writes and reads served, something not up; "down": writes cannot be acknowledged. */
   status: "up" | "degraded" | "down";
-  /** `MemoryManager.isAvailable()`. */
+  /** `MemoryManager.isAvailable()`: some path can acknowledge a write now (what `/ready` says). */
   available: boolean;
   components: Record<string, ComponentReport>;
   /** Each circuit breaker's snapshot, by name. */
@@ -37,11 +41,7 @@ export interface HealthProviderOptions {
   memory: MemoryManager;
   /** The Redis connection the manager uses, to PING it. Without it, Redis is judged from INFO. */
   redis?: RedisConnection | null;
-  /**
-   * Circuit breaker snapshots: the seam where the manager's breakers plug in. Default:
-   * `breakersOf(memory)`, which finds `memory.circuitBreaker` once the manager has one. An OPEN
-   * breaker marks its component down, a HALF_OPEN one degraded.
-   */
+  /** Circuit breaker snapshots for the report (default: `breakersOf(memory)`). */
   breakers?: BreakerSnapshots;
   /** The summarizer's recent outcomes (from MemoryMetrics), if known. */
   summarizer?: () => SummarizerHealth;
@@ -55,9 +55,12 @@ export interface HealthProviderOptions {
 const PROBE_SESSION = "__swisper_memory_health_probe__";
 
 /**
- * Builds the health check: probes PostgreSQL (one indexed read) and Redis (PING), adds the
- * summarizer's recent failures and the breakers' states. PostgreSQL down means writes cannot be
- * stored: "down" (HTTP 503). Redis down is "degraded": memory is served from the system of record.
+ * Builds the health check: the manager's health model (`MemoryManager.assessHealth`: the
+ * breakers' states, and whether Redis keeps the outbox) with what this check observes besides:
+ * a PostgreSQL probe (one indexed read, through the manager's breaker), a Redis PING, the
+ * summarizer's recent failures. An observation can lower a component from up to degraded; only
+ * a breaker marks it down. "down" (HTTP 503) means no write can be acknowledged, exactly when
+ * `/ready` answers 503 and `isAvailable()` is false.
  */
 export function createHealthProvider(options: HealthProviderOptions): HealthProvider {
   const { memory, redis = null, summarizer, probeTimeoutMs = 1000, databaseKind } = options;
@@ -68,37 +71,42 @@ export function createHealthProvider(options: HealthProviderOptions): HealthProv
       probe(probeTimeoutMs, () => memory.getSessionConfig(PROBE_SESSION)),
       redisHealth(memory, redis, probeTimeoutMs),
     ]);
-    const components: Record<string, ComponentReport> = {
+    const probes: Record<string, ComponentReport> = {
       postgres: databaseKind ? { ...postgres, kind: databaseKind } : postgres,
       redis: redisReport,
     };
-    if (summarizer) {
-      const health = summarizer();
-      components.summarizer = {
-        status: health.consecutive_failures > 0 ? "degraded" : "up",
-        details: { ...health },
-      };
-    }
+    const summarizerHealth = summarizer?.();
+    const observed: Record<string, ComponentStatus> = {
+      postgres: postgres.status,
+      redis: redisReport.status,
+      summarizer: (summarizerHealth?.consecutive_failures ?? 0) > 0 ? "degraded" : "up",
+    };
     const snapshots: Record<string, CircuitBreakerSnapshot> = {};
-    for (const snapshot of breakers()) {
-      snapshots[snapshot.name] = snapshot;
-      const component = components[snapshot.name];
-      if (!component || component.status === "down" || component.status === "disabled") continue;
-      if (snapshot.state === CircuitState.OPEN) {
-        components[snapshot.name] = { ...component, status: "down", error: "circuit_open" };
-      } else if (snapshot.state === CircuitState.HALF_OPEN) {
-        components[snapshot.name] = { ...component, status: "degraded", error: "circuit_half_open" };
-      }
+    for (const snapshot of breakers()) snapshots[snapshot.name] = snapshot;
+    const assessment = memory.assessHealth(observed);
+    const components: Record<string, ComponentReport> = {};
+    for (const [name, status] of Object.entries(assessment.components)) {
+      const report: ComponentReport = { ...probes[name], status };
+      const breakerError = breakerErrorOf(snapshots[name]);
+      if (breakerError && status !== "disabled") report.error ??= breakerError;
+      if (status === "up") delete report.error;
+      if (name === "summarizer" && summarizerHealth) report.details = { ...summarizerHealth };
+      components[name] = report;
     }
-    const statuses = Object.values(components).map((component) => component.status);
-    const status =
-      components.postgres!.status === "down"
-        ? "down"
-        : statuses.every((value) => value === "up" || value === "disabled")
-          ? "up"
-          : "degraded";
-    return { status, available: memory.isAvailable(), components, breakers: snapshots };
+    return {
+      status: assessment.status,
+      available: assessment.canAcknowledgeWrites,
+      components,
+      breakers: snapshots,
+    };
   };
+}
+
+/** Why a breaker keeps its component from being up: "circuit_open", "circuit_half_open". */
+function breakerErrorOf(snapshot: CircuitBreakerSnapshot | undefined): string | null {
+  if (snapshot?.state === CircuitState.OPEN) return "circuit_open";
+  if (snapshot?.state === CircuitState.HALF_OPEN) return "circuit_half_open";
+  return null;
 }
 
 /** Snapshots of the manager's circuit breakers (redis, postgres, summarizer). */
@@ -119,11 +127,11 @@ async function redisHealth(
   if (redis) {
     return { ...(await probe(timeoutMs, () => redis.send(["PING"]))), kind: "redis" };
   }
-  if (memory.bufferStore.source !== "redis") return { status: "disabled" };
-  // A manager whose connection we were not given: INFO through the stats it reports.
+  if (memory.health.statuses().redis === undefined) return { status: "disabled" };
+  // A manager whose connection we were not given: INFO through it (Redis alone, no PostgreSQL).
   const report = await probe(timeoutMs, async () => {
-    const stats = await memory.getMemoryStats(PROBE_SESSION);
-    if (!stats.redis.available)
+    const stats = await memory.redisStats();
+    if (!stats.available)
       throw Object.assign(new Error("Redis did not answer INFO"), { code: "UNAVAILABLE" });
   });
   return { ...report, kind: "redis" };
@@ -149,14 +157,4 @@ async function probe(timeoutMs: number, check: () => Promise<unknown>): Promise<
 
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 1000) / 1000;
-}
-
-/** A short, safe description: a code (ECONNREFUSED, 57P01) or a class name, not a message. */
-function errorCode(error: unknown): string {
-  if (typeof error === "object" && error !== null) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === "string" && code !== "") return code;
-    if (error instanceof Error) return error.name;
-  }
-  return "unknown";
 }

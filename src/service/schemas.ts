@@ -285,6 +285,8 @@ export const HealthReportSchema = z
   })
   .meta({ id: "Health" });
 
+export const LiveSchema = z.object({ live: z.literal(true) }).meta({ id: "Live" });
+
 export const ReadySchema = z
   .object({ ready: z.boolean(), reason: z.string().optional() })
   .meta({ id: "Ready" });

@@ -345,7 +345,7 @@ describe("CircuitBreaker", () => {
   });
 
   it("unsubscribes, and isolates a throwing listener from the call", async () => {
-    const logger: Logger = { warn: vi.fn(), error: vi.fn() };
+    const logger: Logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
     const { breaker } = makeBreaker({ failureThreshold: 1, logger });
     const listener = vi.fn();
     const off = breaker.onStateChange(listener);

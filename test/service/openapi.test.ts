@@ -54,6 +54,7 @@ describe("/openapi.json", () => {
         "DELETE /v1/sessions/{session_id}",
         "GET /health",
         "GET /ready",
+        "GET /live",
         "GET /metrics",
       ].sort(),
     );

@@ -7,15 +7,35 @@ import { Transcript } from "../../src/storage/transcript.js";
 import { TokenCounter } from "../../src/tokens/index.js";
 import type { ChatMessage } from "../../src/types.js";
 
-/** A logger that keeps what it is told, for tests that assert a warning was logged. */
-export function recordingLogger(): Logger & { warnings: string[]; errors: string[] } {
+/** A logger that keeps what it is told, for tests that assert a line was logged. */
+export function recordingLogger(): Logger & {
+  infos: string[];
+  warnings: string[];
+  errors: string[];
+  /** Every line with its details, in order. */
+  lines: { level: "info" | "warn" | "error"; message: string; details: Record<string, unknown> }[];
+} {
+  const infos: string[] = [];
   const warnings: string[] = [];
   const errors: string[] = [];
+  const lines: { level: "info" | "warn" | "error"; message: string; details: Record<string, unknown> }[] = [];
   return {
+    infos,
     warnings,
     errors,
-    warn: (_details, message) => warnings.push(message),
-    error: (_details, message) => errors.push(message),
+    lines,
+    info: (details, message) => {
+      infos.push(message);
+      lines.push({ level: "info", message, details });
+    },
+    warn: (details, message) => {
+      warnings.push(message);
+      lines.push({ level: "warn", message, details });
+    },
+    error: (details, message) => {
+      errors.push(message);
+      lines.push({ level: "error", message, details });
+    },
   };
 }
 
