@@ -132,6 +132,23 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
     },
     // While shutting down, requests get the service's own 503 shape (see the onRequest hook).
     return503OnClosing: false,
+    // A path Fastify cannot decode (bad percent-encoding) answers in the service's error shape.
+    frameworkErrors: (error, _request, reply) => {
+      const answer =
+        (error as { code?: string }).code === "FST_ERR_BAD_URL"
+          ? {
+              statusCode: 400,
+              body: {
+                error: {
+                  code: "invalid_input",
+                  message: "path: is not valid percent-encoding",
+                  field: "path",
+                },
+              },
+            }
+          : mapError(error, "");
+      void (reply as unknown as FastifyReply).code(answer.statusCode).send(answer.body);
+    },
   });
   // JSON only: a text/plain body is a client mistake (415), not a string message.
   app.removeContentTypeParser("text/plain");
@@ -145,6 +162,11 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
   });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+    // Many HTTP clients send Content-Type: application/json on every request: a GET or DELETE
+    // with that header and no body has no body, not an empty JSON document.
+    if ((request.method === "GET" || request.method === "DELETE") && !hasBody(request.headers)) {
+      delete request.headers["content-type"];
+    }
     // Liveness holds while draining: a process finishing its requests is alive, not to be killed.
     if (draining && request.url !== "/live") {
       reply.header("connection", "close");
@@ -318,4 +340,9 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
   );
 
   return app;
+}
+
+function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
+  const length = headers["content-length"];
+  return headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }

@@ -304,6 +304,28 @@ for (const deployment of DEPLOYMENTS) {
       });
     });
 
+    it("takes GET and DELETE with Content-Type: application/json and no body as having no body", async () => {
+      // Before: 400 "body: must not be empty", and the session was not erased.
+      const id = session("json-header");
+      const headers = { "content-type": "application/json" };
+      await call(service.app, "POST", `/v1/sessions/${id}/messages`, {
+        body: { role: "user", content: "hi" },
+      });
+      const read = await service.app.inject({ method: "GET", url: `/v1/sessions/${id}/context`, headers });
+      expect(read.statusCode).toBe(200);
+      const erased = await service.app.inject({ method: "DELETE", url: `/v1/sessions/${id}`, headers });
+      expect(erased.statusCode).toBe(204);
+      expect((await call(service.app, "GET", `/v1/sessions/${id}/context`)).statusCode).toBe(404);
+    });
+
+    it("answers a path with invalid percent-encoding with 400 in the error shape", async () => {
+      const response = await service.app.inject({ method: "GET", url: "/v1/sessions/%E0%A4%A/context" });
+      expect(response.statusCode).toBe(400);
+      expect(JSON.parse(response.body)).toEqual({
+        error: { code: "invalid_input", message: "path: is not valid percent-encoding", field: "path" },
+      });
+    });
+
     it("answers an unknown route with 404 in the error shape", async () => {
       const response = await call(service.app, "GET", "/v1/nothing-here");
       expect(response.statusCode).toBe(404);
