@@ -146,7 +146,8 @@ describe("/live, /ready, /health and the logs through outages", () => {
   it.skipIf(!inject("redisAvailable"))(
     "PostgreSQL down, Redis up: writes go to the outbox, /ready stays 200, /health is degraded",
     async () => {
-      const redis = await RedisServerProcess.start();
+      // The outbox is used only where Redis keeps it: an append-only file, no eviction.
+      const redis = await RedisServerProcess.start({ persist: true });
       try {
         const service = await start({ database: databaseUrl, redis: redis.url, keyPrefix: uniqueName("o") });
         const { app, memory, logger } = service;
