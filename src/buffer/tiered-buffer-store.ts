@@ -96,7 +96,7 @@ export class TieredBufferStore extends BufferStore {
    * writes wait for it, so that this process never serves such a buffer.
    */
   redisRecovered(onError: (error: unknown) => void): void {
-    this.#track(this.dropStaleBuffers().catch(onError));
+    this.#track(this.dropStaleBuffers().catch((error: unknown) => this.#report(onError, error)));
     // Outboxes not replayed yet (a pass failed while Redis was away, or a process stopped before
     // PostgreSQL came back) are replayed now.
     if (this.#shared.outboxesPossible) this.#startPass(onError);
@@ -334,7 +334,7 @@ export class TieredBufferStore extends BufferStore {
       .then(
         () => false,
         (error: unknown) => {
-          onError(error);
+          this.#report(onError, error);
           return true;
         },
       )
@@ -349,6 +349,11 @@ export class TieredBufferStore extends BufferStore {
           pass.retry.unref();
         }
       });
+  }
+
+  /** Recovery work still running when the manager closes fails on closed connections: not news. */
+  #report(onError: (error: unknown) => void, error: unknown): void {
+    if (!this.#shared.pass.stopped) onError(error);
   }
 
   /** Stops the background replay passes (the manager is closing). */

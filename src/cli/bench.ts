@@ -117,6 +117,12 @@ export const benchCommand: Command = {
       if (!values.keep) {
         await memory.waitForIdle();
         for (const id of ids) await memory.clearSessionMemory(id).catch(() => {});
+      } else {
+        // Beside JSON output (--json) the list goes to stderr, so that stdout stays one document.
+        write(
+          values.json ? stderr : stdout,
+          `kept ${ids.length} sessions of tenant '${tenant}': ${ids.join(" ")}`,
+        );
       }
       await opened.close();
     }

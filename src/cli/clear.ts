@@ -27,7 +27,9 @@ export const clearCommand: Command = {
     const sessionId = positionals[0]!;
     const interactive = process.stdin.isTTY === true && stdout === process.stdout;
     if (!values.yes && !interactive) throw new UsageError("clear erases data: pass --yes to confirm");
-    const opened = await openMemory(env, { ...(values.tenant ? { tenant: values.tenant } : {}) });
+    const opened = await openMemory(env, {
+      ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+    });
     try {
       const { memory } = opened;
       const [stats, saved] = await Promise.all([
@@ -39,8 +41,8 @@ export const clearCommand: Command = {
         return 1;
       }
       const what =
-        `session '${sessionId}' (tenant '${memory.tenant}'): ${stats.buffer.last_seq} messages, ` +
-        `${stats.summary.summary_count} summaries${saved ? ", a saved SwisperContext" : ""}`;
+        `session '${sessionId}' (tenant '${memory.tenant}'): ${plural(stats.buffer.last_seq, "message", "messages")}, ` +
+        `${plural(stats.summary.summary_count, "summary", "summaries")}${saved ? ", a saved SwisperContext" : ""}`;
       if (!values.yes) {
         const prompt = createInterface({ input: process.stdin, output: process.stdout });
         const answer = await prompt.question(`Erase ${what}? Type the session id to confirm: `);
@@ -58,3 +60,7 @@ export const clearCommand: Command = {
     }
   },
 };
+
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -73,6 +73,7 @@ export function write(stream: NodeJS.WritableStream, text = ""): void {
 
 /** A message for an error a command could not handle: the library's errors name their field. */
 export function describeError(error: unknown): string {
-  if (error instanceof ValidationError) return `invalid ${error.field}: ${error.message}`;
+  // A ValidationError's message starts with the field it names.
+  if (error instanceof ValidationError) return `invalid ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }

@@ -21,7 +21,7 @@ export const inspectCommand: Command = {
   name: "inspect",
   summary: "Print a session's availability, breakers, buffer, summaries and config",
   help: HELP,
-  async run(args, { env, stdout }) {
+  async run(args, { env, stdout, stderr }) {
     const { values, positionals } = parseCommandLine(
       args,
       {
@@ -35,7 +35,9 @@ export const inspectCommand: Command = {
     const sessionId = positionals[0]!;
     const messageLimit = integerOption(values.messages, "messages", 20, 0, 10_000);
     const historyLimit = integerOption(values.history, "history", 10, 1, 1000);
-    const opened = await openMemory(env, { ...(values.tenant ? { tenant: values.tenant } : {}) });
+    const opened = await openMemory(env, {
+      ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+    });
     try {
       const { memory, redis } = opened;
       const [bufferInfo, messages, currentSummary, history, config] = await Promise.all([
@@ -58,14 +60,17 @@ export const inspectCommand: Command = {
         summary_history: history,
         session_config: config,
       };
+      // As `clear` and the HTTP API (404): a session without memory is an error, exit 1.
+      if (bufferInfo.last_seq === 0 && history.length === 0) {
+        write(stderr, `session '${sessionId}' (tenant '${memory.tenant}') has no memory`);
+        return 1;
+      }
       if (values.json) {
         write(stdout, JSON.stringify(report, null, 2));
         return 0;
       }
 
       write(stdout, `Session '${sessionId}' (tenant '${report.tenant}')`);
-      if (bufferInfo.last_seq === 0 && history.length === 0)
-        write(stdout, "  (no messages stored for this session)");
       write(stdout);
       write(stdout, `Memory available:  ${report.available ? "yes" : "NO"}`);
       write(stdout, `System of record:  ${report.database}`);
@@ -93,7 +98,9 @@ export const inspectCommand: Command = {
         stdout,
         messageLimit === 0
           ? "Buffer messages: (not printed; --messages 0)"
-          : `Buffer messages (newest ${messages.length} of ${bufferInfo.message_count}, oldest first):`,
+          : messages.length === 0
+            ? "Buffer messages: none"
+            : `Buffer messages (newest ${messages.length} of ${bufferInfo.message_count}, oldest first):`,
       );
       for (const message of messages) write(stdout, `  ${formatMessage(message)}`);
       write(stdout);
@@ -108,7 +115,10 @@ export const inspectCommand: Command = {
         for (const line of currentSummary.split("\n")) write(stdout, `  ${line}`);
       }
       write(stdout);
-      write(stdout, `Summary history (newest ${history.length}):`);
+      write(
+        stdout,
+        history.length === 0 ? "Summary history: none" : `Summary history (newest ${history.length}):`,
+      );
       for (const record of history) write(stdout, `  ${formatSummary(record)}`);
       write(stdout);
       write(stdout, "Session config:");

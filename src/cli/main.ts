@@ -65,6 +65,11 @@ export async function main(argv: string[], context: CliContext): Promise<number>
 // Run when executed (node dist/cli/main.js, the bin link, tsx src/cli/main.ts), not when imported.
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : "";
 if (invoked === fileURLToPath(import.meta.url)) {
+  // Output piped into a reader that stopped (`demo | head -1`) is not an error of ours.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   main(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }).then(
     (code) => {
       process.exitCode = code;

@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.js";
+import { type Logger, stderrLogger } from "../logger.js";
 import { createMemoryManager, redisUrlFromEnv } from "../manager/create-memory-manager.js";
 import type { MemoryManager } from "../manager/memory-manager.js";
 import { type Database, PgliteDatabase, PostgresDatabase } from "../storage/database.js";
@@ -37,8 +37,9 @@ export async function openMemory(
       env,
       database: db,
       redis: redis ?? false,
-      ...(options.tenant ? { tenant: options.tenant } : {}),
-      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
+      // A short operator command reports problems, not the service's start-up information.
+      logger: options.logger ?? { ...stderrLogger, info: () => {} },
       ...(options.autoMigrate !== undefined ? { autoMigrate: options.autoMigrate } : {}),
       summarization: { idleFinalizeAfterMs: 0 },
     });

@@ -24,17 +24,24 @@ export const statsCommand: Command = {
   name: "stats",
   summary: "Print one session's memory statistics, or the whole store's",
   help: HELP,
-  async run(args, { env, stdout }) {
+  async run(args, { env, stdout, stderr }) {
     const { values, positionals } = parseCommandLine(
       args,
       { tenant: { type: "string" }, json: { type: "boolean" } },
       { min: 0, max: 1 },
     );
-    const opened = await openMemory(env, { ...(values.tenant ? { tenant: values.tenant } : {}) });
+    const opened = await openMemory(env, {
+      ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+    });
     try {
       const sessionId = positionals[0];
       if (sessionId !== undefined) {
         const stats = await opened.memory.getMemoryStats(sessionId);
+        // As `clear` and the HTTP API (404): a session without memory is an error, exit 1.
+        if (stats.buffer.last_seq === 0 && stats.summary.summary_count === 0) {
+          write(stderr, `session '${sessionId}' (tenant '${opened.memory.tenant}') has no memory`);
+          return 1;
+        }
         if (values.json) {
           write(stdout, JSON.stringify(stats, null, 2));
           return 0;

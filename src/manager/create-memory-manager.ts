@@ -393,7 +393,11 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
   }
 }
 
-/** Says once, and on every change, whether writes may wait in Redis while PostgreSQL is away. */
+/**
+ * Says at start-up, and on every change, whether writes may wait in Redis while PostgreSQL is
+ * away. Either answer is a supported deployment (the Memory Manager API specification's production
+ * settings give "no"), so it is information, not a warning.
+ */
 function logDurability(logger: Logger, found: RedisDurability): void {
   const settings = { redis: found.servers };
   if (found.durable) {
@@ -402,7 +406,7 @@ function logDurability(logger: Logger, found: RedisDurability): void {
       "Redis keeps writes durably: while PostgreSQL is away, writes are acknowledged from the Redis outbox",
     );
   } else {
-    logger.warn(
+    logger.info(
       { ...settings, reasons: found.reasons },
       "Redis may evict or lose what it holds: while PostgreSQL is away, writes are refused (503 with Retry-After) rather than held in Redis",
     );

@@ -132,6 +132,16 @@ describe("swisper-memory", () => {
     );
     expect(stdout).toContain("Usage: swisper-memory inspect <session>");
   });
+
+  it("stops quietly when its reader does (demo | head -1)", async () => {
+    const { stdout, stderr } = await run(
+      "sh",
+      ["-c", `${process.execPath} --import tsx src/cli/main.ts --help | head -1`],
+      { cwd: ROOT },
+    );
+    expect(stdout).toBe("swisper-memory: session memory for LLM chat applications\n");
+    expect(stderr).not.toContain("EPIPE");
+  });
 });
 
 describe("migrate", () => {
@@ -183,10 +193,20 @@ describe("inspect", () => {
     expect(report.session_config.summary_trigger_tokens).toBe(150);
   });
 
-  it("looks in the named tenant only", async () => {
+  it("looks in the named tenant only; a session without memory exits 1, as clear and HTTP's 404", async () => {
     const result = await cli(env, "inspect", "cli-inspect", "--tenant", "someone-else");
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain("(no messages stored for this session)");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("session 'cli-inspect' (tenant 'someone-else') has no memory");
+    const stats = await cli(env, "stats", "cli-inspect", "--tenant", "someone-else");
+    expect(stats.code).toBe(1);
+    expect(stats.stderr).toContain("has no memory");
+  });
+
+  it("refuses an empty --tenant rather than reading the default tenant", async () => {
+    const result = await cli(env, "inspect", "cli-inspect", "--tenant", "");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^swisper-memory inspect: invalid tenant: /);
+    expect(result.stderr).not.toMatch(/tenant: tenant:/);
   });
 });
 
@@ -228,10 +248,10 @@ describe("clear", () => {
     const result = await cli(env, "clear", "cli-clear", "--yes");
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /^erased session 'cli-clear' \(tenant 'default'\): 12 messages, \d+ summaries/,
+      /^erased session 'cli-clear' \(tenant 'default'\): 12 messages, \d+ summar(y|ies)/,
     );
     const after = await cli(env, "inspect", "cli-clear", "--json");
-    expect(JSON.parse(after.stdout)).toMatchObject({ buffer_info: { last_seq: 0 }, summary_history: [] });
+    expect(after.code).toBe(1);
     const again = await cli(env, "clear", "cli-clear", "--yes");
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("has no memory");
@@ -268,5 +288,21 @@ describe("bench", () => {
     const table = await cli(env, "bench", "--sessions", "1", "--turns", "2");
     expect(table.stdout).toMatch(/operation\s+n\s+p50 ms\s+p95 ms\s+p99 ms/);
     expect(table.stdout).toMatch(/context read\s+2\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
+
+    const kept = await cli(
+      env,
+      "bench",
+      "--sessions",
+      "2",
+      "--turns",
+      "1",
+      "--keep",
+      "--tenant",
+      "kept-bench",
+    );
+    const ids = /kept 2 sessions of tenant 'kept-bench': (\S+) (\S+)/.exec(kept.stdout);
+    expect(ids).not.toBeNull();
+    const one = await cli(env, "inspect", ids![1]!, "--tenant", "kept-bench", "--json");
+    expect(JSON.parse(one.stdout)).toMatchObject({ buffer_info: { last_seq: 2 } });
   });
 });
