@@ -55,6 +55,13 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
   let memory: MemoryManager | null = null;
   try {
     if (redisUrl) redis = await connectRedis({ url: redisUrl, cluster: env.REDIS_CLUSTER === "1" });
+    if (!env.DATABASE_URL) {
+      // PGlite's first start creates a whole cluster: say so, or the wait looks like a hang.
+      log.info(
+        { dataDir: env.MEMORY_DATA_DIR ?? "./.swisper-memory" },
+        "opening the embedded database (the first start in an empty folder creates it, which takes seconds)",
+      );
+    }
     memory = await createMemoryManager({
       env,
       redis: redis ?? false,
