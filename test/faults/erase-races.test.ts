@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemoryManager } from "../../src/manager/memory-manager.js";
-import { FaultServers, sleep } from "./support/environment.js";
+import { FaultServers, SMALL_SESSIONS, sleep } from "./support/environment.js";
 import {
   checkTranscripts,
   differencesFromSystemOfRecord,
@@ -139,7 +139,11 @@ async function trial(
   let configBack = false;
   if (racingPut) {
     const config = await app.inject({ method: "GET", url: `/v1/sessions/${session}/config` });
-    const stored = JSON.parse(config.body) as Record<string, number>;
+    // 404: the session has no config of its own, so the defaults apply.
+    const stored =
+      config.statusCode === 404
+        ? (SMALL_SESSIONS as Record<string, number>)
+        : (JSON.parse(config.body) as Record<string, number>);
     // The config the session uses is the one PostgreSQL holds, and never the erased one.
     if (stored.max_buffer_tokens === CONFIG_A.max_buffer_tokens) configBack = true;
     if (after.kind === "context") {

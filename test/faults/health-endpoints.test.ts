@@ -107,7 +107,7 @@ describe("scenario 8: health endpoints through a PostgreSQL outage", () => {
     const postgresLines = lines.filter((line) => line.includes("postgres") && line.includes(hostPort));
     const outageLogged = postgresLines.some((line) => ERROR_CODE.test(line));
     const transitionsLogged = transitions.filter((state) =>
-      postgresLines.some((line) => line.toLowerCase().includes(state)),
+      postgresLines.some((line) => line.toLowerCase().replace(/[-\s]/g, "_").includes(state)),
     );
     printFigures("health, durable Redis", {
       liveStatuses: [...new Set(probes.live)].join("/"),
