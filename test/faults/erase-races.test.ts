@@ -76,8 +76,9 @@ interface TrialResult {
   staleReads: number;
   /** The context right after the erase was not gone. */
   notGone: boolean;
-  /** The message written after the erase was missing from the context. */
+  /** The message written after the erase was missing from the context (what was seen instead). */
   newMissing: boolean;
+  seenInstead?: string;
   /** Erased messages back in the transcript. */
   erasedRows: number;
   /** The erased config (or a config PG does not hold) is what the session now uses. */
@@ -134,6 +135,13 @@ async function trial(
   const afterIds =
     after.kind === "context" ? after.context.buffer_messages.map((m) => String(m.content)) : [];
   const newMissing = !(afterIds.length === 1 && afterIds[0] === fresh.content);
+  const seenInstead = newMissing
+    ? `${session}: after the erase and ${fresh.id} (acknowledged seq ${ack!.ack.seq}), the context was ${
+        after.kind === "context"
+          ? `[${after.context.buffer_messages.map((m) => `${m.seq}:${String(m.content).split(" ", 1)[0]}`).join(" ")}] last_seq ${after.context.buffer_info.last_seq} from ${after.context.buffer_info.source}`
+          : after.kind
+      }`
+    : undefined;
   const rows = await readTranscript(servers.pool, session);
   const erasedRows = rows.filter((row) => erased.has(row.content.split(" ", 1)[0]!)).length;
 
@@ -157,7 +165,7 @@ async function trial(
         configBack = true;
     }
   }
-  return { staleReads, notGone, newMissing, erasedRows, configBack };
+  return { staleReads, notGone, newMissing, ...(seenInstead ? { seenInstead } : {}), erasedRows, configBack };
 }
 
 async function runTrials(racingPut: boolean, label: string) {
@@ -192,7 +200,8 @@ async function runTrials(racingPut: boolean, label: string) {
     ...figures,
     quietDifferences: differences.length,
   };
-  printFigures(label, summary, [...examples, ...differences]);
+  const missing = results.flatMap((result) => (result.seenInstead ? [result.seenInstead] : []));
+  printFigures(label, summary, [...missing, ...examples, ...differences]);
   return { summary, examples, differences, reads };
 }
 
