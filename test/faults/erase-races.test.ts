@@ -134,11 +134,14 @@ async function trial(
   const after = await client.read(session);
   const afterIds =
     after.kind === "context" ? after.context.buffer_messages.map((m) => String(m.content)) : [];
-  const newMissing = !(afterIds.length === 1 && afterIds[0] === fresh.content);
+  // The one message after the erase, in the buffer (or, should a summary have folded it in
+  // meanwhile, covered by that summary and by nothing erased).
+  const covered = after.kind === "context" && (after.context.summary?.last_seq ?? 0) >= (ack!.ack.seq ?? 1);
+  const newMissing = !(covered || (afterIds.length === 1 && afterIds[0] === fresh.content));
   const seenInstead = newMissing
     ? `${session}: after the erase and ${fresh.id} (acknowledged seq ${ack!.ack.seq}), the context was ${
         after.kind === "context"
-          ? `[${after.context.buffer_messages.map((m) => `${m.seq}:${String(m.content).split(" ", 1)[0]}`).join(" ")}] last_seq ${after.context.buffer_info.last_seq} from ${after.context.buffer_info.source}`
+          ? `[${after.context.buffer_messages.map((m) => `${m.seq}:${String(m.content).split(" ", 1)[0]}`).join(" ")}] last_seq ${after.context.buffer_info.last_seq} first_seq ${after.context.buffer_info.first_seq} summary ${after.context.summary ? `[${after.context.summary.first_seq}..${after.context.summary.last_seq}]` : "none"} from ${after.context.buffer_info.source}`
           : after.kind
       }`
     : undefined;
