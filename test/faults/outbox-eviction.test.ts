@@ -57,14 +57,14 @@ async function outageUnderTraffic(redisArgs: readonly string[], label: string, r
     pauseMs: 10,
     write: { retries: 2, retryDelayMs: 100 },
   });
-  await sleep(1000);
+  await sleep(500);
   const before = log.acknowledged;
   await servers.postgres.stopServer();
   await sleep(OUTAGE_MS);
   const duringOutage = log.acknowledged - before;
   const provisionalDuringOutage = log.provisional;
   await servers.postgres.restart();
-  await sleep(2000);
+  await sleep(1500);
   mark("restarted");
   await traffic.stop();
   mark("trafficStopped");
