@@ -106,9 +106,17 @@ describe("scenario 8: health endpoints through a PostgreSQL outage", () => {
     const hostPort = `127.0.0.1:${servers.postgres.port}`;
     const postgresLines = lines.filter((line) => line.includes("postgres") && line.includes(hostPort));
     const outageLogged = postgresLines.some((line) => ERROR_CODE.test(line));
-    const transitionsLogged = transitions.filter((state) =>
-      postgresLines.some((line) => line.toLowerCase().includes(state)),
-    );
+    // Each transition in order: a line (after the previous one's) naming its new state.
+    const transitionsLogged: string[] = [];
+    let from = 0;
+    for (const state of transitions) {
+      const at = postgresLines.findIndex(
+        (line, index) => index >= from && line.toLowerCase().replace(/[-\s]/g, "_").includes(state),
+      );
+      if (at < 0) break;
+      transitionsLogged.push(state);
+      from = at + 1;
+    }
     printFigures("health, durable Redis", {
       liveStatuses: [...new Set(probes.live)].join("/"),
       readyBefore: before.ready,

@@ -37,7 +37,7 @@ afterEach(async () => {
   servers = undefined;
 });
 
-async function outageUnderTraffic(redisArgs: readonly string[], label: string) {
+async function outageUnderTraffic(redisArgs: readonly string[], label: string, requireRedis = true) {
   const t0 = performance.now();
   const phases: Record<string, number> = {};
   const mark = (name: string) => {
@@ -57,14 +57,14 @@ async function outageUnderTraffic(redisArgs: readonly string[], label: string) {
     pauseMs: 10,
     write: { retries: 2, retryDelayMs: 100 },
   });
-  await sleep(1000);
+  await sleep(500);
   const before = log.acknowledged;
   await servers.postgres.stopServer();
   await sleep(OUTAGE_MS);
   const duringOutage = log.acknowledged - before;
   const provisionalDuringOutage = log.provisional;
   await servers.postgres.restart();
-  await sleep(2000);
+  await sleep(1500);
   mark("restarted");
   await traffic.stop();
   mark("trafficStopped");
@@ -79,7 +79,9 @@ async function outageUnderTraffic(redisArgs: readonly string[], label: string) {
   const stats = await manager.redisStats();
   // Every transcript is checked; the contexts of every fifth session (summaries must catch up first).
   const sample = sessions.filter((_, index) => index % 5 === 0);
-  const differences = await differencesFromSystemOfRecord(manager, servers.postgres.url, sample);
+  const differences = await differencesFromSystemOfRecord(manager, servers.postgres.url, sample, undefined, {
+    requireRedis,
+  });
   mark("compared");
   printFigures(
     label,
@@ -140,6 +142,8 @@ describe("scenario 3: eviction of the outbox", () => {
     const { figures, examples, differences, log } = await outageUnderTraffic(
       ["--maxmemory", "2mb", ...DURABLE_REDIS],
       "outbox full (noeviction, 2mb)",
+      // A full Redis may leave reads to PostgreSQL; they must still be right.
+      false,
     );
     expect({ lost: figures.lost, duplicated: figures.duplicated, outOfOrder: figures.outOfOrder }).toEqual({
       lost: 0,

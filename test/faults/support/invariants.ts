@@ -195,7 +195,7 @@ export async function coverageProblems(manager: MemoryManager, session: string):
 }
 
 /**
- * Once quiet: the context the manager serves (from Redis) equals what the transcript alone says,
+ * Once quiet: the context the manager serves (from Redis, unless `requireRedis` is false) equals what the transcript alone says,
  * read by a manager with no Redis on the same database and the same session defaults. Returns a
  * description of each session that differs.
  */
@@ -204,7 +204,9 @@ export async function differencesFromSystemOfRecord(
   databaseUrl: string,
   sessions: readonly string[],
   sessionDefaults: Partial<SessionConfig> = SMALL_SESSIONS,
+  options: { requireRedis?: boolean } = {},
 ): Promise<string[]> {
+  const requireRedis = options.requireRedis ?? true;
   await manager.waitForIdle();
   const reference = await createMemoryManager({
     database: databaseUrl,
@@ -224,7 +226,7 @@ export async function differencesFromSystemOfRecord(
           await sleep(50);
           actual = await manager.getContext(session);
         }
-        const difference = contextDifference(expected, actual);
+        const difference = contextDifference(expected, actual, requireRedis);
         if (difference) differences.push(`${session}: ${difference}`);
       } catch (error) {
         differences.push(`${session}: the read failed: ${String(error).slice(0, 200)}`);
@@ -236,8 +238,13 @@ export async function differencesFromSystemOfRecord(
   return differences;
 }
 
-function contextDifference(expected: MemoryContext, actual: MemoryContext): string | null {
-  if (actual.buffer_info.source !== "redis") return `served from ${actual.buffer_info.source}, not Redis`;
+function contextDifference(
+  expected: MemoryContext,
+  actual: MemoryContext,
+  requireRedis: boolean,
+): string | null {
+  if (requireRedis && actual.buffer_info.source !== "redis")
+    return `served from ${actual.buffer_info.source}, not Redis`;
   const contents = (context: MemoryContext) =>
     context.buffer_messages.map((m) => `${m.seq}:${idOf(String(m.content))}`);
   const want = contents(expected).join(" ");

@@ -41,7 +41,7 @@ export function isTypedUnavailable(error: unknown): boolean {
   return error instanceof MemoryError && mapError(error, "check").statusCode === 503;
 }
 
-function describe(error: unknown): string {
+function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
@@ -54,8 +54,8 @@ export function libraryClient(manager: MemoryManager, name = "library"): Client 
         const [ack] = await manager.addMessages(session, [message]);
         return { kind: "ack", ack: ack as Acknowledgement };
       } catch (error) {
-        if (isTypedUnavailable(error)) return { kind: "unavailable", error: describe(error) };
-        return { kind: "unexpected", error: describe(error) };
+        if (isTypedUnavailable(error)) return { kind: "unavailable", error: describeError(error) };
+        return { kind: "unexpected", error: describeError(error) };
       }
     },
     async read(session) {
@@ -64,8 +64,8 @@ export function libraryClient(manager: MemoryManager, name = "library"): Client 
         if (context.buffer_info.last_seq === 0 && context.summary === null) return { kind: "missing" };
         return { kind: "context", context };
       } catch (error) {
-        if (isTypedUnavailable(error)) return { kind: "unavailable", error: describe(error) };
-        return { kind: "unexpected", error: describe(error) };
+        if (isTypedUnavailable(error)) return { kind: "unavailable", error: describeError(error) };
+        return { kind: "unexpected", error: describeError(error) };
       }
     },
     async erase(session) {
@@ -73,7 +73,7 @@ export function libraryClient(manager: MemoryManager, name = "library"): Client 
         await manager.clearSessionMemory(session);
         return { ok: true };
       } catch (error) {
-        return { ok: false, error: describe(error) };
+        return { ok: false, error: describeError(error) };
       }
     },
   };
