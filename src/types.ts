@@ -1,5 +1,5 @@
 /**
- * Public data shapes. Method names are camelCase; data objects keep the seed's snake_case field
+ * Public data shapes. Method names are camelCase; data objects keep the specification's snake_case field
  * names so that the library's objects and the HTTP API's JSON are the same shapes.
  */
 
@@ -28,7 +28,7 @@ export interface ChatMessage {
   tool_calls?: ToolCall[];
   /** Idempotency key: a message sent twice with the same id is stored once. */
   id?: string;
-  /** Unix time in seconds (the seed's `int(time.time())`); set on write when absent. */
+  /** Unix time in seconds (the specification's `int(time.time())`); set on write when absent. */
   timestamp?: number;
   metadata?: Record<string, unknown>;
 }
@@ -68,7 +68,7 @@ export interface SummaryRecord {
 }
 
 /**
- * The orchestrator's session state (seed: `SwisperContext`), saved as a snapshot that loads back
+ * The orchestrator's session state (spec: `SwisperContext`), saved as a snapshot that loads back
  * equal. It is application state: it never enters the LLM buffer. Extra fields are kept.
  */
 export interface SwisperContext {

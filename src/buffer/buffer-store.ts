@@ -6,7 +6,7 @@ import type { AppendedSeq, Transcript, TranscriptEntry, TranscriptSnapshot } fro
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
 import type { SessionRef } from "./keys.js";
 
-/** The buffer's metadata (seed: `get_buffer_info`). Read from running totals, never recounted. */
+/** The buffer's metadata (spec: `get_buffer_info`). Read from running totals, never recounted. */
 export interface BufferInfo {
   message_count: number;
   /** Sum of the buffered messages' tokens, chat framing included. */
@@ -78,7 +78,7 @@ export interface BufferStoreDependencies {
 }
 
 /**
- * The seed's BufferStore: the recent messages of each session within its caps. Writes go to the
+ * The Memory Manager API specification's BufferStore: the recent messages of each session within its caps. Writes go to the
  * transcript first (the system of record), so nothing the caps push out is ever lost. One contract
  * suite runs against both implementations.
  */
@@ -106,7 +106,7 @@ export abstract class BufferStore {
   /** The same store for another tenant, sharing connections. */
   abstract forTenant(tenant: string): BufferStore;
 
-  /** Adds one message (seed: `add_message`). Resolves true once it is in the transcript. */
+  /** Adds one message (spec: `add_message`). Resolves true once it is in the transcript. */
   async addMessage(sessionId: string, message: ChatMessage): Promise<boolean> {
     await this.addMessages(sessionId, [message]);
     return true;
@@ -134,7 +134,7 @@ export abstract class BufferStore {
     return validated.map((message) => toTranscriptEntry(message, measurer));
   }
 
-  /** The newest `limit` messages of the buffer, oldest first (seed: `get_messages`). */
+  /** The newest `limit` messages of the buffer, oldest first (spec: `get_messages`). */
   async getMessages(sessionId: string, limit?: number): Promise<StoredMessage[]> {
     if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
       throw new ValidationError("limit", "must be a non-negative integer");
@@ -143,17 +143,17 @@ export abstract class BufferStore {
     return (await this.readState(this.ref(sessionId), limit)).messages;
   }
 
-  /** The buffer's metadata (seed: `get_buffer_info`). */
+  /** The buffer's metadata (spec: `get_buffer_info`). */
   async getBufferInfo(sessionId: string): Promise<BufferInfo> {
     return (await this.readState(this.ref(sessionId), 0)).info;
   }
 
-  /** True when the buffer holds at least `threshold` tokens (seed: `should_trigger_summary`). */
+  /** True when the buffer holds at least `threshold` tokens (spec: `should_trigger_summary`). */
   async shouldTriggerSummary(sessionId: string, threshold = 3000): Promise<boolean> {
     return (await this.getBufferInfo(sessionId)).total_tokens >= threshold;
   }
 
-  /** Empties the buffer (seed: `clear_buffer`); the transcript keeps the messages. */
+  /** Empties the buffer (spec: `clear_buffer`); the transcript keeps the messages. */
   async clearBuffer(sessionId: string): Promise<boolean> {
     await this.clearRef(this.ref(sessionId));
     return true;

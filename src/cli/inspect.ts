@@ -5,7 +5,7 @@ import { openMemory } from "./open-memory.js";
 
 const HELP = `Usage: swisper-memory inspect <session> [options]
 
-Prints what the seed's Debug Commands print for one session: whether memory is available, the
+Prints what the specification's Debug Commands print for one session: whether memory is available, the
 circuit breakers' states, the buffer's info and messages, the current summary and the summary
 history, and the session's config. Reads only; opens the storage the environment configures
 (DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL).

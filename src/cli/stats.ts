@@ -4,7 +4,7 @@ import { openMemory } from "./open-memory.js";
 
 const HELP = `Usage: swisper-memory stats [<session>] [options]
 
-With a session: its memory statistics (seed: get_memory_stats): buffer, summaries, Redis,
+With a session: its memory statistics (the specification's get_memory_stats): buffer, summaries, Redis,
 config and token cache. Without one: the whole store's figures: sessions, messages and
 summaries per tenant (the largest 20), and the Redis server's memory, evictions and hit ratio.
 

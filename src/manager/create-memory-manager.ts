@@ -1,7 +1,7 @@
 import { RedisBufferStore } from "../buffer/redis-buffer-store.js";
 import { SqlBufferStore } from "../buffer/sql-buffer-store.js";
 import { TieredBufferStore } from "../buffer/tiered-buffer-store.js";
-import { ValidationError } from "../errors.js";
+import { readMemoryEnvironment } from "../environment.js";
 import { type Logger, stderrLogger } from "../logger.js";
 import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
 import { GuardedDatabase, GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
@@ -146,6 +146,7 @@ export interface MemoryManagerOptions {
  */
 export async function createMemoryManager(options: MemoryManagerOptions = {}): Promise<MemoryManager> {
   const env = options.env ?? process.env;
+  const settings = readMemoryEnvironment(env);
   const logger = options.logger ?? stderrLogger;
   const defaults = resolveSessionConfig(options.sessionDefaults ?? {}, DEFAULT_SESSION_CONFIG);
   const closers: (() => Promise<void>)[] = [];
@@ -154,7 +155,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
     const resilience = options.resilience ?? {};
     const opened = openDatabase(options, env, resilience.databaseQueryTimeoutMs);
     if (opened.owned) closers.push(() => opened.database.close());
-    const autoMigrate = options.autoMigrate ?? env.MEMORY_AUTO_MIGRATE?.toLowerCase() !== "false";
+    const autoMigrate = options.autoMigrate ?? settings.MEMORY_AUTO_MIGRATE ?? true;
     if (autoMigrate) {
       const run = await migrate(opened.database);
       if (run.error) throw run.error;
@@ -207,7 +208,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       logTransitions(breaker, { logger, address });
     }
 
-    const model = options.model ?? env.MEMORY_TOKENIZER_MODEL ?? "gpt-4o";
+    const model = options.model ?? settings.MEMORY_TOKENIZER_MODEL ?? "gpt-4o";
     const tokenCacheSize = options.tokenCacheSize ?? 10_000;
     const tokenCounter = new TokenCounter({ model, cacheSize: tokenCacheSize });
     const counters = new Map<string, TokenCounter>([[model, tokenCounter]]);
@@ -243,7 +244,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       ? new RedisBufferStore({
           ...bufferDependencies,
           redis: redis.connection,
-          keyPrefix: options.keyPrefix ?? env.MEMORY_KEY_PREFIX ?? "mem",
+          keyPrefix: options.keyPrefix ?? settings.MEMORY_KEY_PREFIX ?? "mem",
           summaryCacheTtlSeconds: options.summaryCacheTtlSeconds ?? 24 * 60 * 60,
         })
       : null;
@@ -324,7 +325,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
     const summarization = options.summarization ?? {};
     const leaseMs = summarization.leaseMs ?? 30_000;
     const leases = redis.connection
-      ? new RedisLeaseManager(redis.connection, options.keyPrefix ?? env.MEMORY_KEY_PREFIX ?? "mem", {
+      ? new RedisLeaseManager(redis.connection, options.keyPrefix ?? settings.MEMORY_KEY_PREFIX ?? "mem", {
           leaseMs,
         })
       : new SqlLeaseManager(db.database, { leaseMs });
@@ -352,7 +353,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
     });
     closers.push(() => scheduler.close());
     const idleFinalizeAfterMs =
-      summarization.idleFinalizeAfterMs ?? Number(env.MEMORY_IDLE_FINALIZE_SECONDS ?? 24 * 60 * 60) * 1000;
+      summarization.idleFinalizeAfterMs ?? (settings.MEMORY_IDLE_FINALIZE_SECONDS ?? 24 * 60 * 60) * 1000;
     if (idleFinalizeAfterMs > 0) {
       const sweep = setInterval(() => {
         transcript.idleUnsummarized(new Date(Date.now() - idleFinalizeAfterMs), 100).then(
@@ -421,7 +422,7 @@ function openDatabase(
   if (options.database !== undefined && typeof options.database !== "string") {
     return { database: options.database, owned: false, address: null };
   }
-  const url = options.database ?? env.DATABASE_URL;
+  const url = options.database ?? readMemoryEnvironment(env).DATABASE_URL;
   if (url) {
     return {
       database: new PostgresDatabase({ connectionString: url, ...definedOnly({ queryTimeoutMs }) }),
@@ -429,7 +430,7 @@ function openDatabase(
       address: addressOf(url, 5432),
     };
   }
-  const dataDir = options.dataDir ?? env.MEMORY_DATA_DIR ?? "./.swisper-memory";
+  const dataDir = options.dataDir ?? readMemoryEnvironment(env).MEMORY_DATA_DIR ?? "./.swisper-memory";
   return { database: new PgliteDatabase({ dataDir }), owned: true, address: null };
 }
 
@@ -444,7 +445,7 @@ async function openRedis(
   }
   const url = options.redis ?? redisUrlFromEnv(env);
   if (!url) return { connection: null, owned: false, address: null };
-  const cluster = options.redisCluster ?? env.REDIS_CLUSTER === "1";
+  const cluster = options.redisCluster ?? readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
   return {
     connection: await connectRedis({ url, cluster, ...definedOnly({ commandTimeoutMs }) }),
     owned: true,
@@ -470,16 +471,13 @@ function summarizerAddress(
   return addressOf(baseUrl, baseUrl.startsWith("https:") ? 443 : 80);
 }
 
-/** `REDIS_URL`, else the seed's `REDIS_HOST`, `REDIS_PORT` (6379) and `REDIS_DB` (0). */
+/** `REDIS_URL`, else the specification's `REDIS_HOST`, `REDIS_PORT` (6379) and `REDIS_DB` (0). */
 export function redisUrlFromEnv(env: Environment): string | null {
-  if (env.REDIS_URL) return env.REDIS_URL;
-  if (!env.REDIS_HOST) return null;
-  const port = env.REDIS_PORT ?? "6379";
-  const db = env.REDIS_DB ?? "0";
-  if (!/^\d+$/.test(port)) throw new ValidationError("REDIS_PORT", "must be a port number");
-  if (!/^\d+$/.test(db)) throw new ValidationError("REDIS_DB", "must be a database number");
-  const password = env.REDIS_PASSWORD ? `:${encodeURIComponent(env.REDIS_PASSWORD)}@` : "";
-  return `redis://${password}${env.REDIS_HOST}:${port}/${db}`;
+  const settings = readMemoryEnvironment(env);
+  if (settings.REDIS_URL) return settings.REDIS_URL;
+  if (!settings.REDIS_HOST) return null;
+  const password = settings.REDIS_PASSWORD ? `:${encodeURIComponent(settings.REDIS_PASSWORD)}@` : "";
+  return `redis://${password}${settings.REDIS_HOST}:${settings.REDIS_PORT ?? 6379}/${settings.REDIS_DB ?? 0}`;
 }
 
 async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {

@@ -39,7 +39,7 @@ import {
 } from "./session-config.js";
 import type { SummarizationScheduler } from "./summarization-scheduler.js";
 
-/** The seed's `get_context` result, plus the packed `messages` when a budget is given. */
+/** The Memory Manager API specification's `get_context` result, plus the packed `messages` when a budget is given. */
 export interface MemoryContext {
   session_id: string;
   /** The buffer: recent messages after the summary, oldest first. */
@@ -65,7 +65,7 @@ export interface ContextOptions {
   model?: string;
 }
 
-/** Seed: `get_memory_stats`. */
+/** spec: `get_memory_stats`. */
 export interface MemoryStats {
   session_id: string;
   buffer: BufferInfo;
@@ -78,7 +78,7 @@ export interface MemoryStats {
   health: HealthSnapshot;
 }
 
-/** The seed's circuit breakers, one per dependency: `memory.circuitBreaker.redis.getState()`. */
+/** The Memory Manager API specification's circuit breakers, one per dependency: `memory.circuitBreaker.redis.getState()`. */
 export interface ManagerBreakers {
   redis: CircuitBreaker;
   postgres: CircuitBreaker;
@@ -115,7 +115,7 @@ export interface ManagerResources {
 }
 
 /**
- * The seed's MemoryManager: one entry point for a tenant's session memory. Writes go to the
+ * The Memory Manager API specification's MemoryManager: one entry point for a tenant's session memory. Writes go to the
  * transcript and the buffer; reads come from Redis in one round trip, or from PostgreSQL when
  * there is no Redis.
  */
@@ -124,7 +124,7 @@ export class MemoryManager {
   readonly tokenCounter: TokenCounter;
   readonly bufferStore: BufferStore;
   readonly summaryStore: SummaryStore;
-  /** Circuit breakers of Redis, PostgreSQL and the summarizer (seed: `redis_circuit_breaker`). */
+  /** Circuit breakers of Redis, PostgreSQL and the summarizer (spec: `redis_circuit_breaker`). */
   readonly circuitBreaker: ManagerBreakers;
   /** Every component's state, last error and last transition. */
   readonly health: HealthMonitor;
@@ -146,7 +146,7 @@ export class MemoryManager {
   }
 
   /**
-   * Adds one message (seed: `add_message`); resolves true once it is in the transcript. When the
+   * Adds one message (spec: `add_message`); resolves true once it is in the transcript. When the
    * buffer reaches its trigger, a summarization job is queued; the write does not wait for it.
    */
   async addMessage(sessionId: string, message: ChatMessage): Promise<boolean> {
@@ -190,7 +190,7 @@ export class MemoryManager {
     return this.#resources.scheduler.waitForIdle();
   }
 
-  /** The session's context (seed: `get_context`); with `max_tokens`, also a packed message list. */
+  /** The session's context (spec: `get_context`); with `max_tokens`, also a packed message list. */
   async getContext(sessionId: string, options: ContextOptions = {}): Promise<MemoryContext> {
     const ref = this.#ref(sessionId);
     const budget = this.#budget(options);
@@ -215,7 +215,7 @@ export class MemoryManager {
     return context;
   }
 
-  /** Saves the orchestrator's state (seed: `save_context`); it never enters the buffer. */
+  /** Saves the orchestrator's state (spec: `save_context`); it never enters the buffer. */
   async saveContext(sessionId: string, context: SwisperContext): Promise<boolean> {
     const ref = this.#ref(sessionId);
     if (typeof context !== "object" || context === null || Array.isArray(context)) {
@@ -243,7 +243,7 @@ export class MemoryManager {
   }
 
   /**
-   * Sets per-session settings (seed: `set_session_config`); keys left out keep their values.
+   * Sets per-session settings (spec: `set_session_config`); keys left out keep their values.
    * Persisted in PostgreSQL and seen by every process. Returns the whole config.
    */
   async setSessionConfig(sessionId: string, config: Partial<SessionConfig>): Promise<SessionConfig> {
@@ -267,7 +267,7 @@ export class MemoryManager {
     return resolveStoredConfig(this.#resources.defaults, overrides);
   }
 
-  /** Buffer, summary, Redis and config figures for one session (seed: `get_memory_stats`). */
+  /** Buffer, summary, Redis and config figures for one session (spec: `get_memory_stats`). */
   async getMemoryStats(sessionId: string): Promise<MemoryStats> {
     const [buffer, summary, redis, sessionConfig] = await Promise.all([
       this.bufferStore.getBufferInfo(sessionId),

@@ -177,7 +177,7 @@ function serializableMetadata(
     JSON.stringify(metadata);
     return metadata;
   } catch (error) {
-    // The seed's rule for serialization errors: warn, keep the raw data as text, continue.
+    // The Memory Manager API specification's rule for serialization errors: warn, keep the raw data as text, continue.
     logger.warn({ field, error: String(error) }, "metadata is not JSON-serializable; stored as text");
     return { unserializable: inspect(metadata, { depth: 4, breakLength: Number.POSITIVE_INFINITY }) };
   }

@@ -51,7 +51,7 @@ const SUMMARY_COUNT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500];
 const BREAKER_STATES = Object.values(CircuitState);
 
 /**
- * The service's Prometheus instruments: every metric the seed's "Monitoring and Alerting" names,
+ * The service's Prometheus instruments: every metric the specification's "Monitoring and Alerting" names,
  * prefixed `swisper_memory_`, plus breaker states, token-cache hit ratio and summarizer failures.
  * Per-session figures are observed into histograms (distributions over reads), never used as
  * label values: a label per session would grow without bound.
@@ -91,7 +91,7 @@ export class MemoryMetrics {
     const name = (suffix: string) => `${prefix}${suffix}`;
     const self = this;
 
-    // Seed: buffer metrics. Observed on every context read.
+    // spec: buffer metrics. Observed on every context read.
     this.#bufferMessageCount = new Histogram({
       name: name("buffer_message_count"),
       help: "Messages in a session's buffer, observed on each context read",
@@ -111,7 +111,7 @@ export class MemoryMetrics {
       registers,
     });
 
-    // Seed: summary metrics.
+    // spec: summary metrics.
     this.#summaryCount = new Histogram({
       name: name("summary_count"),
       help: "Summary versions of a session, observed on each context read",
@@ -125,7 +125,7 @@ export class MemoryMetrics {
     });
     this.#summaryMerge = new Counter({
       name: name("summary_merge_rate"),
-      help: "Committed summaries that compressed an over-budget summary, the seed's merge (a counter: use rate())",
+      help: "Committed summaries that compressed an over-budget summary, the specification's merge (a counter: use rate())",
       registers,
     });
     this.#summarizerFailures = new Counter({
@@ -134,7 +134,7 @@ export class MemoryMetrics {
       registers,
     });
 
-    // Seed: Redis metrics, read from INFO when scraped (NaN without Redis; see redis_available).
+    // spec: Redis metrics, read from INFO when scraped (NaN without Redis; see redis_available).
     const redisGauge = (suffix: keyof RedisStats & string, help: string) =>
       new Gauge({
         name: name(`redis_${suffix}`),
@@ -159,7 +159,7 @@ export class MemoryMetrics {
       },
     });
 
-    // Seed: performance metrics, as histograms (p95 = histogram_quantile(0.95, ...)).
+    // spec: performance metrics, as histograms (p95 = histogram_quantile(0.95, ...)).
     this.#readLatency = new Histogram({
       name: name("read_latency_seconds"),
       help: "Latency of memory reads, by operation",
@@ -188,7 +188,7 @@ export class MemoryMetrics {
       registers,
     });
 
-    // Beyond the seed.
+    // Beyond the specification.
     new Gauge({
       name: name("circuit_breaker_state"),
       help: "Circuit breaker state, one series per state: 1 for the current one, 0 for the others",

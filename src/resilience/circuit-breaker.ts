@@ -208,7 +208,7 @@ export class CircuitBreaker {
     return result;
   }
 
-  /** The decorator form (the seed's `@redis_circuit_breaker`): `fn` run through `execute`. */
+  /** The decorator form (the specification's `@redis_circuit_breaker`): `fn` run through `execute`. */
   wrap<Args extends unknown[], R>(fn: (...args: Args) => Promise<R>): (...args: Args) => Promise<R> {
     return (...args) => this.execute(() => fn(...args));
   }

@@ -36,7 +36,7 @@ export interface PostgresDatabaseOptions {
    * a pool of ours does.
    */
   pool?: pg.Pool;
-  /** Maximum pooled connections (default 20, the seed's production pool size). */
+  /** Maximum pooled connections (default 20, the specification's production pool size). */
   maxConnections?: number;
   /** Milliseconds to wait for a connection before failing (default 5000). */
   connectTimeoutMs?: number;

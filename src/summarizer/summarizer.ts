@@ -27,7 +27,7 @@ export interface SummarizeResult {
   inputTokens: number;
   /** Tokens of `text`, counted with the request's `countTokens`. */
   outputTokens: number;
-  /** True when the previous summary plus the new material exceeded the budget and was compressed (the seed's "merge"). */
+  /** True when the previous summary plus the new material exceeded the budget and was compressed (the specification's "merge"). */
   merged: boolean;
   /** Wall time of the call in milliseconds. */
   latencyMs: number;

@@ -15,14 +15,14 @@ export interface SummaryCache {
   forgetSummary(ref: SessionRef): Promise<void>;
 }
 
-/** Summary figures for monitoring (seed: `get_summary_stats`). */
+/** Summary figures for monitoring (spec: `get_summary_stats`). */
 export interface SummaryStats {
   summary_count: number;
   current_version: number;
   /** The transcript range all versions together cover: `[1..covered_seq]`. */
   covered_seq: number;
   current_tokens: number;
-  /** Versions that compressed an over-budget summary (the seed's "merge"). */
+  /** Versions that compressed an over-budget summary (the specification's "merge"). */
   merge_count: number;
   first_summary_at: string | null;
   last_summary_at: string | null;
@@ -68,7 +68,7 @@ interface SummaryRow {
 const SUMMARY_COLUMNS = "version, summary_text, first_seq, last_seq, tokens, created_at, metadata";
 
 /**
- * The seed's SummaryStore: every summary version persists in PostgreSQL with the exact transcript
+ * The Memory Manager API specification's SummaryStore: every summary version persists in PostgreSQL with the exact transcript
  * range it covers; the current one is cached in Redis and read through on a miss.
  */
 export class SummaryStore {
@@ -166,7 +166,7 @@ export class SummaryStore {
     }
   }
 
-  /** The current summary text, or null (seed: `get_current_summary`). */
+  /** The current summary text, or null (spec: `get_current_summary`). */
   async getCurrentSummary(sessionId: string): Promise<string | null> {
     return (await this.currentRecord(this.#ref(sessionId)))?.summary_text ?? null;
   }
@@ -188,7 +188,7 @@ export class SummaryStore {
     return record;
   }
 
-  /** The newest `limit` versions, newest first, with times and ranges (seed: `get_summary_history`). */
+  /** The newest `limit` versions, newest first, with times and ranges (spec: `get_summary_history`). */
   async getSummaryHistory(sessionId: string, limit = 10): Promise<SummaryRecord[]> {
     const ref = this.#ref(sessionId);
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
@@ -211,7 +211,7 @@ export class SummaryStore {
     return rows.map(toRecord);
   }
 
-  /** Figures for monitoring (seed: `get_summary_stats`). */
+  /** Figures for monitoring (spec: `get_summary_stats`). */
   async getSummaryStats(sessionId: string): Promise<SummaryStats> {
     const ref = this.#ref(sessionId);
     const { rows } = await this.#deps.db.query<{
@@ -246,7 +246,7 @@ export class SummaryStore {
   }
 
   /**
-   * Deletes every version (seed: `clear_summaries`). Coverage restarts at 0, so the messages they
+   * Deletes every version (spec: `clear_summaries`). Coverage restarts at 0, so the messages they
    * covered count as unsummarized again: the transcript still has them.
    */
   async clearSummaries(sessionId: string): Promise<boolean> {
