@@ -163,7 +163,8 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     {
       schema: {
         tags: [TAG],
-        summary: "Buffer, summary, Redis and config figures for the session (get_memory_stats in the Memory Manager API specification)",
+        summary:
+          "Buffer, summary, Redis and config figures for the session (get_memory_stats in the Memory Manager API specification)",
         security,
         params: SessionParamsSchema,
         response: { 200: MemoryStatsSchema, ...errorResponses(400, 401, 404, 429, 503) },
