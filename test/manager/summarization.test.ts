@@ -16,6 +16,7 @@ import {
   uniqueName,
 } from "../support/servers.js";
 import { FlakySummarizer } from "../support/test-summarizers.js";
+import { TEST_REDIS_URL } from "../support/urls.js";
 
 // Summarization must never lose a message: coverage is exact ([1..k] without gap or overlap), the
 // buffer holds exactly what comes after k, and one job at a time works on a session.
@@ -165,7 +166,7 @@ describe.skipIf(!inject("redisAvailable"))("summarization recovery", () => {
         env: {
           ...process.env,
           CHILD_DATABASE_URL: database.url ?? "",
-          CHILD_REDIS_URL: "redis://127.0.0.1:6379",
+          CHILD_REDIS_URL: TEST_REDIS_URL,
           CHILD_KEY_PREFIX: testRedis!.keyPrefix,
           CHILD_SESSION: session,
           CHILD_LEASE_MS: "1500",
