@@ -157,7 +157,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
       // The summary cache expired or was evicted while the buffer stayed: read it through.
       const snapshot = await this.#snapshot(ref);
       summary = snapshot.summary;
-      if (summary) await this.publishSummary(ref, summary, snapshot.generation);
+      if (summary && snapshot.generation) await this.publishSummary(ref, summary, snapshot.generation);
     }
     return {
       messages: entries.map(parseBufferEntry),
@@ -267,17 +267,17 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
 
   /**
    * Publishes a committed summary: caches it as current and trims exactly the range it covers
-   * from the buffer, in one atomic step. An older version never replaces a newer one, nor one of
-   * another `generation` of the session (null: not known to the caller).
+   * from the buffer, in one atomic step. An older version never replaces a newer one, and a
+   * version of another `generation` of the session (erased meanwhile) is never cached.
    */
-  async publishSummary(ref: SessionRef, summary: SummaryRecord, generation: string | null): Promise<void> {
+  async publishSummary(ref: SessionRef, summary: SummaryRecord, generation: string): Promise<void> {
     const keys = this.keys(ref);
     await publishSummaryScript.run(
       this.#redis,
       [keys.buffer, keys.meta, keys.config, keys.summary],
       [
         String(this.#summaryCacheTtlSeconds),
-        generation ?? "-",
+        generation,
         String(summary.version),
         summary.summary_text,
         String(summary.first_seq),

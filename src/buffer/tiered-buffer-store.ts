@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { DatabaseUnavailableError, RedisUnavailableError, StorageUnavailableError } from "../errors.js";
-import type { TranscriptEntry } from "../storage/transcript.js";
+import type { AppendResult, StoredSeq, TranscriptEntry } from "../storage/transcript.js";
 import { type AppendOutcome, type BufferState, BufferStore, outcomeFromState } from "./buffer-store.js";
 import type { SessionRef } from "./keys.js";
 import type { Invalidation, RedisBufferStore } from "./redis-buffer-store.js";
@@ -110,7 +110,7 @@ export class TieredBufferStore extends BufferStore {
       entry.idempotencyKey || entry.message.id ? entry : { ...entry, idempotencyKey: generatedKey() },
     );
     if (!this.#options.databaseAvailable()) return this.#appendToOutbox(ref, entries);
-    let stored: Awaited<ReturnType<typeof this.deps.transcript.appendEntries>>;
+    let stored: AppendResult;
     try {
       // Writes after an outage land after the outage's writes of the same session.
       if (this.#shared.outboxesPossible) await this.#replayBeforeWrite(ref);
@@ -122,17 +122,43 @@ export class TieredBufferStore extends BufferStore {
     try {
       return await this.#redis.pushEntries(ref, entries, stored.seqs, stored.generation);
     } catch (error) {
-      // Stored and acknowledged all the same: a committed write never fails. The Redis buffer is
-      // dropped when Redis answers again, and rebuilt from the transcript.
-      if (!(error instanceof RedisUnavailableError)) {
-        this.deps.logger.error(
-          { tenant: ref.tenant, session: ref.sessionId, error: String(error) },
-          "the Redis buffer refused a committed write; it will be rebuilt from the transcript",
-        );
-        await this.#redis.invalidate(ref, "cache").catch(() => {});
-      }
-      await this.deps.transcript.markRedisStale(ref);
-      return outcomeFromState(stored.seqs, await this.#sql.readState(ref, 0));
+      return this.#acknowledgeWithoutRedis(ref, stored.seqs, error);
+    }
+  }
+
+  /**
+   * A committed write is acknowledged whatever happens next: its Redis buffer (which may now miss
+   * it) is dropped where Redis answers, and marked for a drop where PostgreSQL does, so that no
+   * read serves it without the write. Each step is best effort; the outcome comes from the
+   * transcript when PostgreSQL answers, else it queues no summarization.
+   */
+  async #acknowledgeWithoutRedis(ref: SessionRef, seqs: StoredSeq[], error: unknown): Promise<AppendOutcome> {
+    if (!(error instanceof RedisUnavailableError || error instanceof DatabaseUnavailableError)) {
+      this.deps.logger.error(
+        { tenant: ref.tenant, session: ref.sessionId, error: String(error) },
+        "the Redis buffer refused a committed write; it will be rebuilt from the transcript",
+      );
+    }
+    await this.#redis.invalidate(ref, "cache").catch(() => {});
+    await this.deps.transcript
+      .markRedisStale(ref)
+      .catch((markError: unknown) =>
+        this.deps.logger.warn(
+          { tenant: ref.tenant, session: ref.sessionId, error: String(markError) },
+          "could not mark a session whose Redis buffer missed a committed write",
+        ),
+      );
+    try {
+      return outcomeFromState(seqs, await this.#sql.readState(ref, 0));
+    } catch {
+      const { defaults } = this.deps;
+      return {
+        seqs,
+        bufferTokens: 0,
+        summaryTriggerTokens: defaults.summaryTriggerTokens,
+        backlogMessages: 0,
+        maxMessages: defaults.maxMessages,
+      };
     }
   }
 

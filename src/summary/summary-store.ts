@@ -11,7 +11,7 @@ export interface SummaryCache {
    * Caches a committed version as current and trims the range it covers from the buffer; never
    * into another `generation` of the session (null: unknown to the caller).
    */
-  publishSummary(ref: SessionRef, summary: SummaryRecord, generation: string | null): Promise<void>;
+  publishSummary(ref: SessionRef, summary: SummaryRecord, generation: string): Promise<void>;
   forgetSummary(ref: SessionRef): Promise<void>;
 }
 
@@ -68,6 +68,13 @@ interface SummaryRow {
 const SUMMARY_COLUMNS = "version, summary_text, first_seq, last_seq, tokens, created_at, metadata";
 
 /**
+ * The generation of the session a summary row belongs to, read in the same statement: a cache
+ * never takes a summary into another generation of the session (one created after an erase).
+ */
+const GENERATION_COLUMN =
+  "(SELECT generation::text FROM memory_sessions WHERE tenant = $1 AND session_id = $2) AS generation";
+
+/**
  * The Memory Manager API specification's SummaryStore: every summary version persists in PostgreSQL with the exact transcript
  * range it covers; the current one is cached in Redis and read through on a miss.
  */
@@ -117,9 +124,9 @@ export class SummaryStore {
   async commit(ref: SessionRef, commit: SummaryCommit): Promise<SummaryRecord | null> {
     if (commit.lastSeq < commit.previousLastSeq)
       throw new ValidationError("last_seq", "must not go backwards");
-    let rows: SummaryRow[];
+    let rows: (SummaryRow & { generation: string | null })[];
     try {
-      ({ rows } = await this.#deps.db.query<SummaryRow>(
+      ({ rows } = await this.#deps.db.query<SummaryRow & { generation: string | null }>(
         `WITH current AS (
            SELECT coalesce(max(version), 0) AS version, coalesce(max(last_seq), 0) AS last_seq,
                   coalesce(max(fencing_token), 0) AS fencing_token
@@ -132,7 +139,7 @@ export class SummaryStore {
          WHERE current.last_seq = $8 AND ($6::bigint IS NULL OR current.fencing_token <= $6::bigint)
            AND ($9::uuid IS NULL OR EXISTS (SELECT 1 FROM memory_sessions
                 WHERE tenant = $1 AND session_id = $2 AND generation = $9::uuid))
-         RETURNING ${SUMMARY_COLUMNS}`,
+         RETURNING ${SUMMARY_COLUMNS}, ${GENERATION_COLUMN}`,
         [
           ref.tenant,
           ref.sessionId,
@@ -150,14 +157,15 @@ export class SummaryStore {
       if ((error as { code?: unknown }).code === "23505") return null;
       throw error;
     }
-    const record = rows[0] ? toRecord(rows[0]) : null;
-    if (record) await this.#publish(ref, record, commit.generation ?? null);
+    const row = rows[0];
+    const record = row ? toRecord(row) : null;
+    if (record) await this.#publish(ref, record, row!.generation);
     return record;
   }
 
   /** Publishes to the cache; a cache that does not answer only marks the session for a rebuild. */
   async #publish(ref: SessionRef, record: SummaryRecord, generation: string | null): Promise<void> {
-    if (!this.#deps.cache) return;
+    if (!this.#deps.cache || generation === null) return;
     try {
       await this.#deps.cache.publishSummary(ref, record, generation);
     } catch (error) {
@@ -178,13 +186,14 @@ export class SummaryStore {
       throw error;
     });
     if (cached) return cached;
-    const { rows } = await this.#deps.db.query<SummaryRow>(
-      `SELECT ${SUMMARY_COLUMNS} FROM memory_summaries WHERE tenant = $1 AND session_id = $2
-       ORDER BY version DESC LIMIT 1`,
+    const { rows } = await this.#deps.db.query<SummaryRow & { generation: string | null }>(
+      `SELECT ${SUMMARY_COLUMNS}, ${GENERATION_COLUMN} FROM memory_summaries
+       WHERE tenant = $1 AND session_id = $2 ORDER BY version DESC LIMIT 1`,
       [ref.tenant, ref.sessionId],
     );
-    const record = rows[0] ? toRecord(rows[0]) : null;
-    if (record) await this.#publish(ref, record, null);
+    const row = rows[0];
+    const record = row ? toRecord(row) : null;
+    if (record) await this.#publish(ref, record, row!.generation);
     return record;
   }
 

@@ -17,11 +17,12 @@ import {
 // erase held the 20 erased messages (for the buffer's TTL, hiding a new seq 1 behind the stale
 // buffer's last seq 20), and the erased config (max_buffer_messages 5) was served again.
 
-/** Holds every transcript snapshot read, after it has read, until released. */
+/** Holds every read of one kind (transcript snapshots by default), after it has read, until released. */
 class SnapshotGate implements Database {
   readonly #inner: Database;
   #held: (() => void)[] = [];
   #armed = false;
+  #matches: (sql: string) => boolean = SNAPSHOT_READ;
   #reached: (() => void) | null = null;
   constructor(inner: Database) {
     this.#inner = inner;
@@ -29,9 +30,10 @@ class SnapshotGate implements Database {
   get kind() {
     return this.#inner.kind;
   }
-  /** Resolves once a snapshot has been read and is being held. */
-  arm(): Promise<void> {
+  /** Resolves once a matching read has been made and is being held. */
+  arm(matches: (sql: string) => boolean = SNAPSHOT_READ): Promise<void> {
     this.#armed = true;
+    this.#matches = matches;
     return new Promise((resolve) => {
       this.#reached = resolve;
     });
@@ -42,7 +44,7 @@ class SnapshotGate implements Database {
   }
   async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
     const result = await this.#inner.query<Row>(sql, params);
-    if (this.#armed && sql.includes("running_tokens")) {
+    if (this.#armed && this.#matches(sql)) {
       this.#reached?.();
       await new Promise<void>((resolve) => this.#held.push(resolve));
     }
@@ -58,6 +60,10 @@ class SnapshotGate implements Database {
     return this.#inner.close();
   }
 }
+
+const SNAPSHOT_READ = (sql: string) => sql.includes("running_tokens");
+const CURRENT_SUMMARY_READ = (sql: string) =>
+  sql.includes("ORDER BY version DESC LIMIT 1") && !sql.includes("WITH");
 
 let database: TestDatabase;
 let redis: TestRedis;
@@ -125,5 +131,27 @@ describeWithRedis("a rebuild that read the transcript before an erase", () => {
     const context = await memory.getContext(session);
     expect(context.buffer_info.max_messages).toBe(30);
     expect(await memory.getSessionConfig(session)).toMatchObject({ max_buffer_messages: 30 });
+  });
+
+  it("never caches an erased summary into the session that reuses the id", async () => {
+    // Before: the summary read through from PostgreSQL was published without its generation, so
+    // it landed in the new session's cache and trimmed its first message (context [] at last_seq 1).
+    const session = uniqueName("erase-summary");
+    await writeTwenty(session);
+    await memory.summaryStore.addSummary(session, "the user shared twenty secrets");
+    await memory.setSessionConfig(session, { max_buffer_messages: 25 });
+    const held = gate.arm(CURRENT_SUMMARY_READ);
+    const racingRead = memory.summaryStore.getCurrentSummary(session);
+    await held;
+    await memory.clearSessionMemory(session);
+    await memory.addMessage(session, { role: "user", content: "a new conversation" });
+    expect((await memory.getContext(session)).buffer_messages).toHaveLength(1);
+    gate.release();
+    await racingRead;
+
+    const context = await memory.getContext(session);
+    expect(context.buffer_messages.map((m) => [m.seq, m.content])).toEqual([[1, "a new conversation"]]);
+    expect(context.current_summary).toBeNull();
+    expect(await memory.summaryStore.getCurrentSummary(session)).toBeNull();
   });
 });

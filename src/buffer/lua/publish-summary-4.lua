@@ -6,7 +6,7 @@
   whole, proven buffer nothing is cached: the rebuild publishes the transcript's current summary.
 
   KEYS[1] buffer LIST   KEYS[2] meta HASH   KEYS[3] config HASH   KEYS[4] summary HASH
-  ARGV[1] summary cache TTL (s)   ARGV[2] the session's generation, or "-" when unknown
+  ARGV[1] summary cache TTL (s)   ARGV[2] the session's generation the version belongs to
   ARGV[3] version   ARGV[4] summary text   ARGV[5] first seq   ARGV[6] last seq (covered)
   ARGV[7] tokens    ARGV[8] created at (ISO 8601)   ARGV[9] metadata JSON
 
@@ -19,7 +19,7 @@ local version = tonumber(ARGV[3])
 local covered_seq = tonumber(ARGV[6])
 
 local state = proven_state(buffer_key, meta_key, config_key)
-if not state or (ARGV[2] ~= "-" and state.gen ~= ARGV[2]) then return { "stale", 0 } end
+if not state or state.gen ~= ARGV[2] then return { "stale", 0 } end
 local cached_version = tonumber(redis.call("HGET", summary_key, "version"))
 if cached_version and cached_version > version then return { "stale", 0 } end
 
