@@ -26,16 +26,28 @@ export class SessionRecords {
     return rows[0] ? (JSON.parse(rows[0].context) as SwisperContext) : null;
   }
 
-  /** Deletes everything the session has in every table, in one statement (one transaction). */
+  /**
+   * Deletes everything the session has in every table, in one transaction. The session row is
+   * locked first: a write, outbox replay or summary commit holding it finishes before the delete
+   * reads the tables (so its rows go too), and one that comes after finds the session gone. The
+   * delete alone would take its snapshot before waiting for the row, and leave behind what a
+   * concurrent writer committed meanwhile.
+   */
   async erase(ref: SessionRef): Promise<void> {
-    await this.#db.query(
-      `WITH messages AS (DELETE FROM memory_messages WHERE tenant = $1 AND session_id = $2),
-            summaries AS (DELETE FROM memory_summaries WHERE tenant = $1 AND session_id = $2),
-            configs AS (DELETE FROM memory_session_configs WHERE tenant = $1 AND session_id = $2),
-            snapshots AS (DELETE FROM memory_context_snapshots WHERE tenant = $1 AND session_id = $2),
-            leases AS (DELETE FROM memory_summary_leases WHERE tenant = $1 AND session_id = $2)
-       DELETE FROM memory_sessions WHERE tenant = $1 AND session_id = $2`,
-      [ref.tenant, ref.sessionId],
-    );
+    await this.#db.transaction(async (tx) => {
+      await tx.query("SELECT 1 FROM memory_sessions WHERE tenant = $1 AND session_id = $2 FOR UPDATE", [
+        ref.tenant,
+        ref.sessionId,
+      ]);
+      await tx.query(
+        `WITH messages AS (DELETE FROM memory_messages WHERE tenant = $1 AND session_id = $2),
+              summaries AS (DELETE FROM memory_summaries WHERE tenant = $1 AND session_id = $2),
+              configs AS (DELETE FROM memory_session_configs WHERE tenant = $1 AND session_id = $2),
+              snapshots AS (DELETE FROM memory_context_snapshots WHERE tenant = $1 AND session_id = $2),
+              leases AS (DELETE FROM memory_summary_leases WHERE tenant = $1 AND session_id = $2)
+         DELETE FROM memory_sessions WHERE tenant = $1 AND session_id = $2`,
+        [ref.tenant, ref.sessionId],
+      );
+    });
   }
 }

@@ -137,8 +137,9 @@ export class SummaryStore {
          SELECT $1, $2, current.version + 1, $3, current.last_seq + 1, $4, $5, $6, $7::jsonb
          FROM current
          WHERE current.last_seq = $8 AND ($6::bigint IS NULL OR current.fencing_token <= $6::bigint)
+           -- Shares the session row's lock: an erase waits for this commit, or this finds it gone.
            AND ($9::uuid IS NULL OR EXISTS (SELECT 1 FROM memory_sessions
-                WHERE tenant = $1 AND session_id = $2 AND generation = $9::uuid))
+                WHERE tenant = $1 AND session_id = $2 AND generation = $9::uuid FOR SHARE))
          RETURNING ${SUMMARY_COLUMNS}, ${GENERATION_COLUMN}`,
         [
           ref.tenant,
