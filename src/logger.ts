@@ -3,7 +3,8 @@
  * pino loggers fit this shape.
  */
 export interface Logger {
-  info(details: Record<string, unknown>, message: string): void;
+  /** Optional, so that a `{ warn, error }` logger written for earlier versions still fits. */
+  info?(details: Record<string, unknown>, message: string): void;
   warn(details: Record<string, unknown>, message: string): void;
   error(details: Record<string, unknown>, message: string): void;
 }

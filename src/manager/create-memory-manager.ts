@@ -402,12 +402,12 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
 function logDurability(logger: Logger, found: RedisDurability): void {
   const settings = { redis: found.servers };
   if (found.durable) {
-    logger.info(
+    logger.info?.(
       settings,
       "Redis keeps writes durably: while PostgreSQL is away, writes are acknowledged from the Redis outbox",
     );
   } else {
-    logger.info(
+    logger.info?.(
       { ...settings, reasons: found.reasons },
       "Redis may evict or lose what it holds: while PostgreSQL is away, writes are refused (503 with Retry-After) rather than held in Redis",
     );

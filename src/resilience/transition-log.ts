@@ -30,9 +30,9 @@ export function logTransitions(breaker: CircuitBreaker, options: TransitionLogOp
     if (event.to === CircuitState.OPEN) {
       options.logger.warn(details, `${component} unavailable: circuit breaker opened`);
     } else if (event.to === CircuitState.CLOSED) {
-      options.logger.info(details, `${component} available again: circuit breaker closed`);
+      options.logger.info?.(details, `${component} available again: circuit breaker closed`);
     } else {
-      options.logger.info(details, `${component}: circuit breaker half-open, the next call is a trial`);
+      options.logger.info?.(details, `${component}: circuit breaker half-open, the next call is a trial`);
     }
   });
 }
