@@ -48,6 +48,8 @@ interface SharedState {
   replays: Map<string, Promise<unknown>>;
   /** The background replay pass: running, and whether another is wanted after it. */
   pass: { running: boolean; again: boolean; retry: NodeJS.Timeout | null; stopped: boolean };
+  /** The drop of marked buffers a mark scheduled, if one is pending. */
+  dropTimer: NodeJS.Timeout | null;
 }
 
 /**
@@ -76,6 +78,7 @@ export class TieredBufferStore extends BufferStore {
       outboxSessions: new Set(),
       replays: new Map(),
       pass: { running: false, again: false, retry: null, stopped: false },
+      dropTimer: null,
     };
   }
 
@@ -140,14 +143,12 @@ export class TieredBufferStore extends BufferStore {
       );
     }
     await this.#redis.invalidate(ref, "cache").catch(() => {});
-    await this.deps.transcript
-      .markRedisStale(ref)
-      .catch((markError: unknown) =>
-        this.deps.logger.warn(
-          { tenant: ref.tenant, session: ref.sessionId, error: String(markError) },
-          "could not mark a session whose Redis buffer missed a committed write",
-        ),
-      );
+    await this.markRedisStale(ref).catch((markError: unknown) =>
+      this.deps.logger.warn(
+        { tenant: ref.tenant, session: ref.sessionId, error: String(markError) },
+        "could not mark a session whose Redis buffer missed a committed write",
+      ),
+    );
     try {
       return outcomeFromState(seqs, await this.#sql.readState(ref, 0));
     } catch {
@@ -202,8 +203,30 @@ export class TieredBufferStore extends BufferStore {
       await this.#redis.invalidate(ref, what);
     } catch (error) {
       if (!(error instanceof RedisUnavailableError)) throw error;
-      await this.deps.transcript.markRedisStale(ref);
+      await this.markRedisStale(ref);
     }
+  }
+
+  /**
+   * Marks the session: its Redis copy missed a change and is dropped before Redis serves it again.
+   * The marks are dropped when Redis's breaker closes or its connection comes back, and also a
+   * second after a mark while Redis answers: one timed-out command need not open the breaker.
+   */
+  async markRedisStale(ref: SessionRef): Promise<void> {
+    await this.deps.transcript.markRedisStale(ref);
+    this.#scheduleDrop();
+  }
+
+  #scheduleDrop(): void {
+    const shared = this.#shared;
+    if (shared.dropTimer || shared.pass.stopped) return;
+    shared.dropTimer = setTimeout(() => {
+      shared.dropTimer = null;
+      // While the breaker is not CLOSED, its closing drops the marks (redisRecovered).
+      if (!this.#options.redisAvailable()) return;
+      this.#track(this.dropStaleBuffers().catch(() => this.#scheduleDrop()));
+    }, 1000);
+    shared.dropTimer.unref();
   }
 
   /**
@@ -386,6 +409,7 @@ export class TieredBufferStore extends BufferStore {
   stop(): void {
     this.#shared.pass.stopped = true;
     if (this.#shared.pass.retry) clearTimeout(this.#shared.pass.retry);
+    if (this.#shared.dropTimer) clearTimeout(this.#shared.dropTimer);
   }
 
   #track(work: Promise<unknown>): void {

@@ -312,7 +312,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       db: db.database,
       ...(redisBufferStore ? { cache: redisBufferStore } : {}),
       countTokens: (text) => tokenCounter.countTokens(text),
-      onCacheFailure: (ref) => transcript.markRedisStale(ref),
+      onCacheFailure: (ref) => (tieredBufferStore ?? transcript).markRedisStale(ref),
     });
 
     const innerSummarizer = isSummarizer(options.summarizer)
