@@ -45,6 +45,12 @@ export interface AppendOutcome {
   maxMessages: number;
 }
 
+/** The state with only its newest `limit` messages (all of them when `limit` is undefined). */
+export function newestOf(state: BufferState, limit: number | undefined): BufferState {
+  if (limit === undefined) return state;
+  return { ...state, messages: limit === 0 ? [] : state.messages.slice(-limit) };
+}
+
 /** The append outcome a buffer state implies. */
 export function outcomeFromState(seqs: AppendedSeq[], state: BufferState): AppendOutcome {
   const coveredSeq = state.summary?.last_seq ?? 0;

@@ -11,6 +11,7 @@ import {
   type BufferState,
   BufferStore,
   type BufferStoreDependencies,
+  newestOf,
   outcomeFromState,
   stateFromSnapshot,
 } from "./buffer-store.js";
@@ -143,21 +144,22 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
       [limit === undefined ? "all" : String(limit)],
     )) as ReadReply;
     if (reply[0] === "miss") {
-      const state = await this.#rebuild(ref, reply[1]);
-      return limit === undefined
-        ? state
-        : { ...state, messages: limit === 0 ? [] : state.messages.slice(-limit) };
+      return newestOf(await this.#rebuild(ref, reply[1]), limit);
     }
     const [, metaFlat, configFlat, summaryFlat, entries, pttl] = reply;
     const meta = pairs(metaFlat);
     const config = pairs(configFlat);
-    let summary = summaryFromHash(pairs(summaryFlat));
+    const summary = summaryFromHash(pairs(summaryFlat));
     const coveredSeq = Number(meta.covered_seq ?? 0);
     if (coveredSeq > 0 && (summary === null || summary.last_seq < coveredSeq)) {
-      // The summary cache expired or was evicted while the buffer stayed: read it through.
+      // The summary cache expired or was evicted while the buffer stayed: publish the current one
+      // again and answer from the transcript's snapshot, which holds a summary and a buffer that
+      // agree (the transcript's summary may be newer than the buffer's trim).
       const snapshot = await this.#snapshot(ref);
-      summary = snapshot.summary;
-      if (summary && snapshot.generation) await this.publishSummary(ref, summary, snapshot.generation);
+      if (snapshot.summary && snapshot.generation) {
+        await this.publishSummary(ref, snapshot.summary, snapshot.generation);
+      }
+      return newestOf(stateFromSnapshot(snapshot, this.deps.defaults, "redis"), limit);
     }
     return {
       messages: entries.map(parseBufferEntry),

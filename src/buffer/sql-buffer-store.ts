@@ -3,6 +3,7 @@ import {
   type AppendOutcome,
   type BufferState,
   BufferStore,
+  newestOf,
   outcomeFromState,
   stateFromSnapshot,
 } from "./buffer-store.js";
@@ -28,9 +29,7 @@ export class SqlBufferStore extends BufferStore {
   async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
     const { maxMessages, maxTokens } = this.deps.defaults;
     const snapshot = await this.deps.transcript.readSnapshot(ref, { maxMessages, maxTokens });
-    const state = stateFromSnapshot(snapshot, this.deps.defaults, "database");
-    if (limit === undefined) return state;
-    return { ...state, messages: limit === 0 ? [] : state.messages.slice(-limit) };
+    return newestOf(stateFromSnapshot(snapshot, this.deps.defaults, "database"), limit);
   }
 
   async clearRef(ref: SessionRef): Promise<void> {
