@@ -58,14 +58,14 @@ async function outageUnderTraffic(redisArgs: readonly string[], label: string, r
     pauseMs: 10,
     write: { retries: 2, retryDelayMs: 100 },
   });
-  await sleep(500);
+  await sleep(1000);
   const before = log.acknowledged;
   await servers.postgres.stopServer();
   await sleep(OUTAGE_MS);
   const duringOutage = log.acknowledged - before;
   const provisionalDuringOutage = log.provisional;
   await servers.postgres.restart();
-  await sleep(1500);
+  await sleep(2000);
   mark("restarted");
   await traffic.stop();
   mark("trafficStopped");
