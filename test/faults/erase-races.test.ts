@@ -16,10 +16,10 @@ import { type Client, httpClient, ReadLog, WriteLog } from "./support/traffic.js
 //
 // Before the fix, both tests failed in every run (the race is timing-dependent, so the counts
 // vary): with four readers racing the erase, 1 to 5 of 10 trials served the erased messages after
-// DELETE had answered 204 (32 to 166 such reads) and in the same trials the message written after
-// the erase was missing from the context; with a config PUT racing, 3 of 10 trials served erased
-// messages and in 3 the Redis cache kept the erased config (A) while PostgreSQL had none. The
-// transcript itself was right (no erased row came back).
+// DELETE had answered 204 (32 to 172 such reads) and in up to 5 the message written after the
+// erase was missing from the context; with a config PUT racing, 1 to 3 of 10 trials served erased
+// messages and in as many the Redis cache kept the erased config (A) while PostgreSQL had none.
+// The transcript itself was right (no erased row came back).
 
 const TRIALS = 10;
 const READERS = 4;
