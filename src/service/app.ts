@@ -321,8 +321,12 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
                 store: redisRateLimitStore({
                   redis,
                   keyPrefix,
-                  logger: app.log,
-                  redisUsable: () => redis.isReady && !redisBreakerOpen(memory),
+                  // While draining, the connections close under the store's syncs: not news.
+                  logger: {
+                    warn: (details, message) => draining || app.log.warn(details, message),
+                    error: (details, message) => draining || app.log.error(details, message),
+                  },
+                  redisUsable: () => !draining && redis.isReady && !redisBreakerOpen(memory),
                 }),
               }
             : {}),
