@@ -6,8 +6,8 @@
 import type { ChatMessage } from "../types.js";
 
 /** Deterministic pseudo-random numbers (mulberry32), so that every run replays the same chat. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
+export function seededRandom(initial: number): () => number {
+  let state = initial >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;

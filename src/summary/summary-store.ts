@@ -92,7 +92,7 @@ export class SummaryStore {
   }
 
   /**
-   * Adds a version that rewrites the current summary without covering new messages (seed:
+   * Adds a version that rewrites the current summary without covering new messages (spec:
    * `add_summary`), e.g. to import a summary from another store or to correct one.
    */
   async addSummary(
