@@ -2,11 +2,11 @@ import { z } from "zod";
 import { ValidationError } from "./errors.js";
 
 /**
- * The environment variables the memory manager reads (library, service and CLI alike), as one
- * schema: a bad value stops start-up with a ValidationError naming the variable, instead of an
+ * Every environment variable the product reads (library, service, summarizer and CLI alike), as
+ * one schema: a bad value stops start-up with a ValidationError naming the variable, instead of an
  * `Invalid URL` without a name, a driver's `getaddrinfo ENOTFOUND`, or a NaN that silently turns a
- * feature off. The service's own variables (PORT, HOST, keys, limits) are checked in
- * `service/config.ts`; the summarizer's in `summarizer/index.ts`.
+ * feature off. Values are trimmed; empty ones count as unset. Checks that span variables (a public
+ * HOST needs API keys) live with their users (`service/config.ts`).
  */
 const url = (protocols: readonly string[], example: string) =>
   z.string().superRefine((value, context) => {
@@ -37,41 +37,97 @@ const wholeNumber = (min: number, max: number) =>
 const flag = (name: string) =>
   z
     .string()
-    .transform((value) => value.trim().toLowerCase())
+    .transform((value) => value.toLowerCase())
     .refine((value) => ["true", "false", "1", "0"].includes(value), `${name} is true or false`)
     .transform((value) => value === "true" || value === "1");
 
-export const MemoryEnvironmentSchema = z.object({
-  REDIS_URL: url(["redis:", "rediss:"], "redis://127.0.0.1:6379").optional(),
-  REDIS_HOST: z.string().min(1).optional(),
-  REDIS_PORT: wholeNumber(1, 65535).optional(),
-  REDIS_DB: wholeNumber(0, 1_000_000).optional(),
-  REDIS_PASSWORD: z.string().optional(),
-  REDIS_CLUSTER: flag("REDIS_CLUSTER").optional(),
-  DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/memory").optional(),
-  MEMORY_DATA_DIR: z.string().min(1).optional(),
-  MEMORY_TOKENIZER_MODEL: z.string().min(1).optional(),
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z
+    .string()
+    .transform((value) => value.toLowerCase())
+    .pipe(z.enum(values, { error: `must be one of ${values.join(", ")}` }));
+
+const text = () => z.string().min(1);
+
+/** What the library reads: where the stores are, the tokenizer, keys, migrations, idle sessions. */
+const LIBRARY = {
+  REDIS_URL: url(["redis:", "rediss:"], "redis://127.0.0.1:6379"),
+  REDIS_HOST: text(),
+  REDIS_PORT: wholeNumber(1, 65535),
+  REDIS_DB: wholeNumber(0, 1_000_000),
+  REDIS_PASSWORD: text(),
+  REDIS_CLUSTER: flag("REDIS_CLUSTER"),
+  DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/memory"),
+  MEMORY_DATA_DIR: text(),
+  MEMORY_TOKENIZER_MODEL: text(),
   // Braces would end the session's hash tag early.
   MEMORY_KEY_PREFIX: z
     .string()
-    .regex(/^[^{}\s]{1,128}$/, "must be 1-128 characters without braces or spaces")
-    .optional(),
-  MEMORY_AUTO_MIGRATE: flag("MEMORY_AUTO_MIGRATE").optional(),
-  MEMORY_IDLE_FINALIZE_SECONDS: wholeNumber(0, 10 * 365 * 24 * 60 * 60).optional(),
-});
+    .regex(/^[^{}\s]{1,128}$/, "must be 1-128 characters without braces or spaces"),
+  MEMORY_AUTO_MIGRATE: flag("MEMORY_AUTO_MIGRATE"),
+  MEMORY_IDLE_FINALIZE_SECONDS: wholeNumber(0, 10 * 365 * 24 * 60 * 60),
+};
+
+/** What the summarizer reads (`createSummarizer`). */
+const SUMMARIZER = {
+  MEMORY_SUMMARIZER: oneOf(["extractive", "openai"]),
+  OPENAI_BASE_URL: url(["http:", "https:"], "https://api.openai.com/v1"),
+  OPENAI_API_KEY: text(),
+  MEMORY_SUMMARY_MODEL: text(),
+  MEMORY_SUMMARY_TIMEOUT_MS: wholeNumber(1, 3_600_000),
+  MEMORY_SUMMARY_TEMPERATURE: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, "must be a number from 0 to 2")
+    .transform(Number)
+    .refine((value) => value <= 2, "must be a number from 0 to 2"),
+};
+
+/** What `swisper-memory serve` reads: where it listens, who may call it, its limits, its logs. */
+const SERVICE = {
+  PORT: wholeNumber(0, 65_535),
+  HOST: text(),
+  MEMORY_API_KEYS: text(),
+  MEMORY_API_KEYS_FILE: text(),
+  MEMORY_BODY_LIMIT_BYTES: wholeNumber(1024, 1024 ** 3),
+  MEMORY_RATE_LIMIT_PER_MINUTE: wholeNumber(0, 1_000_000_000),
+  MEMORY_SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 600_000),
+  LOG_LEVEL: oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+};
+
+/** What the operator commands read to ask a running service instead of opening its storage. */
+const CLI = {
+  MEMORY_URL: url(["http:", "https:"], "http://127.0.0.1:8080"),
+  MEMORY_API_KEY: text(),
+};
+
+export const MemoryEnvironmentSchema = z.object({ ...LIBRARY, ...SUMMARIZER, ...SERVICE, ...CLI }).partial();
 
 export type MemoryEnvironment = z.infer<typeof MemoryEnvironmentSchema>;
 
-/** Reads and checks the variables; unset and empty variables are left out. */
-export function readMemoryEnvironment(env: Record<string, string | undefined>): MemoryEnvironment {
-  const present = Object.fromEntries(
-    Object.keys(MemoryEnvironmentSchema.shape)
-      .filter((name) => env[name] !== undefined && env[name] !== "")
-      .map((name) => [name, env[name]]),
-  );
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The variables the library reads (stores, tokenizer, summarizer), checked; unset and empty ones
+ * are left out. The service's and the CLI's are not checked here: a program that embeds the
+ * library may use PORT or LOG_LEVEL for itself. Throws a ValidationError naming the variable.
+ */
+export function readMemoryEnvironment(env: Env): MemoryEnvironment {
+  return readVariables(env, [...Object.keys(LIBRARY), ...Object.keys(SUMMARIZER)]);
+}
+
+/** Every variable the product knows, checked: what `swisper-memory` and the service read. */
+export function readProductEnvironment(env: Env): MemoryEnvironment {
+  return readVariables(env, Object.keys(MemoryEnvironmentSchema.shape));
+}
+
+function readVariables(env: Env, names: readonly string[]): MemoryEnvironment {
+  const present: Record<string, string> = {};
+  for (const name of names) {
+    const value = env[name]?.trim();
+    if (value) present[name] = value;
+  }
   const result = MemoryEnvironmentSchema.safeParse(present);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const variable = String(issue.path[0]);
-  throw new ValidationError(variable, issue.message);
+  throw new ValidationError(String(issue.path[0]), issue.message);
 }

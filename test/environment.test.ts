@@ -1,21 +1,17 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { MemoryEnvironmentSchema, readMemoryEnvironment } from "../src/environment.js";
+import {
+  MemoryEnvironmentSchema,
+  readMemoryEnvironment,
+  readProductEnvironment,
+} from "../src/environment.js";
 import { ValidationError } from "../src/errors.js";
 import { createMemoryManager, redisUrlFromEnv } from "../src/manager/create-memory-manager.js";
+import { cli } from "./cli/run-cli.js";
 
 // Before: REDIS_URL=127.0.0.1:6379 said "Invalid URL" without naming the variable,
 // DATABASE_URL=nc_cli said "getaddrinfo ENOTFOUND base", and MEMORY_IDLE_FINALIZE_SECONDS=abc
 // silently became NaN and turned idle finalization off.
-
-const SUMMARIZER_VARIABLES = [
-  "MEMORY_SUMMARIZER",
-  "OPENAI_BASE_URL",
-  "OPENAI_API_KEY",
-  "MEMORY_SUMMARY_MODEL",
-  "MEMORY_SUMMARY_TIMEOUT_MS",
-  "MEMORY_SUMMARY_TEMPERATURE",
-];
 
 function fieldOf(work: () => unknown): string {
   try {
@@ -39,6 +35,33 @@ describe("the environment", () => {
   ])("names %s when it is %j", (variable, value, message) => {
     expect(fieldOf(() => readMemoryEnvironment({ [variable]: value }))).toBe(variable);
     expect(() => readMemoryEnvironment({ [variable]: value })).toThrow(message);
+  });
+
+  it.each([
+    ["PORT", "80a", /whole number from 0 to 65535/],
+    ["LOG_LEVEL", "loud", /must be one of fatal, error/],
+    ["MEMORY_SUMMARIZER", "gpt", /must be one of extractive, openai/],
+    ["MEMORY_SUMMARY_TIMEOUT_MS", "soon", /whole number/],
+    ["MEMORY_SUMMARY_TEMPERATURE", "3", /from 0 to 2/],
+    ["OPENAI_BASE_URL", "api.openai.com/v1", /must be a URL like https:\/\//],
+    ["MEMORY_URL", "127.0.0.1:8080", /must be a URL like http:\/\//],
+  ])("names %s when it is %j, in the product's one schema", (variable, value, message) => {
+    expect(fieldOf(() => readProductEnvironment({ [variable]: value }))).toBe(variable);
+    expect(() => readProductEnvironment({ [variable]: value })).toThrow(message);
+  });
+
+  it("leaves the service's and the CLI's variables to them when embedded as a library", () => {
+    // A program that embeds the library may use PORT or LOG_LEVEL for itself.
+    expect(readMemoryEnvironment({ PORT: "http", LOG_LEVEL: "verbose", MEMORY_URL: "x" })).toEqual({});
+    expect(fieldOf(() => readMemoryEnvironment({ MEMORY_SUMMARIZER: "gpt" }))).toBe("MEMORY_SUMMARIZER");
+  });
+
+  it("stops every CLI command before it opens anything, naming the variable", async () => {
+    const result = await cli({ REDIS_PORT: "6379x" }, "stats");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "swisper-memory stats: invalid REDIS_PORT: must be a whole number from 1 to 65535\n",
+    );
   });
 
   it("reads good values, typed", () => {
@@ -68,17 +91,14 @@ describe("the environment", () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it("is what the README's configuration table lists", () => {
+  it("is what the README's variable tables list (library, summarizer, service and CLI alike)", () => {
     const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-    const section = readme.slice(readme.indexOf("## Configuration (environment)"));
-    const table = section.slice(0, section.indexOf("\n\n", section.indexOf("|---")));
-    const documented = [...table.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((match) => match[1]!);
+    // A row of a variables table starts with the variable: | `NAME` | default | meaning |
+    const documented = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((match) => match[1]!);
     const schema = Object.keys(MemoryEnvironmentSchema.shape);
     for (const variable of schema) expect(documented, `${variable} is not in the README`).toContain(variable);
     for (const variable of documented) {
-      expect([...schema, ...SUMMARIZER_VARIABLES], `${variable} is documented but not read`).toContain(
-        variable,
-      );
+      expect(schema, `${variable} is documented but not read`).toContain(variable);
     }
   });
 });

@@ -67,6 +67,10 @@ export function integerOption(
   return Number(value);
 }
 
+/** With --url, the service resolves the tenant from the API key; --tenant cannot choose it. */
+export const TENANT_WITH_URL =
+  "--tenant cannot be used with --url or MEMORY_URL: the service takes the tenant from the API key (MEMORY_API_KEY)";
+
 export function write(stream: NodeJS.WritableStream, text = ""): void {
   stream.write(`${text}\n`);
 }

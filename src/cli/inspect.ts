@@ -1,21 +1,58 @@
-import { breakersOf } from "../service/health.js";
+import type { BufferInfo } from "../buffer/buffer-store.js";
+import type { MemoryContext, MemoryStats } from "../manager/memory-manager.js";
+import type { SessionConfig } from "../manager/session-config.js";
+import type { CircuitBreakerSnapshot } from "../resilience/index.js";
+import { breakersOf, type HealthReport } from "../service/health.js";
 import type { StoredMessage, SummaryRecord } from "../types.js";
-import { type Command, integerOption, parseCommandLine, write } from "./command.js";
+import {
+  type Command,
+  type Environment,
+  integerOption,
+  parseCommandLine,
+  TENANT_WITH_URL,
+  UsageError,
+  write,
+} from "./command.js";
 import { openMemory } from "./open-memory.js";
+import { type ServiceClient, serviceClientFor } from "./service-client.js";
 
 const HELP = `Usage: swisper-memory inspect <session> [options]
 
 Prints what the specification's Debug Commands print for one session: whether memory is available, the
 circuit breakers' states, the buffer's info and messages, the current summary and the summary
-history, and the session's config. Reads only; opens the storage the environment configures
-(DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL).
+history, and the session's config. Reads only. Opens the storage the environment configures
+(DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL), or, with --url or MEMORY_URL, asks that running
+service over HTTP and shows its live breakers (MEMORY_API_KEY is sent as the key).
 
 Options:
-  --tenant <name>    tenant of the session (default "default")
+  --url <url>        a running service to ask, e.g. http://127.0.0.1:8080 (default MEMORY_URL)
+  --tenant <name>    tenant of the session (default "default"; with --url the API key decides)
   --messages <n>     newest buffer messages to print (default 20; 0 prints none)
   --history <n>      summary versions to print, newest first (default 10)
   --json             print one JSON object instead of text
   -h, --help         this help`;
+
+/** What `inspect` prints, from the storage (locally) or from a running service (`--url`). */
+interface InspectReport {
+  session_id: string;
+  tenant: string;
+  available: boolean;
+  database: string;
+  redis: string;
+  /** Whose breakers these are: this command's own, or the running service's. */
+  breakers_of: "this command" | "the service";
+  circuit_breakers: CircuitBreakerSnapshot[];
+  buffer_info: BufferInfo;
+  buffer_messages: StoredMessage[];
+  current_summary: string | null;
+  summary_history: SummaryRecord[];
+  session_config: SessionConfig;
+}
+
+interface Limits {
+  messages: number;
+  history: number;
+}
 
 export const inspectCommand: Command = {
   name: "inspect",
@@ -29,106 +66,164 @@ export const inspectCommand: Command = {
         messages: { type: "string" },
         history: { type: "string" },
         json: { type: "boolean" },
+        url: { type: "string" },
       },
       { min: 1, max: 1 },
     );
     const sessionId = positionals[0]!;
-    const messageLimit = integerOption(values.messages, "messages", 20, 0, 10_000);
-    const historyLimit = integerOption(values.history, "history", 10, 1, 1000);
-    const opened = await openMemory(env, {
-      ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
-    });
-    try {
-      const { memory, redis } = opened;
-      const [bufferInfo, messages, currentSummary, history, config] = await Promise.all([
-        memory.bufferStore.getBufferInfo(sessionId),
-        messageLimit > 0 ? memory.bufferStore.getMessages(sessionId, messageLimit) : Promise.resolve([]),
-        memory.summaryStore.getCurrentSummary(sessionId),
-        memory.summaryStore.getSummaryHistory(sessionId, historyLimit),
-        memory.getSessionConfig(sessionId),
-      ]);
-      const report = {
-        session_id: sessionId,
-        tenant: memory.tenant,
-        available: memory.isAvailable(),
-        database: opened.databaseLabel,
-        redis: redis === null ? "not configured" : redis.isReady ? "connected" : "unreachable",
-        circuit_breakers: breakersOf(memory),
-        buffer_info: bufferInfo,
-        buffer_messages: messages,
-        current_summary: currentSummary,
-        summary_history: history,
-        session_config: config,
-      };
-      // As `clear` and the HTTP API (404): a session without memory is an error, exit 1.
-      if (bufferInfo.last_seq === 0 && history.length === 0) {
-        write(stderr, `session '${sessionId}' (tenant '${memory.tenant}') has no memory`);
-        return 1;
-      }
-      if (values.json) {
-        write(stdout, JSON.stringify(report, null, 2));
-        return 0;
-      }
-
-      write(stdout, `Session '${sessionId}' (tenant '${report.tenant}')`);
-      write(stdout);
-      write(stdout, `Memory available:  ${report.available ? "yes" : "NO"}`);
-      write(stdout, `System of record:  ${report.database}`);
-      write(stdout, `Redis:             ${report.redis}`);
-      if (report.circuit_breakers.length === 0) {
-        write(stdout, "Circuit breakers:  none reported by the manager");
-      } else {
-        for (const breaker of report.circuit_breakers) {
-          const detail =
-            breaker.state === "open"
-              ? `, retry in ${breaker.retry_after_ms} ms, last error: ${breaker.last_error}`
-              : "";
-          write(
-            stdout,
-            `Circuit breaker:   ${breaker.name} ${breaker.state.toUpperCase()} (${breaker.failures} failures${detail})`,
-          );
-        }
-      }
-      write(stdout);
-      write(stdout, "Buffer info:");
-      for (const [key, value] of Object.entries(bufferInfo))
-        write(stdout, `  ${key.padEnd(24)}${String(value)}`);
-      write(stdout);
+    const limits = {
+      messages: integerOption(values.messages, "messages", 20, 0, 10_000),
+      history: integerOption(values.history, "history", 10, 1, 1000),
+    };
+    const service = serviceClientFor(values.url, env);
+    if (service && values.tenant !== undefined) throw new UsageError(TENANT_WITH_URL);
+    const report = service
+      ? await remoteReport(service, sessionId, limits)
+      : await localReport(env, values.tenant, sessionId, limits);
+    // As `clear` and the HTTP API (404): a session without memory is an error, exit 1.
+    if (report === null) {
       write(
-        stdout,
-        messageLimit === 0
-          ? "Buffer messages: (not printed; --messages 0)"
-          : messages.length === 0
-            ? "Buffer messages: none"
-            : `Buffer messages (newest ${messages.length} of ${bufferInfo.message_count}, oldest first):`,
+        stderr,
+        `session '${sessionId}' ${service ? `at ${service.url}` : `(tenant '${values.tenant ?? "default"}')`} has no memory`,
       );
-      for (const message of messages) write(stdout, `  ${formatMessage(message)}`);
-      write(stdout);
-      const current = history[0];
-      if (currentSummary === null || !current) {
-        write(stdout, "Current summary: none yet");
-      } else {
-        write(
-          stdout,
-          `Current summary (version ${current.version}, covers seq 1..${current.last_seq}, ${current.tokens} tokens):`,
-        );
-        for (const line of currentSummary.split("\n")) write(stdout, `  ${line}`);
-      }
-      write(stdout);
-      write(
-        stdout,
-        history.length === 0 ? "Summary history: none" : `Summary history (newest ${history.length}):`,
-      );
-      for (const record of history) write(stdout, `  ${formatSummary(record)}`);
-      write(stdout);
-      write(stdout, "Session config:");
-      for (const [key, value] of Object.entries(config)) write(stdout, `  ${key.padEnd(24)}${value}`);
-      return 0;
-    } finally {
-      await opened.close();
+      return 1;
     }
+    if (values.json) write(stdout, JSON.stringify(report, null, 2));
+    else printReport(stdout, report, limits);
+    return 0;
   },
 };
+
+async function localReport(
+  env: Environment,
+  tenant: string | undefined,
+  sessionId: string,
+  limits: Limits,
+): Promise<InspectReport | null> {
+  const opened = await openMemory(env, tenant !== undefined ? { tenant } : {});
+  try {
+    const { memory, redis } = opened;
+    const [bufferInfo, messages, currentSummary, history, config] = await Promise.all([
+      memory.bufferStore.getBufferInfo(sessionId),
+      limits.messages > 0 ? memory.bufferStore.getMessages(sessionId, limits.messages) : Promise.resolve([]),
+      memory.summaryStore.getCurrentSummary(sessionId),
+      memory.summaryStore.getSummaryHistory(sessionId, limits.history),
+      memory.getSessionConfig(sessionId),
+    ]);
+    if (bufferInfo.last_seq === 0 && history.length === 0) return null;
+    return {
+      session_id: sessionId,
+      tenant: memory.tenant,
+      available: memory.isAvailable(),
+      database: opened.databaseLabel,
+      redis: redis === null ? "not configured" : redis.isReady ? "connected" : "unreachable",
+      breakers_of: "this command",
+      circuit_breakers: breakersOf(memory),
+      buffer_info: bufferInfo,
+      buffer_messages: messages,
+      current_summary: currentSummary,
+      summary_history: history,
+      session_config: config,
+    };
+  } finally {
+    await opened.close();
+  }
+}
+
+/** The same report from a running service's HTTP API: its own breakers, as they are now. */
+async function remoteReport(
+  service: ServiceClient,
+  sessionId: string,
+  limits: Limits,
+): Promise<InspectReport | null> {
+  const session = `/v1/sessions/${encodeURIComponent(sessionId)}`;
+  const [health, context, summaries, stats] = await Promise.all([
+    service.get<HealthReport>("/health", [503]),
+    service.get<MemoryContext>(`${session}/context`),
+    service.get<{ summaries: SummaryRecord[] }>(`${session}/summaries?limit=${limits.history}`),
+    service.get<MemoryStats>(`${session}/stats`),
+  ]);
+  if (!health || !context || !summaries || !stats) return null;
+  const database = health.components.postgres;
+  const redis = health.components.redis;
+  return {
+    session_id: sessionId,
+    tenant: service.hasApiKey ? "(the API key's)" : "default",
+    available: health.available,
+    database: `${database?.kind ?? "postgres"} at ${service.url}: ${database?.status ?? "unknown"}`,
+    redis: redis === undefined || redis.status === "disabled" ? "not configured" : redis.status,
+    breakers_of: "the service",
+    circuit_breakers: Object.values(health.breakers),
+    buffer_info: context.buffer_info,
+    buffer_messages: limits.messages > 0 ? context.buffer_messages.slice(-limits.messages) : [],
+    current_summary: context.current_summary,
+    summary_history: summaries.summaries,
+    session_config: stats.session_config,
+  };
+}
+
+function printReport(stdout: NodeJS.WritableStream, report: InspectReport, limits: Limits): void {
+  write(stdout, `Session '${report.session_id}' (tenant '${report.tenant}')`);
+  write(stdout);
+  write(stdout, `Memory available:  ${report.available ? "yes" : "NO"}`);
+  write(stdout, `System of record:  ${report.database}`);
+  write(stdout, `Redis:             ${report.redis}`);
+  printBreakers(stdout, report);
+  write(stdout);
+  write(stdout, "Buffer info:");
+  for (const [key, value] of Object.entries(report.buffer_info))
+    write(stdout, `  ${key.padEnd(24)}${String(value)}`);
+  write(stdout);
+  const messages = report.buffer_messages;
+  write(
+    stdout,
+    limits.messages === 0
+      ? "Buffer messages: (not printed; --messages 0)"
+      : messages.length === 0
+        ? "Buffer messages: none"
+        : `Buffer messages (newest ${messages.length} of ${report.buffer_info.message_count}, oldest first):`,
+  );
+  for (const message of messages) write(stdout, `  ${formatMessage(message)}`);
+  write(stdout);
+  const current = report.summary_history[0];
+  if (report.current_summary === null || !current) {
+    write(stdout, "Current summary: none yet");
+  } else {
+    write(
+      stdout,
+      `Current summary (version ${current.version}, covers seq 1..${current.last_seq}, ${current.tokens} tokens):`,
+    );
+    for (const line of report.current_summary.split("\n")) write(stdout, `  ${line}`);
+  }
+  write(stdout);
+  const history = report.summary_history;
+  write(
+    stdout,
+    history.length === 0 ? "Summary history: none" : `Summary history (newest ${history.length}):`,
+  );
+  for (const record of history) write(stdout, `  ${formatSummary(record)}`);
+  write(stdout);
+  write(stdout, "Session config:");
+  for (const [key, value] of Object.entries(report.session_config))
+    write(stdout, `  ${key.padEnd(24)}${value}`);
+}
+
+function printBreakers(stdout: NodeJS.WritableStream, report: InspectReport): void {
+  write(
+    stdout,
+    `Circuit breakers:  ${report.breakers_of === "the service" ? "the service's, live" : "this command's own (--url shows a running service's)"}`,
+  );
+  for (const breaker of report.circuit_breakers) {
+    const detail =
+      breaker.state === "open"
+        ? `, retry in ${breaker.retry_after_ms} ms, last error: ${breaker.last_error}`
+        : "";
+    write(
+      stdout,
+      `  ${breaker.name.padEnd(11)} ${breaker.state.toUpperCase()} (${breaker.failures} failures${detail})`,
+    );
+  }
+}
 
 function formatMessage(message: StoredMessage): string {
   const content =

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { readProductEnvironment } from "../environment.js";
 import { benchCommand } from "./bench.js";
 import { clearCommand } from "./clear.js";
 import { type CliContext, type Command, describeError, UsageError, write } from "./command.js";
@@ -31,6 +32,8 @@ Environment:
   DATABASE_URL       PostgreSQL system of record (default: embedded PGlite in MEMORY_DATA_DIR)
   MEMORY_DATA_DIR    Embedded database folder (default ./.swisper-memory)
   REDIS_URL          Redis hot tier, or REDIS_HOST / REDIS_PORT / REDIS_DB (default: none)
+  MEMORY_URL         inspect, stats and clear ask this running service instead (or --url)
+  MEMORY_API_KEY     the API key they send to it
 
 Run 'swisper-memory <command> --help' for a command's options.`;
 
@@ -51,6 +54,8 @@ export async function main(argv: string[], context: CliContext): Promise<number>
     return 0;
   }
   try {
+    // Every variable the product reads is checked before anything opens: a bad one names itself.
+    readProductEnvironment(context.env);
     return await command.run(args, context);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,4 +1,4 @@
-import { PgliteDatabase, PostgresDatabase } from "../storage/database.js";
+import { databaseFromEnv } from "../manager/create-memory-manager.js";
 import { migrate } from "../storage/migrator.js";
 import { type Command, parseCommandLine, write } from "./command.js";
 
@@ -12,10 +12,7 @@ embedded database in MEMORY_DATA_DIR (default ./.swisper-memory). Prints each mi
 Exit code 1 when a migration fails (the earlier ones stay applied).`,
   async run(args, { env, stdout, stderr }) {
     parseCommandLine(args, {}, { min: 0, max: 0 });
-    const url = env.DATABASE_URL;
-    const db = url
-      ? new PostgresDatabase({ connectionString: url })
-      : new PgliteDatabase({ dataDir: env.MEMORY_DATA_DIR ?? "./.swisper-memory" });
+    const { database: db } = databaseFromEnv(env);
     try {
       const run = await migrate(db);
       for (const result of run.results) write(stdout, `${result.status.padEnd(16)} ${result.name}`);

@@ -1,8 +1,12 @@
 import { type Logger, stderrLogger } from "../logger.js";
-import { createMemoryManager, redisUrlFromEnv } from "../manager/create-memory-manager.js";
+import {
+  connectRedisFromEnv,
+  createMemoryManager,
+  databaseFromEnv,
+} from "../manager/create-memory-manager.js";
 import type { MemoryManager } from "../manager/memory-manager.js";
-import { type Database, PgliteDatabase, PostgresDatabase } from "../storage/database.js";
-import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
+import type { Database } from "../storage/database.js";
+import type { RedisConnection } from "../storage/redis-client.js";
 import type { Environment } from "./command.js";
 
 /** A manager for an operator command, with the connections it runs on (the command owns them). */
@@ -10,7 +14,7 @@ export interface OpenedMemory {
   memory: MemoryManager;
   db: Database;
   redis: RedisConnection | null;
-  /** "postgres" (DATABASE_URL) or "pglite (<folder>)". */
+  /** "postgres (host:port)" (DATABASE_URL) or "pglite (<folder>)". */
   databaseLabel: string;
   close(): Promise<void>;
 }
@@ -24,15 +28,10 @@ export async function openMemory(
   env: Environment,
   options: { tenant?: string; logger?: Logger; autoMigrate?: boolean } = {},
 ): Promise<OpenedMemory> {
-  const url = env.DATABASE_URL;
-  const dataDir = env.MEMORY_DATA_DIR ?? "./.swisper-memory";
-  const db: Database = url
-    ? new PostgresDatabase({ connectionString: url })
-    : new PgliteDatabase({ dataDir });
+  const { database: db, label } = databaseFromEnv(env);
   let redis: RedisConnection | null = null;
   try {
-    const redisUrl = redisUrlFromEnv(env);
-    if (redisUrl) redis = await connectRedis({ url: redisUrl, cluster: env.REDIS_CLUSTER === "1" });
+    redis = await connectRedisFromEnv(env);
     const memory = await createMemoryManager({
       env,
       database: db,
@@ -47,7 +46,7 @@ export async function openMemory(
       memory,
       db,
       redis,
-      databaseLabel: url ? "postgres" : `pglite (${dataDir})`,
+      databaseLabel: label,
       async close() {
         await memory.close();
         await redis?.close();

@@ -1,6 +1,11 @@
+import type { MemoryStats } from "../manager/memory-manager.js";
 import { readRedisStats } from "../storage/redis-stats.js";
-import { type Command, parseCommandLine, write } from "./command.js";
+import { type Command, parseCommandLine, TENANT_WITH_URL, UsageError, write } from "./command.js";
 import { openMemory } from "./open-memory.js";
+import { serviceClientFor } from "./service-client.js";
+
+const WHOLE_STORE_WITH_URL =
+  "with --url or MEMORY_URL, name a session: the whole store's figures are read from the system of record";
 
 const HELP = `Usage: swisper-memory stats [<session>] [options]
 
@@ -8,8 +13,12 @@ With a session: its memory statistics (the specification's get_memory_stats): bu
 config and token cache. Without one: the whole store's figures: sessions, messages and
 summaries per tenant (the largest 20), and the Redis server's memory, evictions and hit ratio.
 
+With --url (or MEMORY_URL) a session's statistics come from that running service over HTTP
+(MEMORY_API_KEY is sent as the key).
+
 Options:
-  --tenant <name>    tenant of the session (default "default")
+  --url <url>        a running service to ask, e.g. http://127.0.0.1:8080 (default MEMORY_URL)
+  --tenant <name>    tenant of the session (default "default"; with --url the API key decides)
   --json             print JSON instead of text
   -h, --help         this help`;
 
@@ -27,14 +36,26 @@ export const statsCommand: Command = {
   async run(args, { env, stdout, stderr }) {
     const { values, positionals } = parseCommandLine(
       args,
-      { tenant: { type: "string" }, json: { type: "boolean" } },
+      { tenant: { type: "string" }, json: { type: "boolean" }, url: { type: "string" } },
       { min: 0, max: 1 },
     );
+    const sessionId = positionals[0];
+    const service = serviceClientFor(values.url, env);
+    if (service) {
+      if (values.tenant !== undefined) throw new UsageError(TENANT_WITH_URL);
+      if (sessionId === undefined) throw new UsageError(WHOLE_STORE_WITH_URL);
+      const stats = await service.get<MemoryStats>(`/v1/sessions/${encodeURIComponent(sessionId)}/stats`);
+      if (stats === null) {
+        write(stderr, `session '${sessionId}' at ${service.url} has no memory`);
+        return 1;
+      }
+      printSessionStats(stdout, stats, `Session '${sessionId}' at ${service.url}`, values.json === true);
+      return 0;
+    }
     const opened = await openMemory(env, {
       ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
     });
     try {
-      const sessionId = positionals[0];
       if (sessionId !== undefined) {
         const stats = await opened.memory.getMemoryStats(sessionId);
         // As `clear` and the HTTP API (404): a session without memory is an error, exit 1.
@@ -42,17 +63,8 @@ export const statsCommand: Command = {
           write(stderr, `session '${sessionId}' (tenant '${opened.memory.tenant}') has no memory`);
           return 1;
         }
-        if (values.json) {
-          write(stdout, JSON.stringify(stats, null, 2));
-          return 0;
-        }
-        write(stdout, `Session '${sessionId}' (tenant '${opened.memory.tenant}')`);
-        printSection(stdout, "Buffer", stats.buffer);
-        printSection(stdout, "Summaries", stats.summary);
-        printSection(stdout, "Redis", stats.redis);
-        printSection(stdout, "Session config", stats.session_config);
-        printSection(stdout, "Token cache (this process)", stats.token_cache);
-        write(stdout, `\nMemory available: ${stats.available ? "yes" : "NO"}`);
+        const title = `Session '${sessionId}' (tenant '${opened.memory.tenant}')`;
+        printSessionStats(stdout, stats, title, values.json === true);
         return 0;
       }
 
@@ -112,6 +124,20 @@ export const statsCommand: Command = {
     }
   },
 };
+
+function printSessionStats(stdout: NodeJS.WritableStream, stats: MemoryStats, title: string, json: boolean) {
+  if (json) {
+    write(stdout, JSON.stringify(stats, null, 2));
+    return;
+  }
+  write(stdout, title);
+  printSection(stdout, "Buffer", stats.buffer);
+  printSection(stdout, "Summaries", stats.summary);
+  printSection(stdout, "Redis", stats.redis);
+  printSection(stdout, "Session config", stats.session_config);
+  printSection(stdout, "Token cache (the counting process)", stats.token_cache);
+  write(stdout, `\nMemory available: ${stats.available ? "yes" : "NO"}`);
+}
 
 function printSection(stdout: NodeJS.WritableStream, title: string, figures: object): void {
   write(stdout, `\n${title}:`);

@@ -1,7 +1,7 @@
 import { RedisBufferStore } from "../buffer/redis-buffer-store.js";
 import { SqlBufferStore } from "../buffer/sql-buffer-store.js";
 import { TieredBufferStore } from "../buffer/tiered-buffer-store.js";
-import { readMemoryEnvironment } from "../environment.js";
+import { type MemoryEnvironment, readMemoryEnvironment } from "../environment.js";
 import { type Logger, stderrLogger } from "../logger.js";
 import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
 import { GuardedDatabase, GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
@@ -10,6 +10,7 @@ import {
   assessHealth,
   CircuitBreaker,
   CircuitState,
+  errorCode,
   HealthMonitor,
   logTransitions,
 } from "../resilience/index.js";
@@ -183,7 +184,16 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
     const opening = await openRedis(options, env, resilience.redisCommandTimeoutMs);
     if (opening.owned && opening.connection) closers.push(() => opening.connection!.close());
     if (opening.connection && !opening.connection.isReady) {
-      logger.warn({}, "Redis does not answer yet; serving from the system of record until it does");
+      // The PING's error names the address, the variable and the socket's code (ECONNREFUSED...).
+      const failure: unknown = await opening.connection.send(["PING"]).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      const reason = failure instanceof Error ? failure.message : "it answered just now";
+      logger.warn(
+        { address: opening.address, code: failure === null ? null : errorCode(failure) },
+        `Redis does not answer yet; serving from the system of record until it does: ${reason}`,
+      );
     }
     const redis = {
       connection: opening.connection ? new GuardedRedisConnection(opening.connection, breakers.redis) : null,
@@ -422,17 +432,55 @@ function openDatabase(
   if (options.database !== undefined && typeof options.database !== "string") {
     return { database: options.database, owned: false, address: null };
   }
-  const url = options.database ?? readMemoryEnvironment(env).DATABASE_URL;
-  if (url) {
-    return {
-      database: new PostgresDatabase({ connectionString: url, ...definedOnly({ queryTimeoutMs }) }),
-      owned: true,
-      address: addressOf(url, 5432),
-    };
+  if (options.database !== undefined) {
+    const url = options.database;
+    const database = new PostgresDatabase({
+      connectionString: url,
+      source: "options.database",
+      ...definedOnly({ queryTimeoutMs }),
+    });
+    return { database, owned: true, address: addressOf(url, 5432) };
   }
-  const dataDir = options.dataDir ?? readMemoryEnvironment(env).MEMORY_DATA_DIR ?? "./.swisper-memory";
-  return { database: new PgliteDatabase({ dataDir }), owned: true, address: null };
+  const overrides = options.dataDir !== undefined ? { MEMORY_DATA_DIR: options.dataDir } : {};
+  return { ...databaseFromEnv({ ...env, ...overrides }, queryTimeoutMs), owned: true };
 }
+
+/** What `databaseFromEnv` opened; the caller owns `database`. */
+export interface DatabaseFromEnv {
+  database: Database;
+  /** host:port of PostgreSQL; null for the embedded database. */
+  address: string | null;
+  /** "postgres (host:port)" or "pglite (<folder>)", for operators. */
+  label: string;
+}
+
+/**
+ * The system of record the environment names: PostgreSQL at DATABASE_URL, else the embedded
+ * database in MEMORY_DATA_DIR (default ./.swisper-memory).
+ */
+export function databaseFromEnv(env: Environment, queryTimeoutMs?: number): DatabaseFromEnv {
+  const settings = readMemoryEnvironment(env);
+  const label = databaseLabel(settings);
+  if (settings.DATABASE_URL) {
+    const database = new PostgresDatabase({
+      connectionString: settings.DATABASE_URL,
+      source: "DATABASE_URL",
+      ...definedOnly({ queryTimeoutMs }),
+    });
+    return { database, address: addressOf(settings.DATABASE_URL, 5432), label };
+  }
+  const dataDir = settings.MEMORY_DATA_DIR ?? DEFAULT_DATA_DIR;
+  return { database: new PgliteDatabase({ dataDir }), address: null, label };
+}
+
+/** "postgres (host:port)" or "pglite (<folder>)": the system of record the settings name. */
+export function databaseLabel(settings: MemoryEnvironment): string {
+  if (settings.DATABASE_URL) return `postgres (${addressOf(settings.DATABASE_URL, 5432)})`;
+  return `pglite (${settings.MEMORY_DATA_DIR ?? DEFAULT_DATA_DIR})`;
+}
+
+/** Where the embedded database lives when MEMORY_DATA_DIR is unset. */
+export const DEFAULT_DATA_DIR = "./.swisper-memory";
 
 async function openRedis(
   options: MemoryManagerOptions,
@@ -446,8 +494,9 @@ async function openRedis(
   const url = options.redis ?? redisUrlFromEnv(env);
   if (!url) return { connection: null, owned: false, address: null };
   const cluster = options.redisCluster ?? readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
+  const source = options.redis !== undefined ? "options.redis" : redisSourceFromEnv(env);
   return {
-    connection: await connectRedis({ url, cluster, ...definedOnly({ commandTimeoutMs }) }),
+    connection: await connectRedis({ url, cluster, source, ...definedOnly({ commandTimeoutMs }) }),
     owned: true,
     address: addressOf(url, 6379),
   };
@@ -472,6 +521,22 @@ function summarizerAddress(
 }
 
 /** `REDIS_URL`, else the specification's `REDIS_HOST`, `REDIS_PORT` (6379) and `REDIS_DB` (0). */
+/** The variable the Redis URL comes from, named in connection errors: REDIS_URL, else REDIS_HOST. */
+function redisSourceFromEnv(env: Environment): string {
+  return readMemoryEnvironment(env).REDIS_URL ? "REDIS_URL" : "REDIS_HOST";
+}
+
+/**
+ * Connects to the Redis the environment names (REDIS_URL, or REDIS_HOST...; REDIS_CLUSTER), or
+ * null when it names none. The caller owns the connection.
+ */
+export async function connectRedisFromEnv(env: Environment): Promise<RedisConnection | null> {
+  const url = redisUrlFromEnv(env);
+  if (!url) return null;
+  const cluster = readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
+  return connectRedis({ url, cluster, source: redisSourceFromEnv(env) });
+}
+
 export function redisUrlFromEnv(env: Environment): string | null {
   const settings = readMemoryEnvironment(env);
   if (settings.REDIS_URL) return settings.REDIS_URL;

@@ -37,19 +37,7 @@ export function logTransitions(breaker: CircuitBreaker, options: TransitionLogOp
   });
 }
 
-/**
- * host:port of a connection URL (postgres://, redis://, https://), with the scheme's default
- * port; never the user or the password. Null for a URL that does not parse.
- */
-export function addressOf(url: string, defaultPort: number): string | null {
-  try {
-    const parsed = new URL(url);
-    const host = parsed.hostname || parsed.searchParams.get("host") || "localhost";
-    return `${host}:${parsed.port || defaultPort}`;
-  } catch {
-    return null;
-  }
-}
+export { addressOf } from "../storage/server-address.js";
 
 /**
  * A short, safe name for an error: its code (ECONNREFUSED, ENOTFOUND, 57P01), found on the error,

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { readProductEnvironment } from "../environment.js";
 import { ValidationError } from "../errors.js";
 import { type ApiKeyring, apiKeyringFromEnv } from "./auth.js";
 
@@ -27,40 +28,29 @@ export interface ServiceConfig {
   logLevel: string;
 }
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
 /**
- * Reads the service settings. Throws a ValidationError naming the variable for a bad value, and
- * refuses a non-loopback HOST without API keys: an unauthenticated memory service must not be
- * reachable from other machines.
+ * Reads the service settings (their values checked by the one environment schema). Throws a
+ * ValidationError naming the variable for a bad value, and refuses a non-loopback HOST without
+ * API keys: an unauthenticated memory service must not be reachable from other machines.
  */
 export function serviceConfigFromEnv(env: Environment = process.env): ServiceConfig {
+  const settings = readProductEnvironment(env);
   const apiKeys = apiKeyringFromEnv(env);
-  const host = env.HOST?.trim() || (apiKeys.enabled ? "0.0.0.0" : "127.0.0.1");
+  const host = settings.HOST ?? (apiKeys.enabled ? "0.0.0.0" : "127.0.0.1");
   if (!apiKeys.enabled && !isLoopback(host)) {
     throw new ValidationError(
       "HOST",
       `is ${host}, but no MEMORY_API_KEYS are configured: without keys the service binds to 127.0.0.1 only`,
     );
   }
-  const logLevel = env.LOG_LEVEL?.trim() || "info";
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ValidationError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
-  }
   return {
-    port: integer(env, "PORT", 8080, 0, 65_535),
+    port: settings.PORT ?? 8080,
     host,
     apiKeys,
-    bodyLimitBytes: integer(env, "MEMORY_BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES, 1024, 1024 ** 3),
-    rateLimitPerMinute: integer(
-      env,
-      "MEMORY_RATE_LIMIT_PER_MINUTE",
-      DEFAULT_RATE_LIMIT_PER_MINUTE,
-      0,
-      1_000_000_000,
-    ),
-    shutdownTimeoutMs: integer(env, "MEMORY_SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
-    logLevel,
+    bodyLimitBytes: settings.MEMORY_BODY_LIMIT_BYTES ?? DEFAULT_BODY_LIMIT_BYTES,
+    rateLimitPerMinute: settings.MEMORY_RATE_LIMIT_PER_MINUTE ?? DEFAULT_RATE_LIMIT_PER_MINUTE,
+    shutdownTimeoutMs: settings.MEMORY_SHUTDOWN_TIMEOUT_MS ?? 10_000,
+    logLevel: settings.LOG_LEVEL ?? "info",
   };
 }
 
@@ -69,13 +59,4 @@ export function isLoopback(host: string): boolean {
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");
   return host === "::1" || host === "[::1]";
-}
-
-function integer(env: Environment, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ValidationError(name, `must be an integer from ${min} to ${max}`);
-  }
-  return Number(raw);
 }

@@ -111,7 +111,12 @@ function breakerErrorOf(snapshot: CircuitBreakerSnapshot | undefined): string | 
 
 /** Snapshots of the manager's circuit breakers (redis, postgres, summarizer). */
 export function breakersOf(memory: MemoryManager): CircuitBreakerSnapshot[] {
-  return Object.values(memory.circuitBreaker).map((breaker) => breaker.snapshot());
+  // Only the components the manager runs on: without Redis, a Redis breaker that never sees a
+  // call would read "closed, 0 failures", as if Redis were there and fine.
+  const monitored = memory.health.statuses();
+  return Object.entries(memory.circuitBreaker)
+    .filter(([component]) => monitored[component] !== undefined)
+    .map(([, breaker]) => breaker.snapshot());
 }
 
 /** True while the manager's Redis circuit breaker is OPEN. */

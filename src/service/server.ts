@@ -1,9 +1,15 @@
 import type { FastifyInstance } from "fastify";
 import { type Logger as PinoLogger, pino } from "pino";
-import { createMemoryManager, redisUrlFromEnv } from "../manager/create-memory-manager.js";
+import { readProductEnvironment } from "../environment.js";
+import {
+  connectRedisFromEnv,
+  createMemoryManager,
+  DEFAULT_DATA_DIR,
+  databaseLabel,
+} from "../manager/create-memory-manager.js";
 import type { MemoryManager } from "../manager/memory-manager.js";
 import { MemoryMetrics } from "../metrics/index.js";
-import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
+import type { RedisConnection } from "../storage/redis-client.js";
 import { createMemoryService } from "./app.js";
 import { type ServiceConfig, serviceConfigFromEnv } from "./config.js";
 
@@ -39,6 +45,7 @@ export interface RunningService {
  */
 export async function startMemoryService(options: StartOptions = {}): Promise<RunningService> {
   const env = options.env ?? process.env;
+  const settings = readProductEnvironment(env);
   const config = serviceConfigFromEnv(env);
   const log: PinoLogger = pino(
     {
@@ -50,15 +57,14 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
   );
 
   const metrics = new MemoryMetrics({ defaultMetrics: true });
-  const redisUrl = redisUrlFromEnv(env);
   let redis: RedisConnection | null = null;
   let memory: MemoryManager | null = null;
   try {
-    if (redisUrl) redis = await connectRedis({ url: redisUrl, cluster: env.REDIS_CLUSTER === "1" });
-    if (!env.DATABASE_URL) {
+    redis = await connectRedisFromEnv(env);
+    if (!settings.DATABASE_URL) {
       // PGlite's first start creates a whole cluster: say so, or the wait looks like a hang.
       log.info(
-        { dataDir: env.MEMORY_DATA_DIR ?? "./.swisper-memory" },
+        { dataDir: settings.MEMORY_DATA_DIR ?? DEFAULT_DATA_DIR },
         "opening the embedded database (the first start in an empty folder creates it, which takes seconds)",
       );
     }
@@ -73,7 +79,7 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
     await redis?.close();
     throw error;
   }
-  const keyPrefix = env.MEMORY_KEY_PREFIX ?? "mem";
+  const keyPrefix = settings.MEMORY_KEY_PREFIX ?? "mem";
   const app = await createMemoryService({
     memory,
     apiKeys: config.apiKeys,
@@ -82,7 +88,7 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
     redis,
     keyPrefix,
     metrics,
-    databaseKind: env.DATABASE_URL ? "postgres" : "pglite",
+    databaseKind: settings.DATABASE_URL ? "postgres" : "pglite",
     logger: log,
   });
 
@@ -108,7 +114,7 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
       docs: `${url}/docs`,
       tenants: config.apiKeys.tenants,
       redis: redis !== null,
-      database: env.DATABASE_URL ? "postgres" : `pglite (${env.MEMORY_DATA_DIR ?? "./.swisper-memory"})`,
+      database: databaseLabel(settings),
       rate_limit_per_minute: config.rateLimitPerMinute,
     },
     `swisper-memory listening on ${url} (docs at ${url}/docs)`,

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import { lockDataDir } from "./data-dir-lock.js";
+import { addressOf } from "./server-address.js";
 
 /** The part of a database connection the stores use: parameterised queries and transactions. */
 export interface Queryable {
@@ -45,6 +46,39 @@ export interface PostgresDatabaseOptions {
    * answering without closing connections (paused, partitioned) counts as down.
    */
   queryTimeoutMs?: number;
+  /**
+   * Where `connectionString` came from (`DATABASE_URL`, an option's name), named with the
+   * server's address and the error code when a connection fails (default "the PostgreSQL URL").
+   */
+  source?: string;
+}
+
+/**
+ * A connection to PostgreSQL failed: the server is unreachable (ECONNREFUSED, ENOTFOUND, a
+ * connect timeout) or refused us (SQLSTATE 28000 no such role, 28P01 bad password, 3D000 no such
+ * database). Names the address, the variable the URL came from and the code; `code` is the
+ * driver's, so the circuit breaker classifies it as it would the driver's error.
+ */
+export class DatabaseConnectError extends Error {
+  readonly code: string;
+  constructor(address: string, source: string, cause: Error & { code?: unknown }) {
+    const code = typeof cause.code === "string" && cause.code !== "" ? cause.code : "ETIMEDOUT";
+    const verdict = /^(28|3D)/.test(code) ? "refused the connection" : "is unreachable";
+    super(`PostgreSQL at ${address} (${source}) ${verdict}: ${code} (${cause.message})`, { cause });
+    this.name = "DatabaseConnectError";
+    this.code = code;
+  }
+}
+
+const REFUSED_CONNECTION = /^(28|3D000)/;
+const UNREACHABLE = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
+
+/** Whether `error` is a failure to connect (not a query the server refused, nor a lost connection). */
+function isConnectFailure(error: unknown): error is Error & { code?: unknown } {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && (UNREACHABLE.includes(code) || REFUSED_CONNECTION.test(code))) return true;
+  return /timeout exceeded when trying to connect/.test(error.message);
 }
 
 // BIGINT (seq, token sums) fits a JS number for any realistic transcript; parse it as one so that
@@ -55,6 +89,8 @@ export class PostgresDatabase implements Database {
   readonly kind = "postgres" as const;
   readonly pool: pg.Pool;
   readonly #ownsPool: boolean;
+  /** host:port and the variable it came from, for connection errors; null for a pool passed in. */
+  readonly #origin: { address: string; source: string } | null;
 
   constructor(options: PostgresDatabaseOptions) {
     const {
@@ -63,7 +99,10 @@ export class PostgresDatabase implements Database {
       maxConnections = 20,
       connectTimeoutMs = 5000,
       queryTimeoutMs = 10_000,
+      source = "the PostgreSQL URL",
     } = options;
+    const address = pool || !connectionString ? null : addressOf(connectionString, 5432);
+    this.#origin = address ? { address, source } : null;
     if (pool) {
       this.pool = pool;
       this.#ownsPool = false;
@@ -87,16 +126,28 @@ export class PostgresDatabase implements Database {
   }
 
   async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
-    const result = await this.pool.query<Row>({
-      text: sql,
-      values: params as unknown[] | undefined,
-      name: statementName(sql),
-    });
-    return { rows: result.rows };
+    try {
+      const result = await this.pool.query<Row>({
+        text: sql,
+        values: params as unknown[] | undefined,
+        name: statementName(sql),
+      });
+      return { rows: result.rows };
+    } catch (error) {
+      throw this.#explain(error);
+    }
+  }
+
+  /** A connect failure as a DatabaseConnectError naming the server; any other error as it is. */
+  #explain(error: unknown): unknown {
+    if (!this.#origin || !isConnectFailure(error)) return error;
+    return new DatabaseConnectError(this.#origin.address, this.#origin.source, error);
   }
 
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw this.#explain(error);
+    });
     let broken = false;
     try {
       await client.query("BEGIN");
@@ -123,7 +174,9 @@ export class PostgresDatabase implements Database {
   }
 
   async exec(sql: string): Promise<void> {
-    await this.pool.query(sql);
+    await this.pool.query(sql).catch((error: unknown) => {
+      throw this.#explain(error);
+    });
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
-import { createClient, createCluster, type RedisClientType, type RedisClusterType } from "redis";
+import { createClient, createCluster, ErrorReply, type RedisClientType, type RedisClusterType } from "redis";
+import { addressOf } from "./server-address.js";
 
 /**
  * The few Redis operations the hot tier needs, over a standalone client or a cluster alike.
@@ -36,6 +37,11 @@ export interface RedisConnectionOptions {
    * answering without closing its connections (paused, overloaded) counts as down.
    */
   commandTimeoutMs?: number;
+  /**
+   * Where `url` came from (`REDIS_URL`, `REDIS_HOST`, an option's name), named with the server's
+   * address and the socket's error code when it cannot be reached (default "the Redis URL").
+   */
+  source?: string;
 }
 
 type StandaloneClient = RedisClientType;
@@ -52,23 +58,69 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
     reconnectDelayMs = 500,
     cluster = false,
     commandTimeoutMs = 1000,
+    source = "the Redis URL",
   } = options;
   const socket = { connectTimeout: connectTimeoutMs, reconnectStrategy: () => reconnectDelayMs };
+  const unreachable = new SocketErrors(addressOf(url, 6379) ?? url, source);
   if (cluster) {
     const client = createCluster({
       rootNodes: [{ url }],
       defaults: { socket, disableOfflineQueue: true },
     });
-    client.on("error", () => {});
+    unreachable.watch(client);
     await connectWithin(client.connect(), connectTimeoutMs);
-    return new ClusterConnection(client, true, commandTimeoutMs);
+    return new ClusterConnection(client, true, commandTimeoutMs, unreachable);
   }
   const client = createClient({ url, socket, disableOfflineQueue: true });
-  // Connection errors also surface as rejected commands; the listener keeps them from crashing
-  // the process as unhandled 'error' events while the client reconnects.
-  client.on("error", () => {});
+  unreachable.watch(client);
   await connectWithin(client.connect(), connectTimeoutMs);
-  return new StandaloneConnection(client, true, commandTimeoutMs);
+  return new StandaloneConnection(client, true, commandTimeoutMs, unreachable);
+}
+
+/**
+ * A command sent while the connection is down. It names the server, where its address came from
+ * and the socket's error code (ECONNREFUSED, ENOTFOUND, ...), so that a mistyped REDIS_URL does
+ * not look like an outage of the right server. `code` is the socket's code.
+ */
+export class RedisUnreachableError extends Error {
+  readonly code: string;
+  constructor(address: string, source: string, socketError: NodeJS.ErrnoException, options: ErrorOptions) {
+    const code = socketError.code ?? socketError.name;
+    super(`Redis at ${address} (${source}) is unreachable: ${code} (${socketError.message})`, options);
+    this.name = "RedisUnreachableError";
+    this.code = code;
+  }
+}
+
+/**
+ * The last socket error of a connection, until it is ready again. node-redis rejects commands of
+ * a disconnected client with a bare "The client is offline"; the socket's own error (emitted as
+ * 'error' while it reconnects) is what says why.
+ */
+class SocketErrors {
+  #last: NodeJS.ErrnoException | null = null;
+  constructor(
+    readonly address: string,
+    readonly source: string,
+  ) {}
+
+  watch(client: { on(event: string, listener: (error: NodeJS.ErrnoException) => void): unknown }): void {
+    // The listener also keeps these errors from crashing the process as unhandled 'error' events.
+    client.on("error", (error) => {
+      if (!(error instanceof ErrorReply)) this.#last = error;
+    });
+    client.on("ready", () => {
+      this.#last = null;
+    });
+  }
+
+  /** The command's error, or a RedisUnreachableError when the socket says why it failed. */
+  explain(error: unknown): unknown {
+    if (this.#last === null || error instanceof ErrorReply || error instanceof RedisCommandTimeoutError) {
+      return error;
+    }
+    return new RedisUnreachableError(this.address, this.source, this.#last, { cause: error });
+  }
 }
 
 async function scanAll(send: (args: string[]) => Promise<unknown>, pattern: string): Promise<string[]> {
@@ -99,12 +151,16 @@ export class RedisCommandTimeoutError extends Error {
  * no-op or what a retry would do; a late outbox append stores a write whose caller was told it
  * failed (stored, never lost).
  */
-function withTimeout<T>(reply: Promise<T>, timeoutMs: number): Promise<T> {
+function withTimeout<T>(reply: Promise<T>, timeoutMs: number, errors?: SocketErrors): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RedisCommandTimeoutError(timeoutMs)), timeoutMs);
   });
-  return Promise.race([reply, timeout]).finally(() => clearTimeout(timer));
+  const answered = Promise.race([reply, timeout]).finally(() => clearTimeout(timer));
+  if (!errors) return answered;
+  return answered.catch((error: unknown) => {
+    throw errors.explain(error);
+  });
 }
 
 /**
@@ -136,10 +192,12 @@ class StandaloneConnection implements RedisConnection {
   readonly #client: StandaloneClient;
   readonly #owned: boolean;
   readonly #timeout: number;
-  constructor(client: StandaloneClient, owned: boolean, commandTimeoutMs: number) {
+  readonly #errors: SocketErrors | undefined;
+  constructor(client: StandaloneClient, owned: boolean, commandTimeoutMs: number, errors?: SocketErrors) {
     this.#client = client;
     this.#owned = owned;
     this.#timeout = commandTimeoutMs;
+    this.#errors = errors;
   }
   get isReady(): boolean {
     return this.#client.isReady;
@@ -152,14 +210,17 @@ class StandaloneConnection implements RedisConnection {
     });
   }
   send(args: readonly string[]): Promise<unknown> {
-    return withTimeout(this.#client.sendCommand([...args]), this.#timeout);
+    return withTimeout(this.#client.sendCommand([...args]), this.#timeout, this.#errors);
   }
   async info(section: string): Promise<string[]> {
-    return [await this.#client.info(section)];
+    return [await withTimeout(this.#client.info(section), this.#timeout, this.#errors)];
   }
 
   scanKeys(pattern: string): Promise<string[]> {
-    return scanAll((args) => withTimeout(this.#client.sendCommand(args), this.#timeout), pattern);
+    return scanAll(
+      (args) => withTimeout(this.#client.sendCommand(args), this.#timeout, this.#errors),
+      pattern,
+    );
   }
   async close(): Promise<void> {
     if (!this.#owned) return;
@@ -171,10 +232,12 @@ class ClusterConnection implements RedisConnection {
   readonly #client: ClusterClient;
   readonly #owned: boolean;
   readonly #timeout: number;
-  constructor(client: ClusterClient, owned: boolean, commandTimeoutMs: number) {
+  readonly #errors: SocketErrors | undefined;
+  constructor(client: ClusterClient, owned: boolean, commandTimeoutMs: number, errors?: SocketErrors) {
     this.#client = client;
     this.#owned = owned;
     this.#timeout = commandTimeoutMs;
+    this.#errors = errors;
   }
   get isReady(): boolean {
     return this.#client.masters.length > 0 && this.#client.masters.every((node) => node.client !== undefined);
@@ -188,6 +251,7 @@ class ClusterConnection implements RedisConnection {
     return withTimeout(
       this.#client.sendCommand(route.key, route.readonly ?? false, [...args]),
       this.#timeout,
+      this.#errors,
     );
   }
   async info(section: string): Promise<string[]> {
@@ -203,7 +267,12 @@ class ClusterConnection implements RedisConnection {
     const keys: string[] = [];
     for (const master of this.#client.masters) {
       const client = await this.#client.nodeClient(master);
-      keys.push(...(await scanAll((args) => withTimeout(client.sendCommand(args), this.#timeout), pattern)));
+      keys.push(
+        ...(await scanAll(
+          (args) => withTimeout(client.sendCommand(args), this.#timeout, this.#errors),
+          pattern,
+        )),
+      );
     }
     return keys;
   }

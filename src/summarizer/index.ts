@@ -1,3 +1,4 @@
+import { readMemoryEnvironment } from "../environment.js";
 import { ValidationError } from "../errors.js";
 import { ExtractiveSummarizer, type ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
 import { OpenAISummarizer, type OpenAISummarizerOptions } from "./openai-summarizer.js";
@@ -54,40 +55,16 @@ export interface SummarizerEnvSettings {
  * Throws a `ValidationError` naming the variable for a value it cannot use.
  */
 export function readSummarizerEnv(env: SummarizerEnv = process.env): SummarizerEnvSettings {
-  const kindValue = setting(env, "MEMORY_SUMMARIZER")?.toLowerCase() ?? "extractive";
-  if (kindValue !== "extractive" && kindValue !== "openai") {
-    throw new ValidationError("MEMORY_SUMMARIZER", `must be "extractive" or "openai", got "${kindValue}"`);
-  }
+  const settings = readMemoryEnvironment(env);
   const openai: OpenAISummarizerOptions = {};
-  const baseUrl = setting(env, "OPENAI_BASE_URL");
-  if (baseUrl !== undefined) openai.baseUrl = baseUrl;
-  const apiKey = setting(env, "OPENAI_API_KEY");
-  if (apiKey !== undefined) openai.apiKey = apiKey;
-  const model = setting(env, "MEMORY_SUMMARY_MODEL");
-  if (model !== undefined) openai.model = model;
-  const timeoutMs = setting(env, "MEMORY_SUMMARY_TIMEOUT_MS");
-  if (timeoutMs !== undefined) {
-    const parsed = Number(timeoutMs);
-    if (!Number.isSafeInteger(parsed) || parsed < 1) {
-      throw new ValidationError(
-        "MEMORY_SUMMARY_TIMEOUT_MS",
-        `must be a positive integer (milliseconds), got "${timeoutMs}"`,
-      );
-    }
-    openai.timeoutMs = parsed;
+  if (settings.OPENAI_BASE_URL !== undefined) openai.baseUrl = settings.OPENAI_BASE_URL;
+  if (settings.OPENAI_API_KEY !== undefined) openai.apiKey = settings.OPENAI_API_KEY;
+  if (settings.MEMORY_SUMMARY_MODEL !== undefined) openai.model = settings.MEMORY_SUMMARY_MODEL;
+  if (settings.MEMORY_SUMMARY_TIMEOUT_MS !== undefined) openai.timeoutMs = settings.MEMORY_SUMMARY_TIMEOUT_MS;
+  if (settings.MEMORY_SUMMARY_TEMPERATURE !== undefined) {
+    openai.temperature = settings.MEMORY_SUMMARY_TEMPERATURE;
   }
-  const temperature = setting(env, "MEMORY_SUMMARY_TEMPERATURE");
-  if (temperature !== undefined) {
-    const parsed = Number(temperature);
-    if (!Number.isFinite(parsed) || parsed < 0 || parsed > 2) {
-      throw new ValidationError(
-        "MEMORY_SUMMARY_TEMPERATURE",
-        `must be a number from 0 to 2, got "${temperature}"`,
-      );
-    }
-    openai.temperature = parsed;
-  }
-  return { kind: kindValue, openai };
+  return { kind: settings.MEMORY_SUMMARIZER ?? "extractive", openai };
 }
 
 /**
@@ -109,11 +86,6 @@ export function createSummarizer(options: CreateSummarizerOptions = {}): Summari
 /** The summarizer the environment selects (see `readSummarizerEnv`). */
 export function summarizerFromEnv(env: SummarizerEnv = process.env): Summarizer {
   return createSummarizer({ env });
-}
-
-function setting(env: SummarizerEnv, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value ? value : undefined;
 }
 
 /** An explicit `undefined` in the options must not erase a value the environment set. */

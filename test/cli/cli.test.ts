@@ -2,12 +2,11 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Environment } from "../../src/cli/command.js";
-import { COMMANDS, main } from "../../src/cli/main.js";
+import { COMMANDS } from "../../src/cli/main.js";
 import { openMemory } from "../../src/cli/open-memory.js";
 import {
   createTestDatabase,
@@ -16,30 +15,13 @@ import {
   type TestRedis,
 } from "../support/servers.js";
 import { TEST_REDIS_URL } from "../support/urls.js";
+import { cli } from "./run-cli.js";
 
 // The operator commands, run in-process against the storage an environment names (the test's
 // own PostgreSQL database and Redis key prefix, or an embedded database in a temporary folder).
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-class Capture extends Writable {
-  text = "";
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString("utf8");
-    done();
-  }
-}
-
-async function cli(
-  env: Environment,
-  ...argv: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await main(argv, { env, stdout, stderr });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
 
 let database: TestDatabase | undefined;
 let testRedis: TestRedis | undefined;
@@ -163,7 +145,8 @@ describe("inspect", () => {
     const out = result.stdout;
     expect(out).toContain("Session 'cli-inspect' (tenant 'default')");
     expect(out).toMatch(/Memory available:\s+yes/);
-    expect(out).toMatch(/Circuit breaker:\s+redis (CLOSED|OPEN|HALF_OPEN)/);
+    expect(out).toContain("Circuit breakers:  this command's own (--url shows a running service's)");
+    expect(out).toMatch(/\n {2}postgres\s+(CLOSED|OPEN|HALF_OPEN) \(\d+ failures/);
     expect(out).toMatch(/Buffer info:\n\s+message_count\s+\d+/);
     expect(out).toMatch(/#12 assistant \(\d+ tokens\): Turn 5: the ThinkPad X1 Carbon weighs 1.12 kg./);
     expect(out).toMatch(/Current summary \(version \d+, covers seq 1\.\.\d+, \d+ tokens\):/);
@@ -185,12 +168,19 @@ describe("inspect", () => {
     expect(report.available).toBe(true);
     expect(report.buffer_messages.map((message) => message.seq)).toEqual([11, 12]);
     expect(report.summary_history).toHaveLength(1);
-    expect(report.circuit_breakers.map((breaker) => breaker.name).sort()).toEqual([
-      "postgres",
-      "redis",
-      "summarizer",
-    ]);
+    expect(report.circuit_breakers.map((breaker) => breaker.name).sort()).toEqual(
+      testRedis ? ["postgres", "redis", "summarizer"] : ["postgres", "summarizer"],
+    );
     expect(report.session_config.summary_trigger_tokens).toBe(150);
+  });
+
+  it("shows no Redis breaker when no Redis is configured (not a 'closed, 0 failures' one)", async () => {
+    const withoutRedis = { ...env, REDIS_URL: undefined, MEMORY_KEY_PREFIX: undefined };
+    const result = await cli(withoutRedis, "inspect", "cli-inspect", "--json");
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { redis: string; circuit_breakers: { name: string }[] };
+    expect(report.redis).toBe("not configured");
+    expect(report.circuit_breakers.map((breaker) => breaker.name).sort()).toEqual(["postgres", "summarizer"]);
   });
 
   it("looks in the named tenant only; a session without memory exits 1, as clear and HTTP's 404", async () => {

@@ -109,7 +109,7 @@ describe("summarizerFromEnv", () => {
       "MEMORY_SUMMARY_TEMPERATURE",
     );
     expect(validationField(() => summarizerFromEnv({ ...openai, OPENAI_BASE_URL: "localhost:11434" }))).toBe(
-      "summarizer.baseUrl",
+      "OPENAI_BASE_URL",
     );
   });
 });
