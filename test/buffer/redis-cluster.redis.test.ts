@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase, uniqueName } from "../support/se
 import { FlakySummarizer } from "../support/test-summarizers.js";
 
 // Redis-only behaviour: every key of a session shares one hash tag, so each Lua script runs on one
-// slot and sessions spread over the cluster's primaries (the seed's "Redis Clustering").
+// slot and sessions spread over the cluster's primaries (the specification's "Redis Clustering").
 
 let database: TestDatabase;
 let cluster: RedisClusterProcesses;

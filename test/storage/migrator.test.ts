@@ -1,3 +1,7 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { MigrationError, UnsupportedServerError } from "../../src/errors.js";
@@ -87,8 +91,82 @@ describe("migrations", () => {
   });
 });
 
+describe("migrations that no longer match the database", () => {
+  /** A folder of numbered migrations, written fresh; returns its URL and a writer for more. */
+  async function folder(files: Record<string, string>) {
+    const dir = await mkdtemp(join(tmpdir(), "swm-migrations-"));
+    folders.push(dir);
+    const put = (name: string, sql: string) => writeFile(join(dir, name), sql);
+    for (const [name, sql] of Object.entries(files)) await put(name, sql);
+    return { url: pathToFileURL(`${dir}/`), put, remove: (name: string) => rm(join(dir, name)) };
+  }
+  const folders: string[] = [];
+  afterAll(async () => {
+    for (const dir of folders) await rm(dir, { recursive: true, force: true });
+  });
+  const tables = async (db: Database) =>
+    (
+      await db.query<{ t: string }>(
+        "SELECT table_name AS t FROM information_schema.tables WHERE table_name LIKE 'm\\_%' ORDER BY 1",
+      )
+    ).rows.map((row) => row.t);
+
+  it("refuse to run when an applied migration's file changed, applying nothing", async () => {
+    const db = new PgliteDatabase();
+    const migrations = await folder({ "001_one.sql": "CREATE TABLE m_one (x int);" });
+    expect((await migrate(db, { directory: migrations.url })).error).toBeUndefined();
+    await migrations.put("001_one.sql", "CREATE TABLE m_one (x bigint);");
+    await migrations.put("002_two.sql", "CREATE TABLE m_two (x int);");
+    const error = await migrate(db, { directory: migrations.url }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as Error).message).toMatch(/^migration 001_one\.sql changed after it was applied/);
+    expect(await tables(db)).toEqual(["m_one"]);
+    await db.close();
+  });
+
+  it("refuse to run when an applied migration's file is missing", async () => {
+    const db = new PgliteDatabase();
+    const migrations = await folder({ "001_one.sql": "CREATE TABLE m_one (x int);" });
+    await migrate(db, { directory: migrations.url });
+    await migrations.remove("001_one.sql");
+    await migrations.put("002_two.sql", "CREATE TABLE m_two (x int);");
+    await expect(migrate(db, { directory: migrations.url })).rejects.toThrow(
+      /^migration 001_one\.sql is applied in this database but missing from this build/,
+    );
+    expect(await tables(db)).toEqual(["m_one"]);
+    await db.close();
+  });
+
+  it("refuse a new migration that sorts before an applied one", async () => {
+    const db = new PgliteDatabase();
+    const migrations = await folder({ "002_two.sql": "CREATE TABLE m_two (x int);" });
+    await migrate(db, { directory: migrations.url });
+    await migrations.put("001_one.sql", "CREATE TABLE m_one (x int);");
+    await expect(migrate(db, { directory: migrations.url })).rejects.toThrow(
+      /^migration 001_one\.sql is new but sorts before the applied 002_two\.sql/,
+    );
+    expect(await tables(db)).toEqual(["m_two"]);
+    await db.close();
+  });
+
+  it("give a ledger from before checksums this build's, then hold later edits to them", async () => {
+    const db = new PgliteDatabase();
+    const migrations = await folder({ "001_one.sql": "CREATE TABLE m_one (x int);" });
+    await db.exec(
+      `CREATE TABLE memory_schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+       CREATE TABLE m_one (x int);
+       INSERT INTO memory_schema_migrations (name) VALUES ('001_one.sql');`,
+    );
+    const run = await migrate(db, { directory: migrations.url });
+    expect(run.results).toEqual([{ name: "001_one.sql", status: "already-applied" }]);
+    await migrations.put("001_one.sql", "CREATE TABLE m_one (y int);");
+    await expect(migrate(db, { directory: migrations.url })).rejects.toThrow(/001_one\.sql changed/);
+    await db.close();
+  });
+});
+
 describe("Redis settings from the environment", () => {
-  it("builds the URL from the seed's REDIS_HOST / REDIS_PORT / REDIS_DB", () => {
+  it("builds the URL from the specification's REDIS_HOST / REDIS_PORT / REDIS_DB", () => {
     expect(redisUrlFromEnv({})).toBeNull();
     expect(redisUrlFromEnv({ REDIS_URL: "redis://r:1/2", REDIS_HOST: "ignored" })).toBe("redis://r:1/2");
     expect(redisUrlFromEnv({ REDIS_HOST: "localhost" })).toBe("redis://localhost:6379/0");
