@@ -133,7 +133,9 @@ for (const deployment of DEPLOYMENTS) {
       const series = samples("swisper_memory_circuit_breaker_state");
       const breakers = new Set(series.map((sample) => sample.labels.breaker));
       // Only the components the deployment runs on: no Redis breaker without Redis.
-      const expected = deployment.needsRedis ? ["postgres", "redis", "summarizer"] : ["postgres", "summarizer"];
+      const expected = deployment.needsRedis
+        ? ["postgres", "redis", "summarizer"]
+        : ["postgres", "summarizer"];
       expect([...breakers].sort()).toEqual(expected);
       for (const breaker of breakers) {
         const states = series.filter((sample) => sample.labels.breaker === breaker);
