@@ -22,6 +22,8 @@ export interface ScrapeSources {
   breakers?: () => readonly CircuitBreakerSnapshot[];
   /** Whether memory can serve (`MemoryManager.isAvailable()`). */
   available?: () => boolean;
+  /** Outbox entries not replayed yet (`MemoryManager.outboxBacklog()`). */
+  outbox?: () => number;
 }
 
 export interface MemoryMetricsOptions {
@@ -198,8 +200,8 @@ function latencyInstruments(make: InstrumentFactory) {
 /**
  * The service's Prometheus instruments: every metric the specification's "Monitoring and Alerting"
  * names, prefixed `swisper_memory_` and named as Prometheus's conventions ask (counters end in
- * `_total`, units in base units, no type word in a name), plus breaker states, token-cache figures
- * and summarizer failures. Per-session figures are observed into histograms
+ * `_total`, units in base units, no type word in a name), plus breaker states, token-cache figures,
+ * summarizer failures and the outbox. Per-session figures are observed into histograms
  * (distributions over reads), never used as label values: a label per session would grow without
  * bound.
  */
@@ -307,7 +309,7 @@ export class MemoryMetrics {
     );
   }
 
-  /** This process's own state beyond the specification: token cache, availability. */
+  /** This process's own state beyond the specification: token cache, outbox, availability. */
   #registerProcessMetrics(make: InstrumentFactory): void {
     make.scrapedGauge(
       "token_cache_hit_ratio",
@@ -318,6 +320,11 @@ export class MemoryMetrics {
       "token_cache_entries",
       "Entries in the token-count cache",
       () => this.#sources.tokenCache?.().size,
+    );
+    make.scrapedGauge(
+      "outbox_entries",
+      "Writes this process acknowledged from the Redis outbox while PostgreSQL was away and has not yet replayed into the transcript",
+      () => this.#sources.outbox?.(),
     );
     make.scrapedGauge(
       "available",

@@ -103,6 +103,8 @@ for (const deployment of DEPLOYMENTS) {
           status_code: "201",
         }),
       ).toBe(2 * 20);
+      // No PostgreSQL outage: nothing waits in the outbox.
+      expect(value("swisper_memory_outbox_entries")).toBe(0);
       if (deployment.needsRedis) {
         expect(value("swisper_memory_redis_used_memory_bytes")).toBeGreaterThan(0);
         expect(value("swisper_memory_redis_hit_ratio")).toBeGreaterThanOrEqual(0);
