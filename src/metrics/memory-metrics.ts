@@ -203,7 +203,7 @@ function latencyInstruments(make: InstrumentFactory) {
  * `_total`, units in base units, no type word in a name), plus breaker states, token-cache figures,
  * summarizer failures and the outbox. Per-session figures are observed into histograms
  * (distributions over reads), never used as label values: a label per session would grow without
- * bound.
+ * bound. deploy/prometheus/rules.yml records the specification's own names from these.
  */
 export class MemoryMetrics {
   readonly registry: Registry;

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryMetrics } from "../../src/metrics/index.js";
 import { describeWithRedis, useTestServers } from "../support/servers.js";
@@ -6,9 +7,11 @@ import { call, chatWorkload, DEPLOYMENTS, openTestService, type TestService } fr
 import { type MetricFamily, parsePrometheusText } from "./prometheus-text.js";
 
 // Issue 12, "Metrics": the /metrics exposition follows Prometheus's naming conventions as
-// `promtool check metrics` (Debian's prometheus package; CI installs it) enforces them.
+// `promtool check metrics` (Debian's prometheus package; CI installs it) enforces them, and the
+// rules in deploy/prometheus/rules.yml read only metrics the service exports.
 
 const PROMTOOL = process.env.PROMTOOL ?? "promtool";
+const RULES = new URL("../../deploy/prometheus/rules.yml", import.meta.url);
 
 interface Run {
   code: number | null;
@@ -41,6 +44,21 @@ function promtool(args: readonly string[], input: string): Promise<Run> {
     child.stdin.on("error", () => {}); // a promtool that exits early closes its stdin: its exit code says why
     child.stdin.end(input);
   });
+}
+
+/** The family a series name belongs to (`x_bucket` of histogram `x` is `x`), if exported. */
+function familyOf(families: Map<string, MetricFamily>, series: string): MetricFamily | undefined {
+  const exact = families.get(series);
+  if (exact) return exact;
+  const base = series.replace(/_(bucket|sum|count)$/, "");
+  const family = families.get(base);
+  return family?.type === "histogram" ? family : undefined;
+}
+
+/** Every `swisper_memory_*` series name rules.yml mentions (recorded `swisper_memory:*` names excluded). */
+async function seriesInRules(): Promise<string[]> {
+  const text = await readFile(RULES, "utf8");
+  return [...new Set(text.match(/\bswisper_memory_[a-zA-Z0-9_]+/g) ?? [])].sort();
 }
 
 const servers = useTestServers();
@@ -80,6 +98,13 @@ for (const deployment of DEPLOYMENTS) {
       expect(own.length).toBeGreaterThan(20);
       const empty = own.filter((name) => (families.get(name)?.samples.length ?? 0) === 0);
       expect(empty).toEqual([]);
+    });
+
+    it.runIf(deployment.needsRedis)("exports every metric deploy/prometheus/rules.yml reads", async () => {
+      const series = await seriesInRules();
+      expect(series.length).toBeGreaterThan(10);
+      const missing = series.filter((name) => familyOf(families, name) === undefined);
+      expect(missing).toEqual([]);
     });
   });
 }

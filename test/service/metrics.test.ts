@@ -3,7 +3,10 @@ import { describeWithRedis, useTestServers } from "../support/servers.js";
 import { call, chatWorkload, DEPLOYMENTS, openTestService, type TestService } from "./harness.js";
 import { type MetricFamily, type MetricType, parsePrometheusText, sampleValue } from "./prometheus-text.js";
 
-/** Every metric the Memory Manager API specification's "Monitoring and Alerting" names, and the family that exports it. */
+/**
+ * Every metric the Memory Manager API specification's "Monitoring and Alerting" names, and the
+ * family that exports it (deploy/prometheus/rules.yml records each under its own name).
+ */
 const SPEC_METRICS: Record<string, { family: string; type: MetricType }> = {
   buffer_message_count: { family: "swisper_memory_buffer_messages", type: "histogram" },
   buffer_token_count: { family: "swisper_memory_buffer_tokens", type: "histogram" },
