@@ -12,6 +12,7 @@ tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1
 tar -tzf "$work/$tarball" >"$work/files.txt"
 grep -q "^package/dist/index.js$" "$work/files.txt" || { echo "the tarball has no dist/index.js"; exit 1; }
 grep -q "^package/LICENSE$" "$work/files.txt" || { echo "the tarball has no LICENSE"; exit 1; }
+grep -q "^package/deploy/prometheus/rules.yml$" "$work/files.txt" || { echo "the tarball has no Prometheus rules"; exit 1; }
 if grep -q "\.map$" "$work/files.txt"; then echo "the tarball ships source maps of sources it does not ship"; exit 1; fi
 
 cd "$work"

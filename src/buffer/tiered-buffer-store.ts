@@ -40,10 +40,11 @@ interface SharedState {
   /** Bumped by every outbox write, so that a replay pass knows whether it saw them all. */
   outboxWrites: number;
   /**
-   * Sessions this process wrote to an outbox that is not replayed yet: a write to one of them
-   * while Redis does not answer cannot go after its outbox, so it is refused rather than reordered.
+   * Sessions this process wrote to an outbox that is not replayed yet, with how many entries it
+   * appended there: a write to one of them while Redis does not answer cannot go after its outbox,
+   * so it is refused rather than reordered. The entries are the outbox depth `/metrics` reports.
    */
-  outboxSessions: Set<string>;
+  outboxSessions: Map<string, number>;
   /** Replays in progress, by session: one at a time per session. */
   replays: Map<string, Promise<unknown>>;
   /** The background replay pass: running, and whether another is wanted after it. */
@@ -75,7 +76,7 @@ export class TieredBufferStore extends BufferStore {
       pending: null,
       outboxesPossible: true,
       outboxWrites: 0,
-      outboxSessions: new Set(),
+      outboxSessions: new Map(),
       replays: new Map(),
       pass: { running: false, again: false, retry: null, stopped: false },
       dropTimer: null,
@@ -287,7 +288,8 @@ export class TieredBufferStore extends BufferStore {
     try {
       const outcome = await this.#redis.appendToOutbox(ref, entries);
       if (outcome) {
-        this.#shared.outboxSessions.add(sessionKey(ref));
+        const key = sessionKey(ref);
+        this.#shared.outboxSessions.set(key, (this.#shared.outboxSessions.get(key) ?? 0) + entries.length);
         return outcome;
       }
     } catch (error) {
@@ -357,8 +359,21 @@ export class TieredBufferStore extends BufferStore {
     }
     if (this.#shared.outboxWrites === writesBefore && this.#options.databaseAvailable()) {
       this.#shared.outboxesPossible = false;
+      // Every outbox was replayed: one this process still counts was erased with its session.
+      this.#shared.outboxSessions.clear();
     }
     return replayed;
+  }
+
+  /**
+   * Entries this process appended to Redis outboxes that are not replayed into the transcript
+   * yet: acknowledged writes that PostgreSQL does not have. Counted in memory, so scraping is free;
+   * other processes' outboxes are theirs to count.
+   */
+  outboxBacklog(): number {
+    let entries = 0;
+    for (const count of this.#shared.outboxSessions.values()) entries += count;
+    return entries;
   }
 
   /**

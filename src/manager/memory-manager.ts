@@ -316,6 +316,14 @@ export class MemoryManager {
     return this.canAcknowledgeWrites();
   }
 
+  /**
+   * Writes this process acknowledged from the Redis outbox during a PostgreSQL outage that are not
+   * replayed into the transcript yet (0 without Redis: there is no outbox). For `/metrics`.
+   */
+  outboxBacklog(): number {
+    return this.#resources.tieredBufferStore?.outboxBacklog() ?? 0;
+  }
+
   /** Whether a write can be acknowledged now (see `isAvailable`). */
   canAcknowledgeWrites(): boolean {
     return this.assessHealth().canAcknowledgeWrites;

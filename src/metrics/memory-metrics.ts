@@ -22,6 +22,8 @@ export interface ScrapeSources {
   breakers?: () => readonly CircuitBreakerSnapshot[];
   /** Whether memory can serve (`MemoryManager.isAvailable()`). */
   available?: () => boolean;
+  /** Outbox entries not replayed yet (`MemoryManager.outboxBacklog()`). */
+  outbox?: () => number;
 }
 
 export interface MemoryMetricsOptions {
@@ -49,12 +51,159 @@ const TOKEN_COUNT_BUCKETS = [0, 100, 250, 500, 1000, 2000, 3000, 4000, 6000, 800
 const TTL_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400, 604800];
 const SUMMARY_COUNT_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500];
 const BREAKER_STATES = Object.values(CircuitState);
+/**
+ * prom-client's process metrics that are gauges named `_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` rejects them). Each is the sum of the labelled gauge of the
+ * same name without `_total`: `sum(<prefix>nodejs_active_handles)`.
+ */
+const MISNAMED_DEFAULT_METRICS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
+/** Creates instruments in one registry, each name prefixed. */
+class InstrumentFactory {
+  constructor(
+    readonly registry: Registry,
+    readonly prefix: string,
+  ) {}
+
+  histogram<L extends string = never>(
+    suffix: string,
+    help: string,
+    buckets: number[],
+    labelNames: readonly L[] = [],
+  ): Histogram<L> {
+    return new Histogram({
+      name: this.prefix + suffix,
+      help,
+      buckets,
+      labelNames,
+      registers: [this.registry],
+    });
+  }
+
+  counter(suffix: string, help: string): Counter {
+    return new Counter({ name: this.prefix + suffix, help, registers: [this.registry] });
+  }
+
+  /** A gauge set when scraped; `read` returns undefined to leave it as it is. */
+  scrapedGauge(suffix: string, help: string, read: () => number | undefined | Promise<number | undefined>) {
+    new Gauge({
+      name: this.prefix + suffix,
+      help,
+      registers: [this.registry],
+      async collect() {
+        const value = await read();
+        if (value !== undefined) this.set(value);
+      },
+    });
+  }
+
+  /**
+   * A counter that mirrors a running total kept elsewhere (Redis INFO, a breaker), set when
+   * scraped. No sample while the total is unknown: a 0 would read as a counter reset, and the
+   * next real value as that many new events (a false alert).
+   */
+  mirroredCounter<L extends string = never>(
+    suffix: string,
+    help: string,
+    labelNames: readonly L[],
+    read: () => Promise<Iterable<[Partial<Record<L, string>>, number]>>,
+  ) {
+    new Counter({
+      name: this.prefix + suffix,
+      help,
+      labelNames,
+      registers: [this.registry],
+      async collect() {
+        const totals = [...(await read())];
+        this.reset();
+        if (labelNames.length === 0 && totals.length === 0) this.remove();
+        for (const [labels, total] of totals) this.inc(labels, total);
+      },
+    });
+  }
+}
+
+/** spec: buffer and summary metrics, observed on context reads and summarization job steps. */
+function contentInstruments(make: InstrumentFactory) {
+  return {
+    bufferMessages: make.histogram(
+      "buffer_messages",
+      "Messages in a session's buffer, observed on each context read (spec: buffer_message_count)",
+      MESSAGE_COUNT_BUCKETS,
+    ),
+    bufferTokens: make.histogram(
+      "buffer_tokens",
+      "Tokens in a session's buffer (chat framing included), observed on each context read (spec: buffer_token_count)",
+      TOKEN_COUNT_BUCKETS,
+    ),
+    bufferTtlRemaining: make.histogram(
+      "buffer_ttl_remaining_seconds",
+      "Seconds until Redis expires an idle session's buffer, observed on each context read served by Redis (spec: buffer_ttl_remaining)",
+      TTL_BUCKETS,
+    ),
+    sessionSummaries: make.histogram(
+      "session_summaries",
+      "Summary versions a session has, observed on each context read (spec: summary_count)",
+      SUMMARY_COUNT_BUCKETS,
+    ),
+    summariesGenerated: make.counter(
+      "summaries_generated_total",
+      "Summaries committed; rate() of it is the specification's summary_generation_rate",
+    ),
+    summariesMerged: make.counter(
+      "summaries_merged_total",
+      "Committed summaries that compressed an over-budget summary (the specification's merge); rate() of it is summary_merge_rate",
+    ),
+    summarizerFailures: make.counter(
+      "summarizer_failures_total",
+      "Summarization job steps that failed (the buffer is kept and the job retried)",
+    ),
+  };
+}
+
+/** spec: performance metrics, as histograms (p95 = histogram_quantile(0.95, ...)), and HTTP's. */
+function latencyInstruments(make: InstrumentFactory) {
+  return {
+    read: make.histogram("read_latency_seconds", "Latency of memory reads, by operation", LATENCY_BUCKETS, [
+      "operation",
+    ]),
+    write: make.histogram(
+      "write_latency_seconds",
+      "Latency of memory writes, by operation",
+      LATENCY_BUCKETS,
+      ["operation"],
+    ),
+    summarization: make.histogram(
+      "summarization_latency_seconds",
+      "Duration of summarization job steps, by outcome (committed, nothing, busy, conflict, failed)",
+      SUMMARIZATION_BUCKETS,
+      ["outcome"],
+    ),
+    contextPackaging: make.histogram(
+      "context_packaging_latency_seconds",
+      "Latency of context reads with a token budget (read, then pack the summary and newest messages)",
+      LATENCY_BUCKETS,
+    ),
+    http: make.histogram(
+      "http_request_duration_seconds",
+      "HTTP request duration, by method, route template and status code",
+      LATENCY_BUCKETS,
+      ["method", "route", "status_code"],
+    ),
+  };
+}
 
 /**
- * The service's Prometheus instruments: every metric the specification's "Monitoring and Alerting" names,
- * prefixed `swisper_memory_`, plus breaker states, token-cache hit ratio and summarizer failures.
- * Per-session figures are observed into histograms (distributions over reads), never used as
- * label values: a label per session would grow without bound.
+ * The service's Prometheus instruments: every metric the specification's "Monitoring and Alerting"
+ * names, prefixed `swisper_memory_` and named as Prometheus's conventions ask (counters end in
+ * `_total`, units in base units, no type word in a name), plus breaker states, token-cache figures,
+ * summarizer failures and the outbox. Per-session figures are observed into histograms
+ * (distributions over reads), never used as label values: a label per session would grow without
+ * bound. deploy/prometheus/rules.yml records the specification's own names from these.
  */
 export class MemoryMetrics {
   readonly registry: Registry;
@@ -63,19 +212,8 @@ export class MemoryMetrics {
   #consecutiveFailures = 0;
   #lastError: string | null = null;
   #lastFailureAt: number | null = null;
-
-  readonly #bufferMessageCount: Histogram;
-  readonly #bufferTokenCount: Histogram;
-  readonly #bufferTtlRemaining: Histogram;
-  readonly #summaryCount: Histogram;
-  readonly #summaryGeneration: Counter;
-  readonly #summaryMerge: Counter;
-  readonly #summarizerFailures: Counter;
-  readonly #readLatency: Histogram<"operation">;
-  readonly #writeLatency: Histogram<"operation">;
-  readonly #summarizationLatency: Histogram<"outcome">;
-  readonly #contextPackagingLatency: Histogram;
-  readonly #httpDuration: Histogram<"method" | "route" | "status_code">;
+  readonly #content: ReturnType<typeof contentInstruments>;
+  readonly #latency: ReturnType<typeof latencyInstruments>;
 
   constructor(options: MemoryMetricsOptions = {}) {
     const {
@@ -87,170 +225,115 @@ export class MemoryMetrics {
     this.registry = registry;
     this.prefix = prefix;
     this.#sources = { ...sources };
-    const registers = [registry];
-    const name = (suffix: string) => `${prefix}${suffix}`;
-    const self = this;
+    const make = new InstrumentFactory(registry, prefix);
+    this.#content = contentInstruments(make);
+    this.#latency = latencyInstruments(make);
+    this.#registerRedisMetrics(make);
+    this.#registerBreakerMetrics(make);
+    this.#registerProcessMetrics(make);
+    if (defaultMetrics) {
+      collectDefaultMetrics({ register: registry, prefix });
+      for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(prefix + name);
+    }
+  }
 
-    // spec: buffer metrics. Observed on every context read.
-    this.#bufferMessageCount = new Histogram({
-      name: name("buffer_message_count"),
-      help: "Messages in a session's buffer, observed on each context read",
-      buckets: MESSAGE_COUNT_BUCKETS,
-      registers,
-    });
-    this.#bufferTokenCount = new Histogram({
-      name: name("buffer_token_count"),
-      help: "Tokens in a session's buffer (chat framing included), observed on each context read",
-      buckets: TOKEN_COUNT_BUCKETS,
-      registers,
-    });
-    this.#bufferTtlRemaining = new Histogram({
-      name: name("buffer_ttl_remaining"),
-      help: "Seconds until Redis expires an idle session's buffer, observed on each context read served by Redis",
-      buckets: TTL_BUCKETS,
-      registers,
-    });
-
-    // spec: summary metrics.
-    this.#summaryCount = new Histogram({
-      name: name("summary_count"),
-      help: "Summary versions of a session, observed on each context read",
-      buckets: SUMMARY_COUNT_BUCKETS,
-      registers,
-    });
-    this.#summaryGeneration = new Counter({
-      name: name("summary_generation_rate"),
-      help: "Summaries committed (a counter: rate() of it is the summary generation rate)",
-      registers,
-    });
-    this.#summaryMerge = new Counter({
-      name: name("summary_merge_rate"),
-      help: "Committed summaries that compressed an over-budget summary, the specification's merge (a counter: use rate())",
-      registers,
-    });
-    this.#summarizerFailures = new Counter({
-      name: name("summarizer_failures_total"),
-      help: "Summarization job steps that failed (the buffer is kept and the job retried)",
-      registers,
-    });
-
-    // spec: Redis metrics, read from INFO when scraped (NaN without Redis; see redis_available).
-    const redisGauge = (suffix: keyof RedisStats & string, help: string) =>
-      new Gauge({
-        name: name(`redis_${suffix}`),
-        help,
-        registers,
-        async collect() {
-          const value = (await self.#redisStats())?.[suffix];
-          // NaN, not 0, while there is no figure: no Redis, or it did not answer.
-          this.set(typeof value === "number" ? value : Number.NaN);
-        },
+  /** spec: Redis metrics, read from INFO when scraped (see redis_available). */
+  #registerRedisMetrics(make: InstrumentFactory): void {
+    const stat = (field: keyof RedisStats) => async () => {
+      const value = (await this.#redisStats())?.[field];
+      return typeof value === "number" ? value : null;
+    };
+    // Gauges read NaN, not 0, while there is no figure: no Redis, or it did not answer.
+    const gauge = (suffix: string, help: string, field: keyof RedisStats) =>
+      make.scrapedGauge(suffix, help, async () => (await stat(field)()) ?? Number.NaN);
+    const counter = (suffix: string, help: string, field: keyof RedisStats) =>
+      make.mirroredCounter(suffix, help, [], async () => {
+        const total = await stat(field)();
+        return total === null ? [] : [[{}, total]];
       });
-    redisGauge("used_memory", "Bytes of memory Redis uses (INFO used_memory, summed over cluster primaries)");
-    redisGauge("evicted_keys", "Keys Redis evicted under maxmemory since it started (INFO evicted_keys)");
-    redisGauge("expired_keys", "Keys Redis expired since it started (INFO expired_keys)");
-    redisGauge("hit_ratio", "Redis keyspace hits / (hits + misses) since it started");
-    new Gauge({
-      name: name("redis_available"),
-      help: "1 when Redis answered INFO at the last scrape, else 0 (also 0 with no Redis configured)",
-      registers,
-      async collect() {
-        this.set((await self.#redisStats())?.available ? 1 : 0);
-      },
-    });
+    gauge(
+      "redis_used_memory_bytes",
+      "Bytes of memory Redis uses (INFO used_memory, summed over cluster primaries)",
+      "used_memory",
+    );
+    counter(
+      "redis_evicted_keys_total",
+      "Keys Redis evicted under maxmemory since it started (INFO evicted_keys)",
+      "evicted_keys",
+    );
+    counter(
+      "redis_expired_keys_total",
+      "Keys Redis expired since it started (INFO expired_keys)",
+      "expired_keys",
+    );
+    counter(
+      "redis_keyspace_hits_total",
+      "Key lookups that found the key, since Redis started (INFO keyspace_hits)",
+      "keyspace_hits",
+    );
+    counter(
+      "redis_keyspace_misses_total",
+      "Key lookups that did not find the key, since Redis started (INFO keyspace_misses)",
+      "keyspace_misses",
+    );
+    gauge("redis_hit_ratio", "Redis keyspace hits / (hits + misses) since it started", "hit_ratio");
+    make.scrapedGauge(
+      "redis_available",
+      "1 when Redis answered INFO at the last scrape, else 0 (also 0 with no Redis configured)",
+      async () => ((await this.#redisStats())?.available ? 1 : 0),
+    );
+  }
 
-    // spec: performance metrics, as histograms (p95 = histogram_quantile(0.95, ...)).
-    this.#readLatency = new Histogram({
-      name: name("read_latency_seconds"),
-      help: "Latency of memory reads, by operation",
-      labelNames: ["operation"],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.#writeLatency = new Histogram({
-      name: name("write_latency_seconds"),
-      help: "Latency of memory writes, by operation",
-      labelNames: ["operation"],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.#summarizationLatency = new Histogram({
-      name: name("summarization_latency_seconds"),
-      help: "Duration of summarization job steps, by outcome (committed, nothing, busy, conflict, failed)",
-      labelNames: ["outcome"],
-      buckets: SUMMARIZATION_BUCKETS,
-      registers,
-    });
-    this.#contextPackagingLatency = new Histogram({
-      name: name("context_packaging_latency_seconds"),
-      help: "Latency of context reads with a token budget (read, then pack the summary and newest messages)",
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-
-    // Beyond the specification.
+  /** spec: "Circuit breaker status", for every breaker (Redis, PostgreSQL, the summarizer). */
+  #registerBreakerMetrics(make: InstrumentFactory): void {
+    const breakers = () => this.#sources.breakers?.() ?? [];
     new Gauge({
-      name: name("circuit_breaker_state"),
+      name: `${make.prefix}circuit_breaker_state`,
       help: "Circuit breaker state, one series per state: 1 for the current one, 0 for the others",
       labelNames: ["breaker", "state"],
-      registers,
+      registers: [make.registry],
       collect() {
         this.reset();
-        for (const breaker of self.#sources.breakers?.() ?? []) {
+        for (const breaker of breakers()) {
           for (const state of BREAKER_STATES) {
             this.set({ breaker: breaker.name, state }, breaker.state === state ? 1 : 0);
           }
         }
       },
     });
-    new Gauge({
-      name: name("circuit_breaker_rejections"),
-      help: "Calls a circuit breaker refused since the process started",
-      labelNames: ["breaker"],
-      registers,
-      collect() {
-        this.reset();
-        for (const breaker of self.#sources.breakers?.() ?? []) {
-          this.set({ breaker: breaker.name }, breaker.rejections);
-        }
-      },
-    });
-    new Gauge({
-      name: name("token_cache_hit_ratio"),
-      help: "Token-count cache hits / lookups since the process started",
-      registers,
-      collect() {
-        const stats = self.#sources.tokenCache?.();
-        if (stats) this.set(stats.hit_ratio);
-      },
-    });
-    new Gauge({
-      name: name("token_cache_entries"),
-      help: "Entries in the token-count cache",
-      registers,
-      collect() {
-        const stats = self.#sources.tokenCache?.();
-        if (stats) this.set(stats.size);
-      },
-    });
-    new Gauge({
-      name: name("available"),
-      help: "1 while memory can serve (from Redis or from the system of record), else 0",
-      registers,
-      collect() {
-        const available = self.#sources.available?.();
-        if (available !== undefined) this.set(available ? 1 : 0);
-      },
-    });
-    this.#httpDuration = new Histogram({
-      name: name("http_request_duration_seconds"),
-      help: "HTTP request duration, by method, route template and status code",
-      labelNames: ["method", "route", "status_code"],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    make.mirroredCounter(
+      "circuit_breaker_rejections_total",
+      "Calls a circuit breaker refused since the process started",
+      ["breaker"],
+      async () => breakers().map((breaker) => [{ breaker: breaker.name }, breaker.rejections]),
+    );
+  }
 
-    if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix });
+  /** This process's own state beyond the specification: token cache, outbox, availability. */
+  #registerProcessMetrics(make: InstrumentFactory): void {
+    make.scrapedGauge(
+      "token_cache_hit_ratio",
+      "Token-count cache hits / lookups since the process started",
+      () => this.#sources.tokenCache?.().hit_ratio,
+    );
+    make.scrapedGauge(
+      "token_cache_entries",
+      "Entries in the token-count cache",
+      () => this.#sources.tokenCache?.().size,
+    );
+    make.scrapedGauge(
+      "outbox_entries",
+      "Writes this process acknowledged from the Redis outbox while PostgreSQL was away and has not yet replayed into the transcript",
+      () => this.#sources.outbox?.(),
+    );
+    make.scrapedGauge(
+      "available",
+      "1 while memory can serve (from Redis or from the system of record), else 0",
+      () => {
+        const available = this.#sources.available?.();
+        return available === undefined ? undefined : available ? 1 : 0;
+      },
+    );
   }
 
   /** Adds or replaces scrape-time sources. */
@@ -260,9 +343,9 @@ export class MemoryMetrics {
 
   /** Pass as `createMemoryManager({ summarization: { onJob: metrics.onJob } })`. */
   readonly onJob = (outcome: JobReport, elapsedMs: number): void => {
-    this.#summarizationLatency.observe({ outcome: outcome.kind }, elapsedMs / 1000);
+    this.#latency.summarization.observe({ outcome: outcome.kind }, elapsedMs / 1000);
     if (outcome.kind === "failed") {
-      this.#summarizerFailures.inc();
+      this.#content.summarizerFailures.inc();
       this.#consecutiveFailures++;
       this.#lastError = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
       this.#lastFailureAt = Date.now();
@@ -270,37 +353,37 @@ export class MemoryMetrics {
     }
     if (outcome.kind === "committed") {
       this.#consecutiveFailures = 0;
-      this.#summaryGeneration.inc();
-      if (outcome.summary.metadata.merged === true) this.#summaryMerge.inc();
+      this.#content.summariesGenerated.inc();
+      if (outcome.summary.metadata.merged === true) this.#content.summariesMerged.inc();
     }
   };
 
   /** The buffer and summary figures of one context read. */
   observeContext(context: MemoryContext): void {
     const info = context.buffer_info;
-    this.#bufferMessageCount.observe(info.message_count);
-    this.#bufferTokenCount.observe(info.total_tokens);
-    if (info.ttl_remaining !== null) this.#bufferTtlRemaining.observe(info.ttl_remaining);
-    this.#summaryCount.observe(context.summary?.version ?? 0);
+    this.#content.bufferMessages.observe(info.message_count);
+    this.#content.bufferTokens.observe(info.total_tokens);
+    if (info.ttl_remaining !== null) this.#content.bufferTtlRemaining.observe(info.ttl_remaining);
+    this.#content.sessionSummaries.observe(context.summary?.version ?? 0);
   }
 
   /** Runs a read and records its latency (also when it fails). */
   timeRead<T>(operation: ReadOperation, read: () => Promise<T>): Promise<T> {
-    return timed(this.#readLatency.labels(operation), read);
+    return timed(this.#latency.read.labels(operation), read);
   }
 
   /** Runs a write and records its latency (also when it fails). */
   timeWrite<T>(operation: WriteOperation, write: () => Promise<T>): Promise<T> {
-    return timed(this.#writeLatency.labels(operation), write);
+    return timed(this.#latency.write.labels(operation), write);
   }
 
   /** Runs a budgeted context read and records it as context packaging (and as a read). */
   timeContextPackaging<T>(read: () => Promise<T>): Promise<T> {
-    return timed(this.#contextPackagingLatency, () => this.timeRead("context", read));
+    return timed(this.#latency.contextPackaging, () => this.timeRead("context", read));
   }
 
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
-    this.#httpDuration.observe({ method, route, status_code: String(statusCode) }, seconds);
+    this.#latency.http.observe({ method, route, status_code: String(statusCode) }, seconds);
   }
 
   /** What the summarizer's job outcomes say about it. */
@@ -321,7 +404,7 @@ export class MemoryMetrics {
     return this.registry.contentType;
   }
 
-  // One INFO round trip per scrape, shared by the Redis gauges.
+  // One INFO round trip per scrape, shared by the Redis gauges and counters.
   #pendingRedis: Promise<RedisStats> | null = null;
   #redisStats(): Promise<RedisStats> | undefined {
     const source = this.#sources.redis;

@@ -115,6 +115,7 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
   metrics.attach({
     tokenCache: () => memory.tokenCounter.cacheStats(),
     available: () => memory.isAvailable(),
+    outbox: () => memory.outboxBacklog(),
     breakers,
     ...(redis ? { redis: () => readRedisStats(redis) } : {}),
   });

@@ -320,6 +320,20 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
       await postgres.stop();
     });
 
+    /** A manager that may hold writes in the durable Redis's outbox while PostgreSQL is away. */
+    async function openWithOutbox(name: string): Promise<MemoryManager> {
+      const manager = await createMemoryManager({
+        database: postgres.url,
+        redis: durableRedis.url,
+        keyPrefix: uniqueName(name),
+        logger: recordingLogger(),
+        resilience: fast,
+        summarization: { idleFinalizeAfterMs: 0 },
+      });
+      opened.push(manager);
+      return manager;
+    }
+
     it("refuses writes (503) rather than hold them in a Redis that may evict or lose them", async () => {
       const manager = await createMemoryManager({
         database: postgres.url,
@@ -353,15 +367,7 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
     });
 
     it("accepts writes into Redis with an outbox and replays them in order, exactly once", async () => {
-      const manager = await createMemoryManager({
-        database: postgres.url,
-        redis: durableRedis.url,
-        keyPrefix: uniqueName("outbox"),
-        logger: recordingLogger(),
-        resilience: fast,
-        summarization: { idleFinalizeAfterMs: 0 },
-      });
-      opened.push(manager);
+      const manager = await openWithOutbox("outbox");
       const session = uniqueName("outbox");
       const contents: string[] = [];
       const write = async (content: string, id?: string) => {
@@ -373,6 +379,8 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
       for (let i = 0; i < 6; i++) await write(`during ${i}`, i === 2 ? "retried-id" : undefined);
       // A retry of an acknowledged message during the outage: the replay stores it once.
       await manager.addMessage(session, { role: "user", content: "during 2", id: "retried-id" });
+      // The outbox holds every append, the retry too (the replay drops it): /metrics' depth.
+      expect(manager.outboxBacklog()).toBe(7);
       const context = await manager.getContext(session);
       expect(context.buffer_messages.map((m) => m.content).slice(-6)).toContain("during 5");
       expect(manager.circuitBreaker.postgres.getState()).toBe(CircuitState.OPEN);
@@ -384,6 +392,7 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
       );
       await manager.addMessage(session, { role: "user", content: "after" });
       contents.push("after");
+      expect(manager.outboxBacklog()).toBe(0);
       const own = new PostgresDatabase({ connectionString: postgres.url });
       const transcript = await new Transcript(own).readAfter(
         { tenant: "default", sessionId: session },
@@ -396,6 +405,22 @@ describe.skipIf(!inject("redisAvailable") || !inject("postgresAvailable"))(
       const after = await manager.getContext(session);
       expect(after.buffer_messages.map((m) => m.content)).toEqual(contents);
       expect(after.buffer_messages.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+    });
+
+    it("stops counting the outbox of a session erased before its replay (no backlog forever)", async () => {
+      const manager = await openWithOutbox("erased");
+      const session = uniqueName("erased");
+      await manager.addMessage(session, { role: "user", content: "before" });
+      await postgres.stopServer();
+      try {
+        await manager.addMessage(session, { role: "user", content: "during" });
+        expect(manager.outboxBacklog()).toBe(1);
+        // The erase drops the Redis side, outbox included, before it waits for PostgreSQL.
+        await expect(manager.clearSessionMemory(session)).rejects.toBeInstanceOf(StorageUnavailableError);
+      } finally {
+        await postgres.restart();
+      }
+      await until(() => manager.outboxBacklog() === 0, "the replay pass finds the outbox gone");
     });
 
     it("keeps accepting writes while PostgreSQL is paused (SIGSTOP) and stores each exactly once", async () => {

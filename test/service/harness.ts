@@ -26,15 +26,15 @@ export interface TestService {
 
 /**
  * A service over a manager on the test's own database (and Redis key prefix, when `redis` is
- * given), with instruments wired as `serve` wires them.
+ * given), with instruments wired as `serve` wires them (`service.metrics`, default new ones).
  */
 export async function openTestService(
   database: TestDatabase,
   redis: TestRedis | undefined,
-  service: Omit<MemoryServiceOptions, "memory" | "metrics" | "redis"> = {},
+  service: Omit<MemoryServiceOptions, "memory" | "redis"> = {},
   manager: Partial<MemoryManagerOptions> = {},
 ): Promise<TestService> {
-  const metrics = new MemoryMetrics();
+  const metrics = service.metrics ?? new MemoryMetrics();
   const memory = await createMemoryManager({
     database: database.db,
     redis: redis?.redis ?? false,
@@ -60,6 +60,38 @@ export async function openTestService(
       await memory.close();
     },
   };
+}
+
+/**
+ * The chat workload the metrics tests scrape after: per session, a config with a trigger low
+ * enough that summaries are written, then 10 turns (POST the question, GET the context packed
+ * into 200 tokens, POST the answer), one unbudgeted context read and one stats read.
+ */
+export async function chatWorkload(app: FastifyInstance, sessions: readonly string[]): Promise<void> {
+  for (const id of sessions) {
+    await call(app, "PUT", `/v1/sessions/${id}/config`, {
+      body: {
+        summary_trigger_tokens: 100,
+        max_buffer_tokens: 400,
+        keep_recent_tokens: 30,
+        max_summary_tokens: 60,
+      },
+    });
+    for (let turn = 0; turn < 10; turn++) {
+      await call(app, "POST", `/v1/sessions/${id}/messages`, {
+        body: { role: "user", content: `Turn ${turn}: which laptop is lightest under 1500 CHF?` },
+      });
+      await call(app, "GET", `/v1/sessions/${id}/context?max_tokens=200`);
+      await call(app, "POST", `/v1/sessions/${id}/messages`, {
+        body: {
+          role: "assistant",
+          content: `Turn ${turn}: the ThinkPad X1 Carbon, at 1.12 kg and 1399 CHF.`,
+        },
+      });
+    }
+    await call(app, "GET", `/v1/sessions/${id}/context`);
+    await call(app, "GET", `/v1/sessions/${id}/stats`);
+  }
 }
 
 /** `app.inject` with a JSON body and a parsed JSON answer. */

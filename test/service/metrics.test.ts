@@ -1,21 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeWithRedis, useTestServers } from "../support/servers.js";
-import { call, DEPLOYMENTS, openTestService, type TestService } from "./harness.js";
+import { call, chatWorkload, DEPLOYMENTS, openTestService, type TestService } from "./harness.js";
 import { type MetricFamily, type MetricType, parsePrometheusText, sampleValue } from "./prometheus-text.js";
 
-/** Every metric the seed's "Monitoring and Alerting" names, and the family that exports it. */
-const SEED_METRICS: Record<string, { family: string; type: MetricType }> = {
-  buffer_message_count: { family: "swisper_memory_buffer_message_count", type: "histogram" },
-  buffer_token_count: { family: "swisper_memory_buffer_token_count", type: "histogram" },
-  buffer_ttl_remaining: { family: "swisper_memory_buffer_ttl_remaining", type: "histogram" },
-  summary_count: { family: "swisper_memory_summary_count", type: "histogram" },
-  summary_generation_rate: { family: "swisper_memory_summary_generation_rate", type: "counter" },
-  summary_merge_rate: { family: "swisper_memory_summary_merge_rate", type: "counter" },
-  redis_used_memory: { family: "swisper_memory_redis_used_memory", type: "gauge" },
-  redis_evicted_keys: { family: "swisper_memory_redis_evicted_keys", type: "gauge" },
-  redis_expired_keys: { family: "swisper_memory_redis_expired_keys", type: "gauge" },
+/**
+ * Every metric the Memory Manager API specification's "Monitoring and Alerting" names, and the
+ * family that exports it (deploy/prometheus/rules.yml records each under its own name).
+ */
+const SPEC_METRICS: Record<string, { family: string; type: MetricType }> = {
+  buffer_message_count: { family: "swisper_memory_buffer_messages", type: "histogram" },
+  buffer_token_count: { family: "swisper_memory_buffer_tokens", type: "histogram" },
+  buffer_ttl_remaining: { family: "swisper_memory_buffer_ttl_remaining_seconds", type: "histogram" },
+  summary_count: { family: "swisper_memory_session_summaries", type: "histogram" },
+  // The specification's rates are rate() of counters.
+  summary_generation_rate: { family: "swisper_memory_summaries_generated_total", type: "counter" },
+  summary_merge_rate: { family: "swisper_memory_summaries_merged_total", type: "counter" },
+  redis_used_memory: { family: "swisper_memory_redis_used_memory_bytes", type: "gauge" },
+  redis_evicted_keys: { family: "swisper_memory_redis_evicted_keys_total", type: "counter" },
+  redis_expired_keys: { family: "swisper_memory_redis_expired_keys_total", type: "counter" },
   redis_hit_ratio: { family: "swisper_memory_redis_hit_ratio", type: "gauge" },
-  // The seed's p95 figures are read from histograms: histogram_quantile(0.95, rate(..._bucket[5m])).
+  // The p95 figures are read from histograms: histogram_quantile(0.95, rate(..._bucket[5m])).
   read_latency_p95: { family: "swisper_memory_read_latency_seconds", type: "histogram" },
   write_latency_p95: { family: "swisper_memory_write_latency_seconds", type: "histogram" },
   summarization_latency: { family: "swisper_memory_summarization_latency_seconds", type: "histogram" },
@@ -24,8 +28,8 @@ const SEED_METRICS: Record<string, { family: string; type: MetricType }> = {
     type: "histogram",
   },
 };
-const REDIS_FAMILIES = Object.entries(SEED_METRICS)
-  .filter(([seed]) => seed.startsWith("redis_"))
+const REDIS_FAMILIES = Object.entries(SPEC_METRICS)
+  .filter(([spec]) => spec.startsWith("redis_"))
   .map(([, { family }]) => family);
 
 const servers = useTestServers();
@@ -41,31 +45,7 @@ for (const deployment of DEPLOYMENTS) {
 
     beforeAll(async () => {
       service = await openTestService(servers.database, deployment.needsRedis ? servers.redis : undefined);
-      // The chat workload, with a trigger low enough that summaries are written.
-      for (const id of sessions) {
-        await call(service.app, "PUT", `/v1/sessions/${id}/config`, {
-          body: {
-            summary_trigger_tokens: 100,
-            max_buffer_tokens: 400,
-            keep_recent_tokens: 30,
-            max_summary_tokens: 60,
-          },
-        });
-        for (let turn = 0; turn < 10; turn++) {
-          await call(service.app, "POST", `/v1/sessions/${id}/messages`, {
-            body: { role: "user", content: `Turn ${turn}: which laptop is lightest under 1500 CHF?` },
-          });
-          await call(service.app, "GET", `/v1/sessions/${id}/context?max_tokens=200`);
-          await call(service.app, "POST", `/v1/sessions/${id}/messages`, {
-            body: {
-              role: "assistant",
-              content: `Turn ${turn}: the ThinkPad X1 Carbon, at 1.12 kg and 1399 CHF.`,
-            },
-          });
-        }
-        await call(service.app, "GET", `/v1/sessions/${id}/context`);
-        await call(service.app, "GET", `/v1/sessions/${id}/stats`);
-      }
+      await chatWorkload(service.app, sessions);
       await service.memory.waitForIdle();
       const response = await call(service.app, "GET", "/metrics");
       expect(response.statusCode).toBe(200);
@@ -86,24 +66,31 @@ for (const deployment of DEPLOYMENTS) {
       for (const name of families.keys()) expect(name.startsWith("swisper_memory_")).toBe(true);
     });
 
-    it.each(Object.entries(SEED_METRICS))("exports the seed's %s as %o", (_seed, { family, type }) => {
-      expect(families.get(family)?.type).toBe(type);
-      expect(families.get(family)?.help).not.toBe("");
-      expect(samples(family).length).toBeGreaterThan(0);
-      if (!deployment.needsRedis && REDIS_FAMILIES.includes(family)) {
-        // No Redis: no figure rather than a made-up zero.
-        expect(value(family)).toBeNaN();
-      }
-    });
+    it.each(Object.entries(SPEC_METRICS))(
+      "exports the specification's %s as %o",
+      (_spec, { family, type }) => {
+        expect(families.get(family)?.type).toBe(type);
+        expect(families.get(family)?.help).not.toBe("");
+        if (deployment.needsRedis || !REDIS_FAMILIES.includes(family)) {
+          expect(samples(family).length).toBeGreaterThan(0);
+        } else if (type === "gauge") {
+          // No Redis: no figure rather than a made-up zero.
+          expect(value(family)).toBeNaN();
+        } else {
+          // A counter has no sample at all: NaN or 0 would read as a reset.
+          expect(samples(family)).toEqual([]);
+        }
+      },
+    );
 
     it("counts what the workload did", () => {
       // Each GET context (21 per session) is one observation of the buffer figures.
-      expect(value("swisper_memory_buffer_message_count")).toBe(2 * 11);
-      expect(value("swisper_memory_summary_count")).toBe(2 * 11);
-      expect(value("swisper_memory_summary_generation_rate")).toBeGreaterThan(0);
-      expect(value("swisper_memory_summary_merge_rate")).toBeGreaterThanOrEqual(0);
+      expect(value("swisper_memory_buffer_messages")).toBe(2 * 11);
+      expect(value("swisper_memory_session_summaries")).toBe(2 * 11);
+      expect(value("swisper_memory_summaries_generated_total")).toBeGreaterThan(0);
+      expect(value("swisper_memory_summaries_merged_total")).toBeGreaterThanOrEqual(0);
       expect(value("swisper_memory_summarization_latency_seconds", { outcome: "committed" })).toBe(
-        value("swisper_memory_summary_generation_rate"),
+        value("swisper_memory_summaries_generated_total"),
       );
       expect(value("swisper_memory_write_latency_seconds", { operation: "add_messages" })).toBe(2 * 20);
       expect(value("swisper_memory_context_packaging_latency_seconds")).toBe(2 * 10);
@@ -119,13 +106,19 @@ for (const deployment of DEPLOYMENTS) {
           status_code: "201",
         }),
       ).toBe(2 * 20);
+      // No PostgreSQL outage: nothing waits in the outbox.
+      expect(value("swisper_memory_outbox_entries")).toBe(0);
       if (deployment.needsRedis) {
-        expect(value("swisper_memory_redis_used_memory")).toBeGreaterThan(0);
+        expect(value("swisper_memory_redis_used_memory_bytes")).toBeGreaterThan(0);
         expect(value("swisper_memory_redis_hit_ratio")).toBeGreaterThanOrEqual(0);
         expect(value("swisper_memory_redis_hit_ratio")).toBeLessThanOrEqual(1);
-        expect(value("swisper_memory_buffer_ttl_remaining")).toBe(2 * 11);
+        // The context reads looked their sessions' keys up in Redis.
+        expect(value("swisper_memory_redis_keyspace_hits_total")).toBeGreaterThan(0);
+        expect(value("swisper_memory_redis_keyspace_misses_total")).toBeGreaterThanOrEqual(0);
+        expect(value("swisper_memory_buffer_ttl_remaining_seconds")).toBe(2 * 11);
       } else {
         expect(value("swisper_memory_redis_available")).toBe(0);
+        expect(samples("swisper_memory_redis_keyspace_hits_total")).toEqual([]);
       }
     });
 
@@ -143,6 +136,16 @@ for (const deployment of DEPLOYMENTS) {
         expect(states.find((sample) => sample.value === 1)?.labels.state).toBe("closed");
         expect(states.reduce((sum, sample) => sum + sample.value, 0)).toBe(1);
       }
+    });
+
+    it("counts each circuit breaker's rejections (none without an outage)", () => {
+      const series = samples("swisper_memory_circuit_breaker_rejections_total");
+      expect(series.map((sample) => sample.labels.breaker).sort()).toEqual([
+        "postgres",
+        "redis",
+        "summarizer",
+      ]);
+      for (const sample of series) expect(sample.value).toBe(0);
     });
 
     it("never puts a session id in a label value (per-session figures stay in /stats)", () => {

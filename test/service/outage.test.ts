@@ -8,6 +8,7 @@ import { recordingLogger } from "../support/fixtures.js";
 import { PostgresClusterProcess, RedisServerProcess } from "../support/processes.js";
 import { uniqueName } from "../support/servers.js";
 import { call } from "./harness.js";
+import { parsePrometheusText, sampleValue } from "./prometheus-text.js";
 
 // Issue 11, item 8: /live, /ready and /health mean what Kubernetes and load balancers expect, and
 // an outage is logged (component, host:port, error code) once per breaker transition. Real
@@ -119,6 +120,12 @@ async function expectReady(app: FastifyInstance, ready: boolean) {
   expect(answer.json()).toEqual(ready ? { ready: true } : { ready: false, reason: "storage_unavailable" });
 }
 
+/** One sample of the service's /metrics, as Prometheus would scrape it now (what the alerts read). */
+async function scraped(app: FastifyInstance, name: string, labels: Record<string, string> = {}) {
+  const metrics = await call(app, "GET", "/metrics");
+  return sampleValue(parsePrometheusText(metrics.body), `swisper_memory_${name}`, labels);
+}
+
 async function post(app: FastifyInstance, session: string, content: string) {
   return call(app, "POST", `/v1/sessions/${session}/messages`, { body: { role: "user", content } });
 }
@@ -168,6 +175,11 @@ describe("/live, /ready, /health and the logs through outages", () => {
         const during = await expectHealth(app, 200, "degraded");
         expect(during.postgres?.status).toBe("down");
         expect(during.redis?.status).toBe("up");
+        // What SwisperMemoryOutboxBacklog and SwisperMemoryCircuitBreakerOpen read.
+        expect(await scraped(app, "outbox_entries")).toBeGreaterThan(0);
+        expect(await scraped(app, "outbox_entries")).toBe(memory.outboxBacklog());
+        expect(await scraped(app, "circuit_breaker_state", { breaker: "postgres", state: "open" })).toBe(1);
+        expect(await scraped(app, "available")).toBe(1);
 
         await postgres.restart();
         await until(
@@ -176,6 +188,7 @@ describe("/live, /ready, /health and the logs through outages", () => {
         );
         await expectReady(app, true);
         await until(async () => (await call(app, "GET", "/health")).json().status === "up", "/health is up");
+        await until(async () => (await scraped(app, "outbox_entries")) === 0, "the outbox is replayed");
 
         await service.stopLivePolling();
         expect(service.liveFailures).toEqual([]);
@@ -205,6 +218,9 @@ describe("/live, /ready, /health and the logs through outages", () => {
     const during = await expectHealth(app, 503, "down");
     expect(during.postgres?.status).toBe("down");
     expect(during.redis?.status).toBe("disabled");
+    // What SwisperMemoryUnavailable reads; without Redis there is no outbox to count.
+    expect(await scraped(app, "available")).toBe(0);
+    expect(await scraped(app, "outbox_entries")).toBe(0);
 
     await postgres.restart();
     await until(
