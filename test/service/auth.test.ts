@@ -76,8 +76,11 @@ for (const deployment of DEPLOYMENTS) {
         call(service.app, "GET", url(session, "swisper-context"), { headers }),
         call(service.app, "GET", url(session, "summaries"), { headers }),
       ]);
+      // The buffer's TTL counts down between two views; everything else must stay as it was.
+      const { buffer_info: bufferInfo, ...rest } = context.json<{ buffer_info?: Record<string, unknown> }>();
+      const { ttl_remaining: _ttl, ...stableInfo } = bufferInfo ?? {};
       return {
-        context: context.json(),
+        context: { ...rest, buffer_info: stableInfo },
         config: config.json(),
         swisper: swisper.json(),
         summaries: summaries.json(),
