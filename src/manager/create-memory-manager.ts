@@ -41,7 +41,7 @@ import {
   SessionConfigRecords,
 } from "./session-config.js";
 import {
-  type JobOutcome,
+  type JobReport,
   LeaseLostError,
   runSummarizationJob,
   type SummarizationJobDependencies,
@@ -88,7 +88,7 @@ export interface SummarizationOptions {
    */
   backpressureTimeoutMs?: number;
   /** Told about every finished job step (for metrics and benchmarks). */
-  onJob?(outcome: JobOutcome | { kind: "failed"; error: unknown }, elapsedMs: number): void;
+  onJob?(outcome: JobReport, elapsedMs: number): void;
 }
 
 export interface MemoryManagerOptions {

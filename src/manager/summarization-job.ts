@@ -25,6 +25,9 @@ export type JobOutcome =
   | { kind: "busy"; retryAfterMs: number }
   | { kind: "conflict" };
 
+/** What the scheduler reports after each job step: its outcome, or the error that failed it. */
+export type JobReport = JobOutcome | { kind: "failed"; error: unknown };
+
 export interface SummarizationJobDependencies {
   transcript: Transcript;
   summaryStore: SummaryStore;

@@ -1,12 +1,11 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { SummarizationOptions } from "../manager/create-memory-manager.js";
 import type { MemoryContext, RedisStats } from "../manager/memory-manager.js";
+import type { JobReport } from "../manager/summarization-job.js";
 import type { CircuitBreakerSnapshot } from "../resilience/index.js";
 import { CircuitState } from "../resilience/index.js";
 import type { CacheStats } from "../tokens/index.js";
 
-/** What the summarization scheduler reports after each job step (`summarization.onJob`). */
-export type JobReport = Parameters<NonNullable<SummarizationOptions["onJob"]>>[0];
+export type { JobReport };
 
 /** Reads operations are labelled with one of these (a closed set: no per-session label values). */
 export type ReadOperation = "context" | "config" | "stats" | "summaries" | "swisper_context" | "exists";
