@@ -118,6 +118,8 @@ export interface MemoryManagerOptions {
   sessionDefaults?: Partial<SessionConfig>;
   /** Largest message content in UTF-8 bytes (default 262144). */
   maxContentBytes?: number;
+  /** Largest whole message as stored (content, tool calls, metadata), UTF-8 bytes of its JSON (default 524288). */
+  maxMessageBytes?: number;
   /** Largest saved SwisperContext in UTF-8 bytes (default 1048576). */
   maxContextBytes?: number;
   /** Seconds the Redis copy of the current summary lives (default 86400). */
@@ -247,6 +249,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       limits: {
         ...DEFAULT_MESSAGE_LIMITS,
         maxContentBytes: options.maxContentBytes ?? DEFAULT_MESSAGE_LIMITS.maxContentBytes,
+        maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MESSAGE_LIMITS.maxMessageBytes,
       },
       logger,
     };

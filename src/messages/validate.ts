@@ -6,9 +6,21 @@ import type { ChatMessage, ContentPart, MessageRole, ToolCall } from "../types.j
 export interface MessageLimits {
   /** Largest content of one message, in UTF-8 bytes (default 262144, 256 KiB). */
   maxContentBytes: number;
+  /**
+   * Largest whole message as stored (content, tool calls, metadata, ids), in UTF-8 bytes of its
+   * JSON (default 524288, 512 KiB). Without it, metadata was unbounded: 30 messages of 1.9 MB
+   * metadata each made one session's context 57 MB.
+   */
+  maxMessageBytes: number;
 }
 
-export const DEFAULT_MESSAGE_LIMITS: MessageLimits = { maxContentBytes: 256 * 1024 };
+export const DEFAULT_MESSAGE_LIMITS: MessageLimits = {
+  maxContentBytes: 256 * 1024,
+  maxMessageBytes: 512 * 1024,
+};
+
+/** Deepest nesting of a message's metadata (objects and arrays), counting the metadata itself. */
+export const MAX_METADATA_DEPTH = 32;
 
 const ROLES: readonly MessageRole[] = ["system", "user", "assistant", "tool"];
 const MESSAGE_FIELDS = new Set([
@@ -21,14 +33,17 @@ const MESSAGE_FIELDS = new Set([
   "timestamp",
   "metadata",
 ]);
-// Printable: no C0/C1 control characters (tabs and newlines included), 1 to 256 characters.
-const PRINTABLE_ID = /^[^\p{Cc}]{1,256}$/u;
+// Printable: no C0/C1 control characters (tabs and newlines included), 1 to 256 characters; and
+// well-formed Unicode (no lone surrogate): stored as UTF-8, a lone surrogate becomes U+FFFD, so
+// "a\uD800" and "a\uFFFD" would be taken for the same id and the second message dropped.
+const PRINTABLE_ID = /^[^\p{Cc}\p{Cs}]{1,256}$/u;
+const PRINTABLE_ID_RULE = "must be 1-256 printable characters of well-formed Unicode";
 const TENANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Checks a session id: 1-256 printable characters. */
 export function validateSessionId(sessionId: unknown): string {
   if (typeof sessionId !== "string" || !PRINTABLE_ID.test(sessionId)) {
-    throw new ValidationError("session_id", "must be 1-256 printable characters");
+    throw new ValidationError("session_id", PRINTABLE_ID_RULE);
   }
   return sessionId;
 }
@@ -82,7 +97,7 @@ export function validateMessage(
   }
   if (raw.id !== undefined) {
     if (typeof raw.id !== "string" || !PRINTABLE_ID.test(raw.id)) {
-      throw new ValidationError(`${field}.id`, "must be 1-256 printable characters");
+      throw new ValidationError(`${field}.id`, PRINTABLE_ID_RULE);
     }
     message.id = raw.id;
   }
@@ -97,13 +112,39 @@ export function validateMessage(
     if (typeof raw.metadata !== "object" || raw.metadata === null || Array.isArray(raw.metadata)) {
       throw new ValidationError(`${field}.metadata`, "must be an object");
     }
+    assertDepth(raw.metadata, `${field}.metadata`);
     message.metadata = serializableMetadata(
       raw.metadata as Record<string, unknown>,
       logger,
       `${field}.metadata`,
     );
   }
+  assertStoredSize(message, field, limits);
   return message;
+}
+
+/**
+ * Refuses metadata nested deeper than MAX_METADATA_DEPTH. A cycle is not "deep": it is left to
+ * `serializableMetadata`, which keeps it as text (the specification's rule for serialization errors).
+ */
+function assertDepth(value: unknown, field: string, depth = 1, ancestors: object[] = []): void {
+  if (typeof value !== "object" || value === null || ancestors.includes(value)) return;
+  if (depth > MAX_METADATA_DEPTH) {
+    throw new ValidationError(field, `is nested deeper than ${MAX_METADATA_DEPTH} levels`);
+  }
+  ancestors.push(value);
+  for (const child of Object.values(value)) assertDepth(child, field, depth + 1, ancestors);
+  ancestors.pop();
+}
+
+function assertStoredSize(message: ChatMessage, field: string, limits: MessageLimits): void {
+  const bytes = Buffer.byteLength(JSON.stringify(message), "utf8");
+  if (bytes > limits.maxMessageBytes) {
+    throw new ValidationError(
+      field,
+      `is ${bytes} bytes as stored (content, tool calls and metadata), more than ${limits.maxMessageBytes}`,
+    );
+  }
 }
 
 function validateContent(content: unknown, field: string, limits: MessageLimits): ChatMessage["content"] {

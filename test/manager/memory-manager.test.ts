@@ -262,6 +262,22 @@ for (const mode of modes) {
         [() => manager.saveContext(session, { session_id: "another" }), "context.session_id"],
         [() => manager.saveContext(session, { session_id: session, big: 10n } as never), "context"],
         [() => manager.getContext("\u0000"), "session_id"],
+        // Hostile input found by review: each was stored (and one made a 57 MB context).
+        [() => manager.getContext("lone \uD800 surrogate"), "session_id"],
+        [() => manager.addMessage(session, { role: "user", content: "x", id: "a\uDC00" }), "message.id"],
+        [
+          () => manager.addMessage(session, { role: "user", content: "x", metadata: nested(5000) }),
+          "message.metadata",
+        ],
+        [
+          () =>
+            manager.addMessage(session, {
+              role: "user",
+              content: "x",
+              metadata: { blob: "m".repeat(600_000) },
+            }),
+          "message",
+        ],
       ];
       for (const [attempt, field] of attempts) {
         const error = await attempt().catch((e: unknown) => e);
@@ -420,6 +436,13 @@ for (const mode of modes) {
       expect(manager.isAvailable()).toBe(true);
     });
   });
+}
+
+/** Metadata nested `depth` levels deep: { a: { a: ... } }. */
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let level = 1; level < depth; level++) value = { a: value };
+  return value;
 }
 
 describe.skipIf(!inject("redisAvailable"))("MemoryManager under concurrent writers", () => {

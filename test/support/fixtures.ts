@@ -50,7 +50,7 @@ export function bufferDependencies(db: Database, caps: StoreCaps, tokenCounter =
     transcript: new Transcript(db),
     measurer: tokenCounter,
     defaults: { ...caps, ttlSeconds: 3600 },
-    limits: { maxContentBytes: 64 * 1024 },
+    limits: { maxContentBytes: 64 * 1024, maxMessageBytes: 128 * 1024 },
     logger: recordingLogger(),
   };
 }
