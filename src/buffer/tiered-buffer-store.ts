@@ -143,6 +143,7 @@ export class TieredBufferStore extends BufferStore {
         "the Redis buffer refused a committed write; it will be rebuilt from the transcript",
       );
     }
+    // Redis is most likely away: the stale mark below is what makes sure its copy is dropped.
     await this.#redis.invalidate(ref, "cache").catch(() => {});
     await this.markRedisStale(ref).catch((markError: unknown) =>
       this.deps.logger.warn(
@@ -332,6 +333,7 @@ export class TieredBufferStore extends BufferStore {
     for (;;) {
       const running = this.#shared.replays.get(key);
       if (!running) break;
+      // Only waiting for it to settle: its own caller handles its failure.
       await running.catch(() => {});
     }
     const replay = this.#redis.replayOutbox(ref);

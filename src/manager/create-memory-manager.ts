@@ -15,7 +15,13 @@ import {
   logTransitions,
 } from "../resilience/index.js";
 import { startRecoveryProbe } from "../resilience/recovery-probe.js";
-import { type Database, isConnectionError, PgliteDatabase, PostgresDatabase } from "../storage/database.js";
+import {
+  type Database,
+  isConnectionError,
+  PgliteDatabase,
+  PostgresDatabase,
+  type PostgresDatabaseOptions,
+} from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
 import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
 import { type RedisDurability, readRedisDurability } from "../storage/redis-durability.js";
@@ -156,7 +162,10 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
 
   try {
     const resilience = options.resilience ?? {};
-    const opened = openDatabase(options, env, resilience.databaseQueryTimeoutMs);
+    const opened = openDatabase(options, env, {
+      logger,
+      ...definedOnly({ queryTimeoutMs: resilience.databaseQueryTimeoutMs }),
+    });
     if (opened.owned) closers.push(() => opened.database.close());
     const autoMigrate = options.autoMigrate ?? settings.MEMORY_AUTO_MIGRATE ?? true;
     if (autoMigrate) {
@@ -351,6 +360,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       countTokens: (text) => tokenCounter.countTokens(text),
       defaults,
       heartbeatMs: Math.max(1, Math.floor(leaseMs / 3)),
+      logger,
     };
     const scheduler = new SummarizationScheduler({
       runJob: (ref, mode, signal) => runSummarizationJob(jobDependencies, ref, mode, signal),
@@ -398,11 +408,11 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
       records: new SessionRecords(db.database),
       defaults,
       maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
-      close: () => closeAll(closers),
+      close: () => closeAll(closers, logger),
     };
     return new MemoryManager(resources, options.tenant ?? "default");
   } catch (error) {
-    await closeAll(closers);
+    await closeAll(closers, logger);
     throw error;
   }
 }
@@ -430,7 +440,7 @@ function logDurability(logger: Logger, found: RedisDurability): void {
 function openDatabase(
   options: MemoryManagerOptions,
   env: Environment,
-  queryTimeoutMs: number | undefined,
+  settings: DatabaseSettings,
 ): { database: Database; owned: boolean; address: string | null } {
   if (options.database !== undefined && typeof options.database !== "string") {
     return { database: options.database, owned: false, address: null };
@@ -440,12 +450,12 @@ function openDatabase(
     const database = new PostgresDatabase({
       connectionString: url,
       source: "options.database",
-      ...definedOnly({ queryTimeoutMs }),
+      ...settings,
     });
     return { database, owned: true, address: addressOf(url, 5432) };
   }
   const overrides = options.dataDir !== undefined ? { MEMORY_DATA_DIR: options.dataDir } : {};
-  return { ...databaseFromEnv({ ...env, ...overrides }, queryTimeoutMs), owned: true };
+  return { ...databaseFromEnv({ ...env, ...overrides }, settings), owned: true };
 }
 
 /** What `databaseFromEnv` opened; the caller owns `database`. */
@@ -461,18 +471,21 @@ export interface DatabaseFromEnv {
  * The system of record the environment names: PostgreSQL at DATABASE_URL, else the embedded
  * database in MEMORY_DATA_DIR (default ./.swisper-memory).
  */
-export function databaseFromEnv(env: Environment, queryTimeoutMs?: number): DatabaseFromEnv {
-  const settings = readMemoryEnvironment(env);
-  const label = databaseLabel(settings);
-  if (settings.DATABASE_URL) {
+/** How a PostgreSQL pool of ours is set up beyond its URL. */
+type DatabaseSettings = Pick<PostgresDatabaseOptions, "queryTimeoutMs" | "logger">;
+
+export function databaseFromEnv(env: Environment, settings: DatabaseSettings = {}): DatabaseFromEnv {
+  const variables = readMemoryEnvironment(env);
+  const label = databaseLabel(variables);
+  if (variables.DATABASE_URL) {
     const database = new PostgresDatabase({
-      connectionString: settings.DATABASE_URL,
+      connectionString: variables.DATABASE_URL,
       source: "DATABASE_URL",
-      ...definedOnly({ queryTimeoutMs }),
+      ...settings,
     });
-    return { database, address: addressOf(settings.DATABASE_URL, 5432), label };
+    return { database, address: addressOf(variables.DATABASE_URL, 5432), label };
   }
-  const dataDir = settings.MEMORY_DATA_DIR ?? DEFAULT_DATA_DIR;
+  const dataDir = variables.MEMORY_DATA_DIR ?? DEFAULT_DATA_DIR;
   return { database: new PgliteDatabase({ dataDir }), address: null, label };
 }
 
@@ -548,8 +561,13 @@ export function redisUrlFromEnv(env: Environment): string | null {
   return `redis://${password}${settings.REDIS_HOST}:${settings.REDIS_PORT ?? 6379}/${settings.REDIS_DB ?? 0}`;
 }
 
-async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
-  for (const close of closers.reverse()) await close().catch(() => {});
+/** Closes in reverse order of opening; one that fails is logged and the others still close. */
+async function closeAll(closers: (() => Promise<void>)[], logger: Logger): Promise<void> {
+  for (const close of closers.reverse()) {
+    await close().catch((error: unknown) =>
+      logger.warn({ code: errorCode(error), error: String(error) }, "closing a connection or worker failed"),
+    );
+  }
 }
 
 /**

@@ -1,5 +1,7 @@
 import type { SessionRef } from "../buffer/keys.js";
 import { MemoryError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { errorCode } from "../resilience/transition-log.js";
 import type { Transcript } from "../storage/transcript.js";
 import type { Summarizer } from "../summarizer/index.js";
 import type { LeaseManager } from "../summary/leases.js";
@@ -42,6 +44,7 @@ export interface SummarizationJobDependencies {
   maxInputTokens?: number;
   /** Milliseconds between lease extensions (default: a third of the lease). */
   heartbeatMs: number;
+  logger: Logger;
 }
 
 /**
@@ -129,6 +132,14 @@ export async function runSummarizationJob(
     return { kind: "committed", summary, more, summarizerMs: result.latencyMs };
   } finally {
     clearInterval(heartbeat);
-    await lease.release().catch(() => {});
+    // Unreleased, the lease expires after its TTL and the session's next job waits that long.
+    await lease
+      .release()
+      .catch((error: unknown) =>
+        deps.logger.warn(
+          { tenant: ref.tenant, session: ref.sessionId, code: errorCode(error) },
+          "could not release a summarization lease; it expires on its own",
+        ),
+      );
   }
 }

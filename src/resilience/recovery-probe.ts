@@ -30,6 +30,8 @@ export function startRecoveryProbe(
   const timer = setInterval(() => {
     if (running || breaker.getState() === CircuitState.CLOSED) return;
     running = true;
+    // A probe failing is the outage going on: the breaker counted it, and its transitions are
+    // logged; a line a second here would only repeat them.
     attempt()
       .catch(() => {})
       .finally(() => {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
+import { type Logger, stderrLogger } from "../logger.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { addressOf } from "./server-address.js";
 
@@ -51,6 +52,8 @@ export interface PostgresDatabaseOptions {
    * server's address and the error code when a connection fails (default "the PostgreSQL URL").
    */
   source?: string;
+  /** Where a lost idle connection is reported (default: JSON lines on stderr). */
+  logger?: Logger;
 }
 
 /**
@@ -100,6 +103,7 @@ export class PostgresDatabase implements Database {
       connectTimeoutMs = 5000,
       queryTimeoutMs = 10_000,
       source = "the PostgreSQL URL",
+      logger = stderrLogger,
     } = options;
     const address = pool || !connectionString ? null : addressOf(connectionString, 5432);
     this.#origin = address ? { address, source } : null;
@@ -120,7 +124,13 @@ export class PostgresDatabase implements Database {
         options: "-c plan_cache_mode=force_generic_plan",
       });
       // An idle client that loses its server emits here; without a listener the process exits.
-      this.pool.on("error", () => {});
+      // The pool replaces it; the next query that fails is what the circuit breaker counts.
+      this.pool.on("error", (error: Error & { code?: string }) =>
+        logger.warn(
+          { address, code: error.code ?? error.name, error: error.message },
+          "an idle PostgreSQL connection was lost; the pool replaces it",
+        ),
+      );
       this.#ownsPool = true;
     }
   }
