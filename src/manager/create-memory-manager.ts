@@ -15,15 +15,9 @@ import {
   logTransitions,
 } from "../resilience/index.js";
 import { startRecoveryProbe } from "../resilience/recovery-probe.js";
-import {
-  type Database,
-  isConnectionError,
-  PgliteDatabase,
-  PostgresDatabase,
-  type PostgresDatabaseOptions,
-} from "../storage/database.js";
+import { type Database, isConnectionError } from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
-import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
+import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisDurability, readRedisDurability } from "../storage/redis-durability.js";
 import { SessionRecords } from "../storage/session-records.js";
 import { Transcript } from "../storage/transcript.js";
@@ -39,6 +33,7 @@ import {
 import { RedisLeaseManager, SqlLeaseManager } from "../summary/leases.js";
 import { SummaryStore } from "../summary/summary-store.js";
 import { TokenCounter } from "../tokens/index.js";
+import { definedOnly, openDatabase, openRedis, warnIfRedisAway } from "./connections.js";
 import { type ManagerBreakers, type ManagerResources, MemoryManager } from "./memory-manager.js";
 import {
   DEFAULT_SESSION_CONFIG,
@@ -53,6 +48,15 @@ import {
   type SummarizationJobDependencies,
 } from "./summarization-job.js";
 import { SummarizationScheduler } from "./summarization-scheduler.js";
+
+export {
+  connectRedisFromEnv,
+  type DatabaseFromEnv,
+  DEFAULT_DATA_DIR,
+  databaseFromEnv,
+  databaseLabel,
+  redisUrlFromEnv,
+} from "./connections.js";
 
 type Environment = Record<string, string | undefined>;
 
@@ -149,272 +153,379 @@ export interface MemoryManagerOptions {
   logger?: Logger;
 }
 
+/** What every builder below reads: the options, the checked environment, and the closers. */
+interface Wiring {
+  options: MemoryManagerOptions;
+  env: Environment;
+  settings: MemoryEnvironment;
+  logger: Logger;
+  resilience: ResilienceOptions;
+  /** The config every session starts from. */
+  defaults: SessionConfig;
+  /** What `close()` undoes, in reverse order. */
+  closers: (() => Promise<void>)[];
+}
+
 /**
  * Builds a MemoryManager from options and the environment. With nothing configured it runs on
  * embedded PGlite alone; with Redis it keeps the hot tier there. Closes only what it created.
  */
 export async function createMemoryManager(options: MemoryManagerOptions = {}): Promise<MemoryManager> {
   const env = options.env ?? process.env;
-  const settings = readMemoryEnvironment(env);
   const logger = options.logger ?? stderrLogger;
-  const defaults = resolveSessionConfig(options.sessionDefaults ?? {}, DEFAULT_SESSION_CONFIG);
-  const closers: (() => Promise<void>)[] = [];
-
+  const wiring: Wiring = {
+    options,
+    env,
+    settings: readMemoryEnvironment(env),
+    logger,
+    resilience: options.resilience ?? {},
+    defaults: resolveSessionConfig(options.sessionDefaults ?? {}, DEFAULT_SESSION_CONFIG),
+    closers: [],
+  };
   try {
-    const resilience = options.resilience ?? {};
-    const opened = openDatabase(options, env, {
-      logger,
-      ...definedOnly({ queryTimeoutMs: resilience.databaseQueryTimeoutMs }),
-    });
-    if (opened.owned) closers.push(() => opened.database.close());
-    const autoMigrate = options.autoMigrate ?? settings.MEMORY_AUTO_MIGRATE ?? true;
-    if (autoMigrate) {
-      const run = await migrate(opened.database);
-      if (run.error) throw run.error;
-    }
-
-    const breakerOptions = {
-      logger,
-      ...definedOnly({
-        failureThreshold: resilience.failureThreshold,
-        recoveryTimeoutMs: resilience.recoveryTimeoutMs,
-      }),
-    };
-    const breakers: ManagerBreakers = {
-      redis: new CircuitBreaker({ name: "redis", isFailure: isRedisOutage, ...breakerOptions }),
-      postgres: new CircuitBreaker({ name: "postgres", isFailure: isConnectionError, ...breakerOptions }),
-      summarizer: new CircuitBreaker({
-        name: "summarizer",
-        // A job cancelled by shutdown or a lost lease says nothing about the summarizer.
-        isFailure: (error) => !(error instanceof SummarizerAbortedError || error instanceof LeaseLostError),
-        ...breakerOptions,
-      }),
-    };
-    const db = { database: new GuardedDatabase(opened.database, breakers.postgres) };
-
-    const opening = await openRedis(options, env, resilience.redisCommandTimeoutMs);
-    if (opening.owned && opening.connection) closers.push(() => opening.connection!.close());
-    if (opening.connection && !opening.connection.isReady) {
-      // The PING's error names the address, the variable and the socket's code (ECONNREFUSED...).
-      const failure: unknown = await opening.connection.send(["PING"]).then(
-        () => null,
-        (error: unknown) => error,
-      );
-      const reason = failure instanceof Error ? failure.message : "it answered just now";
-      logger.warn(
-        { address: opening.address, code: failure === null ? null : errorCode(failure) },
-        `Redis does not answer yet; serving from the system of record until it does: ${reason}`,
-      );
-    }
-    const redis = {
-      connection: opening.connection ? new GuardedRedisConnection(opening.connection, breakers.redis) : null,
-    };
-    // Whether Redis keeps an outbox durably: read from its settings below, at start-up and after.
-    const durability = { durable: false };
-    const outboxDurable = () => durability.durable;
-    const health = new HealthMonitor({
-      components: redis.connection ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
-      canServe: (statuses) =>
-        assessHealth({ breakers: statuses, outboxDurable: outboxDurable() }).canAcknowledgeWrites,
-      logger,
-    });
-    // Without Redis its breaker guards nothing: attached, it would report a Redis that is "up".
-    const guarded: [CircuitBreaker, string | null][] = [
-      [breakers.postgres, opened.address],
-      [breakers.summarizer, summarizerAddress(options.summarizer, env)],
-    ];
-    if (redis.connection) guarded.push([breakers.redis, opening.address]);
-    for (const [breaker, address] of guarded) {
-      health.attachBreaker(breaker);
-      logTransitions(breaker, { logger, address });
-    }
-
-    const model = options.model ?? settings.MEMORY_TOKENIZER_MODEL ?? "gpt-4o";
-    const tokenCacheSize = options.tokenCacheSize ?? 10_000;
-    const tokenCounter = new TokenCounter({ model, cacheSize: tokenCacheSize });
-    const counters = new Map<string, TokenCounter>([[model, tokenCounter]]);
-    const counterFor = (otherModel: string) => {
-      let counter = counters.get(otherModel);
-      if (!counter) {
-        counter = new TokenCounter({ model: otherModel, cacheSize: tokenCacheSize });
-        counters.set(otherModel, counter);
-      }
-      return counter;
-    };
-
-    // PGlite runs one statement at a time: appends that arrive meanwhile share the next one.
-    const transcript = new Transcript(db.database, {
-      appendConcurrency: db.database.kind === "pglite" ? 1 : 4,
-    });
-    const bufferDependencies = {
-      transcript,
-      measurer: tokenCounter,
-      defaults: {
-        maxMessages: defaults.max_buffer_messages,
-        maxTokens: defaults.max_buffer_tokens,
-        summaryTriggerTokens: defaults.summary_trigger_tokens,
-        ttlSeconds: defaults.buffer_ttl_seconds,
-      },
-      limits: {
-        ...DEFAULT_MESSAGE_LIMITS,
-        maxContentBytes: options.maxContentBytes ?? DEFAULT_MESSAGE_LIMITS.maxContentBytes,
-        maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MESSAGE_LIMITS.maxMessageBytes,
-      },
-      logger,
-    };
-    const redisBufferStore = redis.connection
-      ? new RedisBufferStore({
-          ...bufferDependencies,
-          redis: redis.connection,
-          keyPrefix: options.keyPrefix ?? settings.MEMORY_KEY_PREFIX ?? "mem",
-          summaryCacheTtlSeconds: options.summaryCacheTtlSeconds ?? 24 * 60 * 60,
-        })
-      : null;
-    const sqlBufferStore = new SqlBufferStore(bufferDependencies);
-    const tieredBufferStore = redisBufferStore
-      ? new TieredBufferStore({
-          redis: redisBufferStore,
-          sql: sqlBufferStore,
-          redisAvailable: () => breakers.redis.getState() === CircuitState.CLOSED,
-          databaseAvailable: () => breakers.postgres.getState() === CircuitState.CLOSED,
-          outboxDurable,
-        })
-      : null;
-    if (tieredBufferStore) {
-      const raw = opening.connection!;
-      const checkDurability = () =>
-        readRedisDurability(raw).then((found) => {
-          if (found.durable !== durability.durable || !checked) logDurability(logger, found);
-          durability.durable = found.durable;
-          checked = true;
-        });
-      let checked = false;
-      await checkDurability();
-      const onDrainError = (error: unknown) =>
-        logger.warn(
-          { error: String(error) },
-          "could not finish the work Redis's return asks for (dropping buffers that missed writes, replaying outboxes); it is retried",
-        );
-      const onReplayError = (error: unknown) =>
-        logger.warn({ error: String(error) }, "could not replay the outbox into PostgreSQL yet");
-      breakers.redis.onStateChange((change) => {
-        if (change.to === CircuitState.CLOSED) tieredBufferStore.redisRecovered(onDrainError);
-      });
-      // A reconnect may follow a restart this process never noticed (it sent nothing meanwhile):
-      // drop what other processes marked before serving from the Redis that came back, and read
-      // its settings again (a restarted or failed-over server may keep writes differently).
-      raw.onReconnect(() => {
-        tieredBufferStore.redisRecovered(onDrainError);
-        void checkDurability();
-      });
-      // Settings can change at run time (CONFIG SET): look again every minute.
-      const recheck = setInterval(() => void checkDurability(), 60_000);
-      recheck.unref();
-      closers.push(async () => clearInterval(recheck));
-      breakers.postgres.onStateChange((change) => {
-        if (change.to === CircuitState.CLOSED) tieredBufferStore.databaseRecovered(onReplayError);
-      });
-      closers.push(async () => tieredBufferStore.stop());
-      // Marks and outboxes left by processes that stopped before their dependency came back.
-      tieredBufferStore.redisRecovered(onDrainError);
-    }
-    const probeOptions = definedOnly({ intervalMs: resilience.probeIntervalMs });
-    const stopProbes = [
-      startRecoveryProbe(breakers.postgres, () => opened.database.query("SELECT 1"), probeOptions),
-    ];
-    if (opening.connection) {
-      const raw = opening.connection;
-      stopProbes.push(startRecoveryProbe(breakers.redis, () => raw.send(["PING"]), probeOptions));
-    }
-    closers.push(async () => {
-      for (const stop of stopProbes) stop();
-    });
-    const bufferStore = tieredBufferStore ?? sqlBufferStore;
-    const summaryStore = new SummaryStore({
-      db: db.database,
-      ...(redisBufferStore ? { cache: redisBufferStore } : {}),
-      countTokens: (text) => tokenCounter.countTokens(text),
-      onCacheFailure: (ref) => (tieredBufferStore ?? transcript).markRedisStale(ref),
-    });
-
-    const innerSummarizer = isSummarizer(options.summarizer)
-      ? options.summarizer
-      : buildSummarizer(options.summarizer ?? {}, env, model, closers);
-    const summarizer: Summarizer = {
-      name: innerSummarizer.name,
-      summarize: (request) => breakers.summarizer.execute(() => innerSummarizer.summarize(request)),
-    };
-    const summarization = options.summarization ?? {};
-    const leaseMs = summarization.leaseMs ?? 30_000;
-    const leases = redis.connection
-      ? new RedisLeaseManager(redis.connection, options.keyPrefix ?? settings.MEMORY_KEY_PREFIX ?? "mem", {
-          leaseMs,
-        })
-      : new SqlLeaseManager(db.database, { leaseMs });
-    const configs = new SessionConfigRecords(db.database);
-    const jobDependencies: SummarizationJobDependencies = {
-      transcript,
-      summaryStore,
-      leases,
-      summarizer,
-      countTokens: (text) => tokenCounter.countTokens(text),
-      defaults,
-      heartbeatMs: Math.max(1, Math.floor(leaseMs / 3)),
-      logger,
-    };
-    const scheduler = new SummarizationScheduler({
-      runJob: (ref, mode, signal) => runSummarizationJob(jobDependencies, ref, mode, signal),
-      logger,
-      ...definedOnly({
-        concurrency: summarization.concurrency,
-        backoffBaseMs: summarization.backoffBaseMs,
-        backoffMaxMs: summarization.backoffMaxMs,
-        maxAttempts: summarization.maxAttempts,
-        onOutcome: summarization.onJob,
-        holdTimeoutMs: summarization.backpressureTimeoutMs,
-      }),
-    });
-    closers.push(() => scheduler.close());
-    const idleFinalizeAfterMs =
-      summarization.idleFinalizeAfterMs ?? (settings.MEMORY_IDLE_FINALIZE_SECONDS ?? 24 * 60 * 60) * 1000;
-    if (idleFinalizeAfterMs > 0) {
-      const sweep = setInterval(() => {
-        transcript.idleUnsummarized(new Date(Date.now() - idleFinalizeAfterMs), 100).then(
-          (refs) => {
-            for (const ref of refs) scheduler.request(ref, "final");
-          },
-          (error: unknown) => logger.warn({ error: String(error) }, "could not look for idle sessions"),
-        );
-      }, summarization.idleCheckIntervalMs ?? 60_000);
-      // Housekeeping only: it must not keep a process alive that has nothing else to do.
-      sweep.unref();
-      closers.push(async () => clearInterval(sweep));
-    }
-
-    const resources: ManagerResources = {
-      db: db.database,
-      redis: redis.connection,
-      breakers,
-      health,
-      tokenCounter,
-      counterFor,
-      bufferStore,
-      redisBufferStore,
-      tieredBufferStore,
-      summaryStore,
-      configs,
-      scheduler,
-      outboxDurable,
-      records: new SessionRecords(db.database),
-      defaults,
-      maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
-      close: () => closeAll(closers, logger),
-    };
-    return new MemoryManager(resources, options.tenant ?? "default");
+    return await wire(wiring);
   } catch (error) {
-    await closeAll(closers, logger);
+    await closeAll(wiring.closers, logger);
     throw error;
   }
+}
+
+async function wire(wiring: Wiring): Promise<MemoryManager> {
+  const { options, logger, closers, defaults } = wiring;
+  const opened = await openSystemOfRecord(wiring);
+  const breakers = buildBreakers(wiring);
+  const hot = await openHotTier(wiring);
+  const database = new GuardedDatabase(opened.database, breakers.postgres);
+  const redis = hot.connection ? new GuardedRedisConnection(hot.connection, breakers.redis) : null;
+  // Whether Redis keeps an outbox durably: read from its settings at start-up and after.
+  const durability = { durable: false };
+  const outboxDurable = () => durability.durable;
+  const health = buildHealth(
+    wiring,
+    breakers,
+    { database: opened.address, redis: redis ? hot.address : undefined },
+    outboxDurable,
+  );
+  const tokens = buildTokenCounters(wiring);
+  // PGlite runs one statement at a time: appends that arrive meanwhile share the next one.
+  const transcript = new Transcript(database, { appendConcurrency: database.kind === "pglite" ? 1 : 4 });
+  const stores = buildBufferStores(wiring, {
+    transcript,
+    redis,
+    breakers,
+    outboxDurable,
+    measurer: tokens.tokenCounter,
+  });
+  if (stores.tiered) await followRedis(wiring, stores.tiered, hot.connection!, breakers, durability);
+  startRecoveryProbes(wiring, breakers, opened.database, hot.connection);
+  const summaryStore = new SummaryStore({
+    db: database,
+    ...(stores.redis ? { cache: stores.redis } : {}),
+    countTokens: (text) => tokens.tokenCounter.countTokens(text),
+    onCacheFailure: (ref) => (stores.tiered ?? transcript).markRedisStale(ref),
+  });
+  const scheduler = buildScheduler(wiring, { transcript, summaryStore, database, redis, breakers, tokens });
+  startIdleSweep(wiring, transcript, scheduler);
+  const resources: ManagerResources = {
+    db: database,
+    redis,
+    breakers,
+    health,
+    tokenCounter: tokens.tokenCounter,
+    counterFor: tokens.counterFor,
+    bufferStore: stores.tiered ?? stores.sql,
+    redisBufferStore: stores.redis,
+    tieredBufferStore: stores.tiered,
+    summaryStore,
+    configs: new SessionConfigRecords(database),
+    scheduler,
+    outboxDurable,
+    records: new SessionRecords(database),
+    defaults,
+    maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
+    close: () => closeAll(closers, logger),
+  };
+  return new MemoryManager(resources, options.tenant ?? "default");
+}
+
+/** The system of record, opened and migrated (unless auto-migration is off). */
+async function openSystemOfRecord(wiring: Wiring): Promise<{ database: Database; address: string | null }> {
+  const { options, env, settings, logger, resilience, closers } = wiring;
+  const opened = openDatabase(options, env, {
+    logger,
+    ...definedOnly({ queryTimeoutMs: resilience.databaseQueryTimeoutMs }),
+  });
+  if (opened.owned) closers.push(() => opened.database.close());
+  if (options.autoMigrate ?? settings.MEMORY_AUTO_MIGRATE ?? true) {
+    const run = await migrate(opened.database);
+    if (run.error) throw run.error;
+  }
+  return opened;
+}
+
+/** The Memory Manager API specification's breakers, one per dependency. */
+function buildBreakers({ logger, resilience }: Wiring): ManagerBreakers {
+  const breakerOptions = {
+    logger,
+    ...definedOnly({
+      failureThreshold: resilience.failureThreshold,
+      recoveryTimeoutMs: resilience.recoveryTimeoutMs,
+    }),
+  };
+  return {
+    redis: new CircuitBreaker({ name: "redis", isFailure: isRedisOutage, ...breakerOptions }),
+    postgres: new CircuitBreaker({ name: "postgres", isFailure: isConnectionError, ...breakerOptions }),
+    summarizer: new CircuitBreaker({
+      name: "summarizer",
+      // A job cancelled by shutdown or a lost lease says nothing about the summarizer.
+      isFailure: (error) => !(error instanceof SummarizerAbortedError || error instanceof LeaseLostError),
+      ...breakerOptions,
+    }),
+  };
+}
+
+/** Redis when configured (it may not answer yet: the system of record serves meanwhile). */
+async function openHotTier(
+  wiring: Wiring,
+): Promise<{ connection: RedisConnection | null; address: string | null }> {
+  const opening = await openRedis(wiring.options, wiring.env, wiring.resilience.redisCommandTimeoutMs);
+  const connection = opening.connection;
+  if (opening.owned && connection) wiring.closers.push(() => connection.close());
+  if (connection) await warnIfRedisAway(connection, opening.address, wiring.logger);
+  return opening;
+}
+
+/**
+ * The health model every report reads, with the breakers of the components in use (without
+ * Redis, its breaker guards nothing: attached, it would report a Redis that is "up").
+ */
+function buildHealth(
+  wiring: Wiring,
+  breakers: ManagerBreakers,
+  addresses: { database: string | null; redis: string | null | undefined },
+  outboxDurable: () => boolean,
+): HealthMonitor {
+  const { logger, options, env } = wiring;
+  const withRedis = addresses.redis !== undefined;
+  const health = new HealthMonitor({
+    components: withRedis ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
+    canServe: (statuses) =>
+      assessHealth({ breakers: statuses, outboxDurable: outboxDurable() }).canAcknowledgeWrites,
+    logger,
+  });
+  const guarded: [CircuitBreaker, string | null][] = [
+    [breakers.postgres, addresses.database],
+    [breakers.summarizer, summarizerAddress(options.summarizer, env)],
+  ];
+  if (withRedis) guarded.push([breakers.redis, addresses.redis ?? null]);
+  for (const [breaker, address] of guarded) {
+    health.attachBreaker(breaker);
+    logTransitions(breaker, { logger, address });
+  }
+  return health;
+}
+
+/** The manager's model's counter, and one per other model a context is packed for. */
+function buildTokenCounters({ options, settings }: Wiring) {
+  const model = options.model ?? settings.MEMORY_TOKENIZER_MODEL ?? "gpt-4o";
+  const cacheSize = options.tokenCacheSize ?? 10_000;
+  const tokenCounter = new TokenCounter({ model, cacheSize });
+  const counters = new Map<string, TokenCounter>([[model, tokenCounter]]);
+  const counterFor = (otherModel: string) => {
+    let counter = counters.get(otherModel);
+    if (!counter) {
+      counter = new TokenCounter({ model: otherModel, cacheSize });
+      counters.set(otherModel, counter);
+    }
+    return counter;
+  };
+  return { model, tokenCounter, counterFor };
+}
+
+interface StoreParts {
+  transcript: Transcript;
+  redis: RedisConnection | null;
+  breakers: ManagerBreakers;
+  outboxDurable: () => boolean;
+  measurer: TokenCounter;
+}
+
+/** The buffer: in PostgreSQL alone, or in Redis in front of it (tiered). */
+function buildBufferStores(wiring: Wiring, parts: StoreParts) {
+  const { options, defaults, logger } = wiring;
+  const dependencies = {
+    transcript: parts.transcript,
+    measurer: parts.measurer,
+    defaults: {
+      maxMessages: defaults.max_buffer_messages,
+      maxTokens: defaults.max_buffer_tokens,
+      summaryTriggerTokens: defaults.summary_trigger_tokens,
+      ttlSeconds: defaults.buffer_ttl_seconds,
+    },
+    limits: {
+      maxContentBytes: options.maxContentBytes ?? DEFAULT_MESSAGE_LIMITS.maxContentBytes,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MESSAGE_LIMITS.maxMessageBytes,
+    },
+    logger,
+  };
+  const sql = new SqlBufferStore(dependencies);
+  if (!parts.redis) return { sql, redis: null, tiered: null };
+  const redis = new RedisBufferStore({
+    ...dependencies,
+    redis: parts.redis,
+    keyPrefix: keyPrefixOf(wiring),
+    summaryCacheTtlSeconds: options.summaryCacheTtlSeconds ?? 24 * 60 * 60,
+  });
+  const { breakers } = parts;
+  const tiered = new TieredBufferStore({
+    redis,
+    sql,
+    redisAvailable: () => breakers.redis.getState() === CircuitState.CLOSED,
+    databaseAvailable: () => breakers.postgres.getState() === CircuitState.CLOSED,
+    outboxDurable: parts.outboxDurable,
+  });
+  return { sql, redis, tiered };
+}
+
+function keyPrefixOf({ options, settings }: Wiring): string {
+  return options.keyPrefix ?? settings.MEMORY_KEY_PREFIX ?? "mem";
+}
+
+/**
+ * Keeps the tiered store in step with Redis and PostgreSQL: whether Redis keeps writes durably
+ * (read now, on every reconnect and every minute: CONFIG SET can change it), what Redis's return
+ * asks for (drop buffers that missed writes, replay outboxes), and PostgreSQL's return.
+ */
+async function followRedis(
+  wiring: Wiring,
+  tiered: TieredBufferStore,
+  raw: RedisConnection,
+  breakers: ManagerBreakers,
+  durability: { durable: boolean },
+): Promise<void> {
+  const { logger, closers } = wiring;
+  let checked = false;
+  const checkDurability = () =>
+    readRedisDurability(raw).then((found) => {
+      if (found.durable !== durability.durable || !checked) logDurability(logger, found);
+      durability.durable = found.durable;
+      checked = true;
+    });
+  await checkDurability();
+  const onDrainError = (error: unknown) =>
+    logger.warn(
+      { code: errorCode(error), error: String(error) },
+      "could not finish the work Redis's return asks for (dropping buffers that missed writes, replaying outboxes); it is retried",
+    );
+  const onReplayError = (error: unknown) =>
+    logger.warn(
+      { code: errorCode(error), error: String(error) },
+      "could not replay the outbox into PostgreSQL yet",
+    );
+  breakers.redis.onStateChange((change) => {
+    if (change.to === CircuitState.CLOSED) tiered.redisRecovered(onDrainError);
+  });
+  // A reconnect may follow a restart this process never noticed (it sent nothing meanwhile):
+  // drop what other processes marked before serving from the Redis that came back, and read its
+  // settings again (a restarted or failed-over server may keep writes differently).
+  raw.onReconnect(() => {
+    tiered.redisRecovered(onDrainError);
+    void checkDurability();
+  });
+  const recheck = setInterval(() => void checkDurability(), 60_000);
+  recheck.unref();
+  closers.push(async () => clearInterval(recheck));
+  breakers.postgres.onStateChange((change) => {
+    if (change.to === CircuitState.CLOSED) tiered.databaseRecovered(onReplayError);
+  });
+  closers.push(async () => tiered.stop());
+  // Marks and outboxes left by processes that stopped before their dependency came back.
+  tiered.redisRecovered(onDrainError);
+}
+
+/** Probes an OPEN breaker's dependency directly, so that its return is used within a probe interval. */
+function startRecoveryProbes(
+  { resilience, closers }: Wiring,
+  breakers: ManagerBreakers,
+  database: Database,
+  redis: RedisConnection | null,
+): void {
+  const probeOptions = definedOnly({ intervalMs: resilience.probeIntervalMs });
+  const stops = [startRecoveryProbe(breakers.postgres, () => database.query("SELECT 1"), probeOptions)];
+  if (redis) stops.push(startRecoveryProbe(breakers.redis, () => redis.send(["PING"]), probeOptions));
+  closers.push(async () => {
+    for (const stop of stops) stop();
+  });
+}
+
+interface SchedulerParts {
+  transcript: Transcript;
+  summaryStore: SummaryStore;
+  database: Database;
+  redis: RedisConnection | null;
+  breakers: ManagerBreakers;
+  tokens: ReturnType<typeof buildTokenCounters>;
+}
+
+/** The summarizer behind its breaker, leases, and the scheduler that runs the jobs. */
+function buildScheduler(wiring: Wiring, parts: SchedulerParts): SummarizationScheduler {
+  const { options, env, logger, closers, defaults } = wiring;
+  const inner = isSummarizer(options.summarizer)
+    ? options.summarizer
+    : buildSummarizer(options.summarizer ?? {}, env, parts.tokens.model, closers);
+  const summarizer: Summarizer = {
+    name: inner.name,
+    summarize: (request) => parts.breakers.summarizer.execute(() => inner.summarize(request)),
+  };
+  const summarization = options.summarization ?? {};
+  const leaseMs = summarization.leaseMs ?? 30_000;
+  const leases = parts.redis
+    ? new RedisLeaseManager(parts.redis, keyPrefixOf(wiring), { leaseMs })
+    : new SqlLeaseManager(parts.database, { leaseMs });
+  const jobDependencies: SummarizationJobDependencies = {
+    transcript: parts.transcript,
+    summaryStore: parts.summaryStore,
+    leases,
+    summarizer,
+    countTokens: (text) => parts.tokens.tokenCounter.countTokens(text),
+    defaults,
+    heartbeatMs: Math.max(1, Math.floor(leaseMs / 3)),
+    logger,
+  };
+  const scheduler = new SummarizationScheduler({
+    runJob: (ref, mode, signal) => runSummarizationJob(jobDependencies, ref, mode, signal),
+    logger,
+    ...definedOnly({
+      concurrency: summarization.concurrency,
+      backoffBaseMs: summarization.backoffBaseMs,
+      backoffMaxMs: summarization.backoffMaxMs,
+      maxAttempts: summarization.maxAttempts,
+      onOutcome: summarization.onJob,
+      holdTimeoutMs: summarization.backpressureTimeoutMs,
+    }),
+  });
+  closers.push(() => scheduler.close());
+  return scheduler;
+}
+
+/** A session idle this long gets a final summary (housekeeping: it keeps no process alive). */
+function startIdleSweep(wiring: Wiring, transcript: Transcript, scheduler: SummarizationScheduler): void {
+  const { options, settings, logger, closers } = wiring;
+  const summarization = options.summarization ?? {};
+  const idleMs =
+    summarization.idleFinalizeAfterMs ?? (settings.MEMORY_IDLE_FINALIZE_SECONDS ?? 24 * 60 * 60) * 1000;
+  if (idleMs <= 0) return;
+  const sweep = setInterval(() => {
+    transcript.idleUnsummarized(new Date(Date.now() - idleMs), 100).then(
+      (refs) => {
+        for (const ref of refs) scheduler.request(ref, "final");
+      },
+      (error: unknown) =>
+        logger.warn({ code: errorCode(error), error: String(error) }, "could not look for idle sessions"),
+    );
+  }, summarization.idleCheckIntervalMs ?? 60_000);
+  sweep.unref();
+  closers.push(async () => clearInterval(sweep));
 }
 
 /**
@@ -437,93 +548,6 @@ function logDurability(logger: Logger, found: RedisDurability): void {
   }
 }
 
-function openDatabase(
-  options: MemoryManagerOptions,
-  env: Environment,
-  settings: DatabaseSettings,
-): { database: Database; owned: boolean; address: string | null } {
-  if (options.database !== undefined && typeof options.database !== "string") {
-    return { database: options.database, owned: false, address: null };
-  }
-  if (options.database !== undefined) {
-    const url = options.database;
-    const database = new PostgresDatabase({
-      connectionString: url,
-      source: "options.database",
-      ...settings,
-    });
-    return { database, owned: true, address: addressOf(url, 5432) };
-  }
-  const overrides = options.dataDir !== undefined ? { MEMORY_DATA_DIR: options.dataDir } : {};
-  return { ...databaseFromEnv({ ...env, ...overrides }, settings), owned: true };
-}
-
-/** What `databaseFromEnv` opened; the caller owns `database`. */
-export interface DatabaseFromEnv {
-  database: Database;
-  /** host:port of PostgreSQL; null for the embedded database. */
-  address: string | null;
-  /** "postgres (host:port)" or "pglite (<folder>)", for operators. */
-  label: string;
-}
-
-/**
- * The system of record the environment names: PostgreSQL at DATABASE_URL, else the embedded
- * database in MEMORY_DATA_DIR (default ./.swisper-memory).
- */
-/** How a PostgreSQL pool of ours is set up beyond its URL. */
-type DatabaseSettings = Pick<PostgresDatabaseOptions, "queryTimeoutMs" | "logger">;
-
-export function databaseFromEnv(env: Environment, settings: DatabaseSettings = {}): DatabaseFromEnv {
-  const variables = readMemoryEnvironment(env);
-  const label = databaseLabel(variables);
-  if (variables.DATABASE_URL) {
-    const database = new PostgresDatabase({
-      connectionString: variables.DATABASE_URL,
-      source: "DATABASE_URL",
-      ...settings,
-    });
-    return { database, address: addressOf(variables.DATABASE_URL, 5432), label };
-  }
-  const dataDir = variables.MEMORY_DATA_DIR ?? DEFAULT_DATA_DIR;
-  return { database: new PgliteDatabase({ dataDir }), address: null, label };
-}
-
-/** "postgres (host:port)" or "pglite (<folder>)": the system of record the settings name. */
-export function databaseLabel(settings: MemoryEnvironment): string {
-  if (settings.DATABASE_URL) return `postgres (${addressOf(settings.DATABASE_URL, 5432)})`;
-  return `pglite (${settings.MEMORY_DATA_DIR ?? DEFAULT_DATA_DIR})`;
-}
-
-/** Where the embedded database lives when MEMORY_DATA_DIR is unset. */
-export const DEFAULT_DATA_DIR = "./.swisper-memory";
-
-async function openRedis(
-  options: MemoryManagerOptions,
-  env: Environment,
-  commandTimeoutMs: number | undefined,
-): Promise<{ connection: RedisConnection | null; owned: boolean; address: string | null }> {
-  if (options.redis === false) return { connection: null, owned: false, address: null };
-  if (options.redis !== undefined && typeof options.redis !== "string") {
-    return { connection: options.redis, owned: false, address: redisAddressFromEnv(env) };
-  }
-  const url = options.redis ?? redisUrlFromEnv(env);
-  if (!url) return { connection: null, owned: false, address: null };
-  const cluster = options.redisCluster ?? readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
-  const source = options.redis !== undefined ? "options.redis" : redisSourceFromEnv(env);
-  return {
-    connection: await connectRedis({ url, cluster, source, ...definedOnly({ commandTimeoutMs }) }),
-    owned: true,
-    address: addressOf(url, 6379),
-  };
-}
-
-/** A connection passed in was most likely opened from the same environment (as `serve` does). */
-function redisAddressFromEnv(env: Environment): string | null {
-  const url = redisUrlFromEnv(env);
-  return url ? addressOf(url, 6379) : null;
-}
-
 /** host:port of an OpenAI-compatible summarizer's endpoint; null for one that runs in-process. */
 function summarizerAddress(
   summarizer: Summarizer | CreateSummarizerOptions | undefined,
@@ -534,31 +558,6 @@ function summarizerAddress(
   if ((summarizer?.kind ?? settings.kind) !== "openai") return null;
   const baseUrl = summarizer?.openai?.baseUrl ?? settings.openai.baseUrl ?? DEFAULT_OPENAI_BASE_URL;
   return addressOf(baseUrl, baseUrl.startsWith("https:") ? 443 : 80);
-}
-
-/** `REDIS_URL`, else the specification's `REDIS_HOST`, `REDIS_PORT` (6379) and `REDIS_DB` (0). */
-/** The variable the Redis URL comes from, named in connection errors: REDIS_URL, else REDIS_HOST. */
-function redisSourceFromEnv(env: Environment): string {
-  return readMemoryEnvironment(env).REDIS_URL ? "REDIS_URL" : "REDIS_HOST";
-}
-
-/**
- * Connects to the Redis the environment names (REDIS_URL, or REDIS_HOST...; REDIS_CLUSTER), or
- * null when it names none. The caller owns the connection.
- */
-export async function connectRedisFromEnv(env: Environment): Promise<RedisConnection | null> {
-  const url = redisUrlFromEnv(env);
-  if (!url) return null;
-  const cluster = readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
-  return connectRedis({ url, cluster, source: redisSourceFromEnv(env) });
-}
-
-export function redisUrlFromEnv(env: Environment): string | null {
-  const settings = readMemoryEnvironment(env);
-  if (settings.REDIS_URL) return settings.REDIS_URL;
-  if (!settings.REDIS_HOST) return null;
-  const password = settings.REDIS_PASSWORD ? `:${encodeURIComponent(settings.REDIS_PASSWORD)}@` : "";
-  return `redis://${password}${settings.REDIS_HOST}:${settings.REDIS_PORT ?? 6379}/${settings.REDIS_DB ?? 0}`;
 }
 
 /** Closes in reverse order of opening; one that fails is logged and the others still close. */
@@ -592,9 +591,4 @@ function buildSummarizer(
 
 function isSummarizer(value: Summarizer | CreateSummarizerOptions | undefined): value is Summarizer {
   return typeof (value as Summarizer | undefined)?.summarize === "function";
-}
-
-/** Leaves out fields set to undefined, so that the receiver's defaults apply. */
-function definedOnly<T extends object>(fields: T): Partial<T> {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
