@@ -9,11 +9,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  type ZodTypeProvider,
-} from "fastify-type-provider-zod";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { MemoryManager } from "../manager/memory-manager.js";
 import { MemoryMetrics } from "../metrics/index.js";
 import type { RedisConnection } from "../storage/redis-client.js";
@@ -28,6 +24,7 @@ import {
   redisBreakerOpen,
 } from "./health.js";
 import { HttpError, mapError } from "./http-errors.js";
+import { swaggerOptions, swaggerUiOptions } from "./openapi.js";
 import { redisRateLimitStore } from "./rate-limit-store.js";
 import { HealthReportSchema, LiveSchema, ReadySchema } from "./schemas.js";
 import { sessionRoutes } from "./session-routes.js";
@@ -192,34 +189,8 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
     }),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "Swisper Memory",
-        version: "1",
-        description:
-          "Session memory for LLM chat applications: a Redis buffer, rolling summaries in PostgreSQL, " +
-          "exact token counts. Errors answer `{ error: { code, message, field? } }`." +
-          (apiKeys.enabled
-            ? " Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
-            : " Authentication is off (no API keys configured); the service listens on loopback only."),
-      },
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: "http", scheme: "bearer" },
-          apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
-        },
-      },
-      tags: [
-        { name: "sessions", description: "A tenant's session memory" },
-        { name: "operations", description: "Health, readiness and metrics" },
-      ],
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
-  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { validatorUrl: null } });
+  await app.register(swagger, swaggerOptions({ authenticated: apiKeys.enabled }));
+  await app.register(swaggerUi, swaggerUiOptions());
 
   const routes = app.withTypeProvider<ZodTypeProvider>();
   routes.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());

@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyring } from "../../src/service/index.js";
 import { createTestDatabase, type TestDatabase } from "../support/servers.js";
@@ -5,9 +7,10 @@ import { call, openTestService, type TestService } from "./harness.js";
 
 interface OpenApiDocument {
   openapi: string;
-  info: { title: string };
+  info: { title: string; description: string };
+  servers?: { url: string }[];
   paths: Record<string, Record<string, OpenApiOperation>>;
-  components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+  components: { schemas: Record<string, unknown>; securitySchemes?: Record<string, unknown> };
 }
 interface OpenApiOperation {
   parameters?: { name: string; in: string; schema: Record<string, unknown>; required?: boolean }[];
@@ -18,6 +21,7 @@ interface OpenApiOperation {
 
 let database: TestDatabase;
 let service: TestService;
+let anonymous: TestService;
 let document: OpenApiDocument;
 
 beforeAll(async () => {
@@ -28,10 +32,12 @@ beforeAll(async () => {
   const response = await call(service.app, "GET", "/openapi.json");
   expect(response.statusCode).toBe(200);
   document = response.json<OpenApiDocument>();
+  anonymous = await openTestService(database, undefined);
 });
 
 afterAll(async () => {
   await service.close();
+  await anonymous.close();
   await database.drop();
 });
 
@@ -79,7 +85,7 @@ describe("/openapi.json", () => {
     );
     expect(body).toContain("ChatMessage");
     expect(body).toContain("MessageBatch");
-    const message = JSON.stringify(document.components.schemas.ChatMessageInput);
+    const message = JSON.stringify(document.components.schemas.ChatMessage);
     expect(message).toContain('"enum":["system","user","assistant","tool"]');
     expect(message).toContain('"additionalProperties":false');
   });
@@ -93,6 +99,28 @@ describe("/openapi.json", () => {
     expect(post.security).toEqual([{ bearerAuth: [] }, { apiKey: [] }]);
     expect(document.components.schemas).toHaveProperty("MemoryContext");
     expect(document.components.schemas).toHaveProperty("Error");
+  });
+
+  it("names components after the schemas: no *Input twin", () => {
+    const names = Object.keys(document.components.schemas);
+    expect(names).toEqual(expect.arrayContaining(["ChatMessage", "Error", "SessionConfig", "MemoryContext"]));
+    expect(names.filter((name) => name.endsWith("Input"))).toEqual([]);
+    const refs = JSON.stringify(document).match(/"#\/components\/schemas\/[^"]+"/g) ?? [];
+    expect(refs.filter((ref) => !names.includes(ref.slice(22, -1)))).toEqual([]);
+  });
+
+  it("is served relative to where it is fetched, with real integer bounds", () => {
+    expect(document.servers).toEqual([expect.objectContaining({ url: "/" })]);
+    const text = JSON.stringify(document);
+    expect(text).not.toContain(String(Number.MIN_SAFE_INTEGER));
+    expect(text).not.toContain(String(Number.MAX_SAFE_INTEGER));
+  });
+
+  it("without API keys declares no security scheme (so /docs has no Authorize button)", async () => {
+    const withoutKeys = (await call(anonymous.app, "GET", "/openapi.json")).json<OpenApiDocument>();
+    expect(withoutKeys.components.securitySchemes).toBeUndefined();
+    expect(withoutKeys.info.description).toContain("Authentication is off");
+    expect((await call(anonymous.app, "GET", "/docs/json")).json()).toEqual(withoutKeys);
   });
 });
 
@@ -108,5 +136,15 @@ describe("/docs", () => {
       const url = asset.startsWith("/") ? asset : `/docs/${asset.replace(/^\.\//, "")}`;
       expect((await service.app.inject({ method: "GET", url })).statusCode, url).toBe(200);
     }
+  });
+
+  it("shows no Fastify logo and no top bar", async () => {
+    const initializer = await call(anonymous.app, "GET", "/docs/static/swagger-initializer.js");
+    expect(initializer.statusCode).toBe(200);
+    expect(initializer.body).toContain('"layout":"BaseLayout"');
+    expect(initializer.body).not.toContain("data:image");
+    const require = createRequire(import.meta.url);
+    const logo = await readFile(require.resolve("@fastify/swagger-ui/static/logo.svg"));
+    expect(initializer.body).not.toContain(logo.toString("base64").slice(0, 64));
   });
 });
