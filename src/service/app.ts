@@ -25,8 +25,8 @@ import {
 } from "./health.js";
 import { HttpError, mapError } from "./http-errors.js";
 import { swaggerOptions, swaggerUiOptions } from "./openapi.js";
+import { operationsRoutes } from "./operations-routes.js";
 import { redisRateLimitStore } from "./rate-limit-store.js";
-import { HealthReportSchema, LiveSchema, ReadySchema } from "./schemas.js";
 import { sessionRoutes } from "./session-routes.js";
 import { zodValidatorCompiler } from "./validation.js";
 
@@ -191,60 +191,10 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
 
   await app.register(swagger, swaggerOptions({ authenticated: apiKeys.enabled }));
   await app.register(swaggerUi, swaggerUiOptions());
-
-  const routes = app.withTypeProvider<ZodTypeProvider>();
-  routes.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-
-  routes.get(
-    "/live",
-    {
-      schema: {
-        tags: ["operations"],
-        summary: "200 while the process works (its event loop answers); checks no dependency",
-        response: { 200: LiveSchema },
-      },
-    },
-    async () => ({ live: true as const }),
-  );
-  routes.get(
-    "/health",
-    {
-      schema: {
-        tags: ["operations"],
-        summary:
-          "Each component up, degraded or down, and the breakers; 503 when no write can be acknowledged",
-        response: { 200: HealthReportSchema, 503: HealthReportSchema },
-      },
-    },
-    async (_request, reply) => {
-      const report = await health();
-      return reply.code(report.status === "down" ? 503 : 200).send(report);
-    },
-  );
-  routes.get(
-    "/ready",
-    {
-      schema: {
-        tags: ["operations"],
-        summary:
-          "200 while this instance can acknowledge writes (PostgreSQL, or Redis with a durable outbox); " +
-          "503 while shutting down or when it cannot",
-        response: { 200: ReadySchema, 503: ReadySchema },
-      },
-    },
-    async (_request, reply) => {
-      // The breakers' states, no probe: cheap enough for a load balancer's every few seconds.
-      if (!memory.canAcknowledgeWrites()) {
-        return reply.code(503).send({ ready: false, reason: "storage_unavailable" });
-      }
-      return { ready: true };
-    },
-  );
-  routes.get(
-    "/metrics",
-    { schema: { tags: ["operations"], summary: "Prometheus metrics (text format 0.0.4)" } },
-    async (_request, reply) => reply.type(metrics.contentType).send(await metrics.exposition()),
-  );
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  operationsRoutes(app, { memory, health, metrics });
 
   const principals = new WeakMap<FastifyRequest, Principal>();
   const tenants = new Map<string, MemoryManager>();
@@ -309,7 +259,12 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
             ),
         });
       }
-      await sessionRoutes(v1, { memoryFor, metrics, authenticated: apiKeys.enabled });
+      await sessionRoutes(v1, {
+        memoryFor,
+        metrics,
+        authenticated: apiKeys.enabled,
+        rateLimited: rateLimitPerMinute > 0,
+      });
     },
     { prefix: "/v1" },
   );

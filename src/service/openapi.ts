@@ -10,6 +10,16 @@ import { z } from "zod";
 
 type JsonSchema = Record<string, unknown>;
 
+declare module "fastify" {
+  interface FastifySchema {
+    /**
+     * Named examples of the request body, valid as they stand (Swagger UI's "Try it out" starts
+     * from the first). Documentation only.
+     */
+    bodyExamples?: Record<string, { summary: string; value: unknown }>;
+  }
+}
+
 export interface DocumentOptions {
   /** API keys are configured: /v1 operations need one. */
   authenticated: boolean;
@@ -70,6 +80,9 @@ export function swaggerUiOptions(): FastifySwaggerUiOptions {
 }
 
 const COMPONENT_REF = "#/components/schemas/";
+interface RequestBody {
+  content: Record<string, { examples?: unknown }>;
+}
 const REQUEST_PARTS = ["body", "params", "querystring", "headers"] as const;
 
 /**
@@ -82,10 +95,14 @@ const REQUEST_PARTS = ["body", "params", "querystring", "headers"] as const;
  */
 class SchemaConverter {
   readonly #components = new Map<string, JsonSchema>();
+  // By operationId: @fastify/swagger keeps no examples beside a body that is a `$ref`, so they
+  // are put into the finished document.
+  readonly #bodyExamples = new Map<string, unknown>();
 
   readonly transformRoute: SwaggerTransform = ({ schema, url }) => {
     if (!schema || schema.hide) return { schema: { ...schema, hide: true }, url };
-    const transformed: Record<string, unknown> = { ...schema };
+    const { bodyExamples, ...transformed }: Record<string, unknown> = { ...schema };
+    if (bodyExamples) this.#bodyExamples.set(String(schema.operationId), bodyExamples);
     for (const part of REQUEST_PARTS) {
       if (schema[part]) transformed[part] = this.#jsonOf(schema[part]);
     }
@@ -98,8 +115,14 @@ class SchemaConverter {
     return { schema: transformed as FastifySchema, url };
   };
 
-  /** The document with its components. */
-  complete<T extends { components?: object }>(document: T): T {
+  /** The document with its components and the request bodies' examples. */
+  complete<T extends { components?: object; paths?: object }>(document: T): T {
+    const operations = Object.values(document.paths ?? {}).flatMap((item) => Object.values(item as object));
+    for (const operation of operations as { operationId?: string; requestBody?: RequestBody }[]) {
+      const examples = this.#bodyExamples.get(operation.operationId ?? "");
+      const media = operation.requestBody?.content["application/json"];
+      if (examples && media) media.examples = examples;
+    }
     const schemas = Object.fromEntries([...this.#components].sort(([a], [b]) => a.localeCompare(b)));
     return { ...document, components: { ...document.components, schemas } };
   }
