@@ -9,11 +9,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  type ZodTypeProvider,
-} from "fastify-type-provider-zod";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { MemoryManager } from "../manager/memory-manager.js";
 import { MemoryMetrics } from "../metrics/index.js";
 import type { RedisConnection } from "../storage/redis-client.js";
@@ -28,8 +24,9 @@ import {
   redisBreakerOpen,
 } from "./health.js";
 import { HttpError, mapError } from "./http-errors.js";
+import { swaggerOptions, swaggerUiOptions } from "./openapi.js";
+import { operationsRoutes } from "./operations-routes.js";
 import { redisRateLimitStore } from "./rate-limit-store.js";
-import { HealthReportSchema, LiveSchema, ReadySchema } from "./schemas.js";
 import { sessionRoutes } from "./session-routes.js";
 import { zodValidatorCompiler } from "./validation.js";
 
@@ -193,88 +190,12 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
     }),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "Swisper Memory",
-        version: "1",
-        description:
-          "Session memory for LLM chat applications: a Redis buffer, rolling summaries in PostgreSQL, " +
-          "exact token counts. Errors answer `{ error: { code, message, field? } }`." +
-          (apiKeys.enabled
-            ? " Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
-            : " Authentication is off (no API keys configured); the service listens on loopback only."),
-      },
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: "http", scheme: "bearer" },
-          apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
-        },
-      },
-      tags: [
-        { name: "sessions", description: "A tenant's session memory" },
-        { name: "operations", description: "Health, readiness and metrics" },
-      ],
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
-  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { validatorUrl: null } });
-
-  const routes = app.withTypeProvider<ZodTypeProvider>();
-  routes.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-
-  routes.get(
-    "/live",
-    {
-      schema: {
-        tags: ["operations"],
-        summary: "200 while the process works (its event loop answers); checks no dependency",
-        response: { 200: LiveSchema },
-      },
-    },
-    async () => ({ live: true as const }),
-  );
-  routes.get(
-    "/health",
-    {
-      schema: {
-        tags: ["operations"],
-        summary:
-          "Each component up, degraded or down, and the breakers; 503 when no write can be acknowledged",
-        response: { 200: HealthReportSchema, 503: HealthReportSchema },
-      },
-    },
-    async (_request, reply) => {
-      const report = await health();
-      return reply.code(report.status === "down" ? 503 : 200).send(report);
-    },
-  );
-  routes.get(
-    "/ready",
-    {
-      schema: {
-        tags: ["operations"],
-        summary:
-          "200 while this instance can acknowledge writes (PostgreSQL, or Redis with a durable outbox); " +
-          "503 while shutting down or when it cannot",
-        response: { 200: ReadySchema, 503: ReadySchema },
-      },
-    },
-    async (_request, reply) => {
-      // The breakers' states, no probe: cheap enough for a load balancer's every few seconds.
-      if (!memory.canAcknowledgeWrites()) {
-        return reply.code(503).send({ ready: false, reason: "storage_unavailable" });
-      }
-      return { ready: true };
-    },
-  );
-  routes.get(
-    "/metrics",
-    { schema: { tags: ["operations"], summary: "Prometheus metrics (text format 0.0.4)" } },
-    async (_request, reply) => reply.type(metrics.contentType).send(await metrics.exposition()),
-  );
+  await app.register(swagger, swaggerOptions({ authenticated: apiKeys.enabled }));
+  await app.register(swaggerUi, swaggerUiOptions());
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  operationsRoutes(app, { memory, health, metrics });
 
   const principals = new WeakMap<FastifyRequest, Principal>();
   const tenants = new Map<string, MemoryManager>();
@@ -339,7 +260,12 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
             ),
         });
       }
-      await sessionRoutes(v1, { memoryFor, metrics, authenticated: apiKeys.enabled });
+      await sessionRoutes(v1, {
+        memoryFor,
+        metrics,
+        authenticated: apiKeys.enabled,
+        rateLimited: rateLimitPerMinute > 0,
+      });
     },
     { prefix: "/v1" },
   );

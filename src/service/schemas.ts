@@ -40,7 +40,11 @@ export const ChatMessageSchema = z
     timestamp: z.number().min(0).optional().describe("Unix time in seconds; set on write when absent"),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
-  .meta({ id: "ChatMessage", description: "A chat message in the OpenAI shape" });
+  .meta({
+    id: "ChatMessage",
+    description: "A chat message in the OpenAI shape",
+    examples: [{ role: "user", content: "I want to buy a laptop" }],
+  });
 
 export const MessageBatchSchema = z
   .strictObject({ messages: z.array(ChatMessageSchema).min(1).max(1000) })
@@ -48,23 +52,29 @@ export const MessageBatchSchema = z
 
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);
 
+const count = () => z.number().int().min(0);
+const seq = () => z.number().int().min(1);
+
 export const StoredMessageSchema = ChatMessageSchema.extend({
-  seq: z.number().int().describe("Position in the session's transcript, 1-based"),
-  tokens: z.number().int().describe("Exact tokens of this message with chat framing"),
-  timestamp: z.number(),
-  tokens_estimated: z.boolean().optional(),
-}).meta({ id: "StoredMessage" });
+  seq: seq().describe("Position in the session's transcript, 1-based"),
+  tokens: count().describe("Exact tokens of this message with chat framing"),
+  timestamp: z.number().min(0).describe("Unix time in seconds"),
+  tokens_estimated: z
+    .boolean()
+    .optional()
+    .describe("True when the tokens are a character estimate (the tokenizer failed)"),
+}).meta({
+  id: "StoredMessage",
+  description: "A message as stored: with its seq and token count",
+  examples: [{ role: "user", content: "I want to buy a laptop", timestamp: 1795492748, seq: 1, tokens: 10 }],
+});
 
 export const AppendResultSchema = z
   .object({
     session_id: z.string(),
     messages: z.array(
       z.object({
-        seq: z
-          .number()
-          .int()
-          .nullable()
-          .describe("The message's seq in the transcript; null while provisional"),
+        seq: seq().nullable().describe("The message's seq in the transcript; null while provisional"),
         duplicate: z.boolean().describe("True when the id was stored before: nothing new was written"),
         provisional: z
           .literal(true)
@@ -75,7 +85,19 @@ export const AppendResultSchema = z
       }),
     ),
   })
-  .meta({ id: "AppendResult" });
+  .meta({
+    id: "AppendResult",
+    description: "Each message's seq, in the order sent",
+    examples: [
+      {
+        session_id: "session_123",
+        messages: [
+          { seq: 2, duplicate: false },
+          { seq: 3, duplicate: false },
+        ],
+      },
+    ],
+  });
 
 const positive = (maximum: number) => z.number().int().min(1).max(maximum);
 
@@ -90,36 +112,53 @@ export const SessionConfigSchema = z
   })
   .meta({ id: "SessionConfig", examples: [{ ...DEFAULT_SESSION_CONFIG }] });
 
-export const SessionConfigPatchSchema = SessionConfigSchema.partial().strict().meta({
-  id: "SessionConfigPatch",
-  description: "Keys left out keep their values; the trigger must stay below max_buffer_tokens",
-});
+export const SessionConfigPatchSchema = SessionConfigSchema.partial()
+  .strict()
+  .meta({
+    id: "SessionConfigPatch",
+    description: "Keys left out keep their values; the trigger must stay below max_buffer_tokens",
+    examples: [{ summary_trigger_tokens: 2500, max_buffer_tokens: 3500 }],
+  });
 
 export const SummaryRecordSchema = z
   .object({
-    version: z.number().int(),
+    version: seq().describe("1 for the session's first summary, then one more each time"),
     summary_text: z.string(),
-    first_seq: z.number().int(),
-    last_seq: z.number().int().describe("The summary stands for [1..last_seq]"),
-    tokens: z.number().int(),
-    created_at: z.string(),
+    first_seq: seq().describe("First message folded into this version"),
+    last_seq: seq().describe("The summary stands for [1..last_seq]"),
+    tokens: count(),
+    created_at: z.string().describe("ISO 8601"),
     metadata: z.record(z.string(), z.unknown()),
   })
-  .meta({ id: "SummaryRecord" });
+  .meta({
+    id: "SummaryRecord",
+    description: "One summary version and the transcript range it covers",
+    examples: [
+      {
+        version: 1,
+        summary_text: "The user wants a light laptop under 1500 CHF.",
+        first_seq: 1,
+        last_seq: 12,
+        tokens: 14,
+        created_at: "2026-11-25T09:14:03.512Z",
+        metadata: { summarizer: "extractive" },
+      },
+    ],
+  });
 
 export const BufferInfoSchema = z
   .object({
-    message_count: z.number().int(),
-    total_tokens: z.number().int(),
+    message_count: count(),
+    total_tokens: count(),
     last_updated: z.string().nullable(),
-    ttl_remaining: z.number().nullable(),
-    max_messages: z.number().int(),
-    max_tokens: z.number().int(),
-    summary_trigger_tokens: z.number().int(),
-    first_seq: z.number().int(),
-    last_seq: z.number().int(),
-    estimated_messages: z.number().int(),
-    source: z.enum(["redis", "database"]),
+    ttl_remaining: z.number().nullable().describe("Seconds until an idle buffer leaves Redis"),
+    max_messages: count(),
+    max_tokens: count(),
+    summary_trigger_tokens: count(),
+    first_seq: count().describe("Oldest message in the buffer; 0 when it is empty"),
+    last_seq: count().describe("Newest message of the session; 0 before the first"),
+    estimated_messages: count().describe("Messages whose tokens are a character estimate"),
+    source: z.enum(["redis", "database"]).describe("Where this read was served from"),
   })
   .meta({ id: "BufferInfo" });
 
@@ -140,13 +179,13 @@ export const MemoryContextSchema = z
     current_summary: z.string().nullable(),
     summary: SummaryRecordSchema.nullable(),
     buffer_info: BufferInfoSchema,
-    total_tokens: z.number().int(),
-    message_count: z.number().int(),
+    total_tokens: count(),
+    message_count: count(),
     messages: z
       .array(ModelMessageSchema)
       .optional()
       .describe("With max_tokens: the summary as a system message, then the newest messages that fit"),
-    context_tokens: z.number().int().optional(),
+    context_tokens: count().optional().describe("Exact tokens of `messages` for the model"),
   })
   .meta({ id: "MemoryContext" });
 
@@ -157,8 +196,13 @@ export const ContextQuerySchema = z.strictObject({
     .min(1)
     .max(10_000_000)
     .optional()
-    .describe("Budget for `messages`, in tokens of `model`"),
-  model: z.string().min(1).max(128).optional().describe("Model the budget is counted for (needs max_tokens)"),
+    .meta({ description: "Budget for `messages`, in tokens of `model`", examples: [4000] }),
+  model: z
+    .string()
+    .min(1)
+    .max(128)
+    .optional()
+    .meta({ description: "Model the budget is counted for (needs max_tokens)", examples: ["gpt-4o"] }),
 });
 
 export const SummariesQuerySchema = z.strictObject({
@@ -173,14 +217,14 @@ const BreakerSnapshotSchema = z
   .object({
     name: z.string(),
     state: z.enum(["closed", "open", "half_open"]),
-    failures: z.number().int(),
+    failures: count(),
     opened_at: z.string().nullable(),
-    retry_after_ms: z.number(),
+    retry_after_ms: z.number().min(0),
     last_error: z.string().nullable(),
     last_transition_at: z.string().nullable(),
-    total_failures: z.number().int(),
-    total_successes: z.number().int(),
-    rejections: z.number().int(),
+    total_failures: count(),
+    total_successes: count(),
+    rejections: count(),
   })
   .meta({ id: "CircuitBreakerSnapshot" });
 
@@ -203,11 +247,11 @@ export const MemoryStatsSchema = z
     session_id: z.string(),
     buffer: BufferInfoSchema,
     summary: z.object({
-      summary_count: z.number().int(),
-      current_version: z.number().int(),
-      covered_seq: z.number().int(),
-      current_tokens: z.number().int(),
-      merge_count: z.number().int(),
+      summary_count: count(),
+      current_version: count(),
+      covered_seq: count(),
+      current_tokens: count(),
+      merge_count: count(),
       first_summary_at: z.string().nullable(),
       last_summary_at: z.string().nullable(),
     }),
@@ -248,10 +292,15 @@ export const SwisperContextSchema = z
   .meta({
     id: "SwisperContext",
     description: "The orchestrator's session state; extra fields are kept; at most 1 MiB",
+    examples: [{ session_id: "session_123", current_state: "search", preferences: { budget_chf: 1500 } }],
   });
 
 export const SessionParamsSchema = z.strictObject({
-  session_id: z.string().min(1).max(256).describe("1-256 printable characters (URL-encode them)"),
+  session_id: z
+    .string()
+    .min(1)
+    .max(256)
+    .meta({ description: "1-256 printable characters (URL-encode them)", examples: ["session_123"] }),
 });
 
 export const ErrorBodySchema = z
@@ -260,18 +309,22 @@ export const ErrorBodySchema = z
       code: z
         .string()
         .describe(
-          "invalid_input, unauthorized, not_found, payload_too_large, unsupported_media_type, rate_limited, storage_unavailable, internal",
+          "invalid_input, unauthorized, not_found, payload_too_large, unsupported_media_type, rate_limited, storage_unavailable, shutting_down, internal",
         ),
       message: z.string(),
       field: z.string().optional().describe("Dotted path of the offending input"),
     }),
   })
-  .meta({ id: "Error" });
+  .meta({
+    id: "Error",
+    description: "Every error answer",
+    examples: [{ error: { code: "not_found", message: "session 'session_123' has no memory" } }],
+  });
 
 const ComponentHealthSchema = z.object({
   status: z.enum(["up", "degraded", "down", "disabled"]),
   kind: z.string().optional(),
-  latency_ms: z.number().optional(),
+  latency_ms: z.number().min(0).optional(),
   error: z.string().optional(),
   details: z.record(z.string(), z.unknown()).optional(),
 });
@@ -285,13 +338,10 @@ export const HealthReportSchema = z
   })
   .meta({ id: "Health" });
 
-export const LiveSchema = z.object({ live: z.literal(true) }).meta({ id: "Live" });
+export const LiveSchema = z
+  .object({ live: z.literal(true) })
+  .meta({ id: "Live", examples: [{ live: true }] });
 
 export const ReadySchema = z
-  .object({ ready: z.boolean(), reason: z.string().optional() })
-  .meta({ id: "Ready" });
-
-/** The error responses a /v1 route can give, for the documentation. */
-export function errorResponses(...statusCodes: number[]): Record<number, typeof ErrorBodySchema> {
-  return Object.fromEntries(statusCodes.map((code) => [code, ErrorBodySchema]));
-}
+  .object({ ready: z.boolean(), reason: z.string().optional().describe("Why not: storage_unavailable") })
+  .meta({ id: "Ready", examples: [{ ready: true }, { ready: false, reason: "storage_unavailable" }] });

@@ -6,12 +6,13 @@ import type { MemoryManager } from "../manager/memory-manager.js";
 import type { SessionConfig } from "../manager/session-config.js";
 import type { MemoryMetrics } from "../metrics/index.js";
 import type { ChatMessage, SwisperContext } from "../types.js";
+import { bodyExamples, json, type ServiceErrors, v1ErrorAnswers } from "./answers.js";
 import { notFound } from "./http-errors.js";
+import { API_KEY_SECURITY } from "./openapi.js";
 import {
   AddMessagesBodySchema,
   AppendResultSchema,
   ContextQuerySchema,
-  errorResponses,
   MemoryContextSchema,
   MemoryStatsSchema,
   SessionConfigPatchSchema,
@@ -31,11 +32,45 @@ export interface SessionRoutesOptions {
   /** The memory of the request's tenant (resolved from its API key). */
   memoryFor(request: FastifyRequest): MemoryManager;
   metrics: MemoryMetrics;
-  /** Whether the routes need a credential (documents `security`). */
+  /** Whether the routes need a credential (documents `security` and 401). */
   authenticated: boolean;
+  /** Whether a rate limit applies (documents 429). */
+  rateLimited: boolean;
 }
 
 const TAG = "sessions";
+
+const MESSAGE_EXAMPLES = bodyExamples(AddMessagesBodySchema, {
+  message: { summary: "One message", value: { role: "user", content: "I want to buy a laptop" } },
+  batch: {
+    summary: "A batch, with idempotency keys",
+    value: {
+      messages: [
+        { role: "assistant", content: "What is your budget?", id: "msg-2" },
+        { role: "user", content: "Under 1500 CHF, and light.", id: "msg-3" },
+      ],
+    },
+  },
+  tool_call: {
+    summary: "A tool call and its result",
+    value: {
+      messages: [
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            {
+              id: "call_1",
+              type: "function",
+              function: { name: "search_products", arguments: '{"query":"light laptop"}' },
+            },
+          ],
+        },
+        { role: "tool", tool_call_id: "call_1", content: '[{"name":"Air 13","price_chf":1299}]' },
+      ],
+    },
+  },
+});
 
 /**
  * `/v1/sessions/{session_id}/...`: the library's methods over HTTP, with the library's shapes.
@@ -45,9 +80,9 @@ const TAG = "sessions";
 export async function sessionRoutes(app: FastifyInstance, options: SessionRoutesOptions): Promise<void> {
   const { memoryFor, metrics } = options;
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const security: Record<string, string[]>[] = options.authenticated
-    ? [{ bearerAuth: [] }, { apiKey: [] }]
-    : [];
+  const security = options.authenticated ? API_KEY_SECURITY : [];
+  const service: ServiceErrors = options;
+  const errors = (...own: Parameters<typeof v1ErrorAnswers>[1]) => v1ErrorAnswers(service, own);
   const existence = new SessionExistence();
   const unknownSession = (sessionId: string) => notFound(`session '${sessionId}' has no memory`);
 
@@ -55,19 +90,26 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/messages",
     {
       schema: {
+        operationId: "addMessages",
         tags: [TAG],
-        summary: "Add one message, or a batch {messages: [...]}, to the session",
+        summary: "Add messages to the session",
         description:
-          "Each message is in the transcript (PostgreSQL) when this answers. A message with an `id` " +
-          "already stored is not stored again (`duplicate: true`). 201 when something new was stored, " +
-          "200 when every message was a duplicate.",
+          "One message, or a batch `{messages: [...]}` (1-1000, stored in order). Each message is in the " +
+          "transcript (PostgreSQL) when this answers. A message with an `id` already stored is not stored " +
+          "again (`duplicate: true`).",
         security,
         params: SessionParamsSchema,
         body: AddMessagesBodySchema,
+        bodyExamples: MESSAGE_EXAMPLES,
         response: {
-          200: AppendResultSchema,
-          201: AppendResultSchema,
-          ...errorResponses(400, 401, 413, 429, 503),
+          200: json("Every message had an `id` stored before: nothing new was written", AppendResultSchema, {
+            duplicate: {
+              summary: "Sent again",
+              value: { session_id: "session_123", messages: [{ seq: 2, duplicate: true }] },
+            },
+          }),
+          201: json("Stored: at least one message was new", AppendResultSchema),
+          ...errors(400, 413, 415),
         },
       },
     },
@@ -86,13 +128,17 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/context",
     {
       schema: {
+        operationId: "getContext",
         tags: [TAG],
-        summary:
-          "The session's context: buffer, current summary, totals; with max_tokens, a packed message list",
+        summary: "Get the session's context",
+        description:
+          "The buffer (recent messages), the current summary and the totals. With `max_tokens` (and " +
+          "`model`), also `messages`: the summary as a system message, then the newest messages that fit, " +
+          "ready to send to the model within the budget.",
         security,
         params: SessionParamsSchema,
         querystring: ContextQuerySchema,
-        response: { 200: MemoryContextSchema, ...errorResponses(400, 401, 404, 429, 503) },
+        response: { 200: json("The session's context", MemoryContextSchema), ...errors(400, 404) },
       },
     },
     async (request) => {
@@ -120,11 +166,13 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/config",
     {
       schema: {
+        operationId: "getSessionConfig",
         tags: [TAG],
-        summary: "The session's whole config: its overrides over the defaults",
+        summary: "Get the session's config",
+        description: "Every key: the session's overrides over the defaults.",
         security,
         params: SessionParamsSchema,
-        response: { 200: SessionConfigSchema, ...errorResponses(400, 401, 404, 429, 503) },
+        response: { 200: json("The session's whole config", SessionConfigSchema), ...errors(400, 404) },
       },
     },
     async (request) => {
@@ -142,12 +190,25 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/config",
     {
       schema: {
+        operationId: "setSessionConfig",
         tags: [TAG],
-        summary: "Set some of the session's settings; keys left out keep their values",
+        summary: "Set some of the session's config",
+        description:
+          "Keys left out keep their values; defaults of keys never set follow the keys that are set. " +
+          "`summary_trigger_tokens` must stay below `max_buffer_tokens`.",
         security,
         params: SessionParamsSchema,
         body: SessionConfigPatchSchema,
-        response: { 200: SessionConfigSchema, ...errorResponses(400, 401, 413, 429, 503) },
+        bodyExamples: bodyExamples(SessionConfigPatchSchema, {
+          budget: {
+            summary: "Summarize later, keep more",
+            value: { summary_trigger_tokens: 2500, max_buffer_tokens: 3500 },
+          },
+        }),
+        response: {
+          200: json("The session's whole config after the change", SessionConfigSchema),
+          ...errors(400, 413, 415),
+        },
       },
     },
     async (request) => {
@@ -162,12 +223,15 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/stats",
     {
       schema: {
+        operationId: "getMemoryStats",
         tags: [TAG],
-        summary:
-          "Buffer, summary, Redis and config figures for the session (get_memory_stats in the Memory Manager API specification)",
+        summary: "Get the session's memory figures",
+        description:
+          "Buffer, summary, Redis, config and token-cache figures for the session (get_memory_stats in " +
+          "the Memory Manager API specification).",
         security,
         params: SessionParamsSchema,
-        response: { 200: MemoryStatsSchema, ...errorResponses(400, 401, 404, 429, 503) },
+        response: { 200: json("The session's figures", MemoryStatsSchema), ...errors(400, 404) },
       },
     },
     async (request) => {
@@ -185,12 +249,17 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/summaries",
     {
       schema: {
+        operationId: "getSummaryHistory",
         tags: [TAG],
-        summary: "The newest summary versions, newest first, each with the range it covers",
+        summary: "List the session's summary versions",
+        description: "The newest versions first, each with the transcript range it covers.",
         security,
         params: SessionParamsSchema,
         querystring: SummariesQuerySchema,
-        response: { 200: SummaryHistorySchema, ...errorResponses(400, 401, 404, 429, 503) },
+        response: {
+          200: json("The newest summary versions (none yet: an empty list)", SummaryHistorySchema),
+          ...errors(400, 404),
+        },
       },
     },
     async (request) => {
@@ -210,11 +279,18 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/swisper-context",
     {
       schema: {
+        operationId: "loadSwisperContext",
         tags: [TAG],
-        summary: "The last saved SwisperContext (the orchestrator's state)",
+        summary: "Load the session's SwisperContext",
+        description: "The orchestrator's state, as last saved.",
         security,
         params: SessionParamsSchema,
-        response: { 200: SwisperContextSchema, ...errorResponses(400, 401, 404, 429, 503) },
+        response: {
+          200: json("The saved SwisperContext", SwisperContextSchema),
+          ...v1ErrorAnswers(service, [400, 404], {
+            404: "The session has no saved SwisperContext (`not_found`)",
+          }),
+        },
       },
     },
     async (request) => {
@@ -230,12 +306,25 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id/swisper-context",
     {
       schema: {
+        operationId: "saveSwisperContext",
         tags: [TAG],
-        summary: "Save the orchestrator's state; it never enters the LLM buffer",
+        summary: "Save the session's SwisperContext",
+        description:
+          "The orchestrator's state (at most 1 MiB; fields beyond the known ones are kept). It never " +
+          "enters the LLM buffer. `session_id` is set to the path's when absent and must equal it.",
         security,
         params: SessionParamsSchema,
         body: SwisperContextSchema,
-        response: { 200: SwisperContextSchema, ...errorResponses(400, 401, 413, 429, 503) },
+        bodyExamples: bodyExamples(SwisperContextSchema, {
+          search: {
+            summary: "Searching, with a budget",
+            value: { current_state: "search", preferences: { budget_chf: 1500 } },
+          },
+        }),
+        response: {
+          200: json("The saved SwisperContext, with `session_id`", SwisperContextSchema),
+          ...errors(400, 413, 415),
+        },
       },
     },
     async (request) => {
@@ -251,11 +340,22 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     "/sessions/:session_id",
     {
       schema: {
+        operationId: "clearSessionMemory",
         tags: [TAG],
-        summary: "Erase the session everywhere: transcript, summaries, config, SwisperContext, Redis",
+        summary: "Erase the session",
+        description:
+          "Everywhere: transcript, summaries, config, SwisperContext and Redis. Nothing written before " +
+          "the erase completed is visible again.",
         security,
         params: SessionParamsSchema,
-        response: { 204: z.null().describe("Erased"), ...errorResponses(400, 401, 404, 429, 503) },
+        response: {
+          204: z.null().describe("Erased"),
+          // The operation takes no body, but one sent is read (and refused) before it runs.
+          ...v1ErrorAnswers(service, [400, 404, 413, 415], {
+            413: "A body was sent (this operation takes none), larger than the limit (`payload_too_large`)",
+            415: "A body was sent (this operation takes none), not JSON (`unsupported_media_type`)",
+          }),
+        },
       },
     },
     async (request, reply) => {
