@@ -1,70 +1,47 @@
 /**
- * Public data shapes. Method names are camelCase; data objects keep the specification's snake_case field
- * names so that the library's objects and the HTTP API's JSON are the same shapes.
+ * Public data shapes, inferred from the schemas in `src/schemas/` that the library validates with
+ * and the HTTP API validates and documents with: one definition per concept. Method names are
+ * camelCase; data objects keep the specification's snake_case field names so that the library's
+ * objects and the HTTP API's JSON are the same shapes.
  */
+import type { z } from "zod";
+import type {
+  ChatMessageSchema,
+  ContentPartSchema,
+  MessageRoleSchema,
+  StoredMessageSchema,
+  ToolCallSchema,
+} from "./schemas/message.js";
 
-export type MessageRole = "system" | "user" | "assistant" | "tool";
+export type { SummaryRecord } from "./schemas/summary.js";
+
+export type MessageRole = z.infer<typeof MessageRoleSchema>;
 
 /** One part of an array-form message content, as the OpenAI chat API accepts it. */
-export type ContentPart =
-  | { type: "text"; text: string }
-  | { type: "image_url"; image_url: { url: string; detail?: "auto" | "low" | "high" } }
-  | { type: string; [field: string]: unknown };
+export type ContentPart = z.infer<typeof ContentPartSchema>;
 
 /** A tool call made by the assistant, as the OpenAI chat API returns it. */
-export interface ToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
+export type ToolCall = z.infer<typeof ToolCallSchema>;
 
-/** A chat message as a caller hands it in. */
-export interface ChatMessage {
-  role: MessageRole;
-  /** Text, an array of parts, or null when the assistant only makes tool calls. */
-  content: string | ContentPart[] | null;
-  name?: string;
-  tool_call_id?: string;
-  tool_calls?: ToolCall[];
-  /** Idempotency key: a message sent twice with the same id is stored once. */
-  id?: string;
-  /** Unix time in seconds (the specification's `int(time.time())`); set on write when absent. */
-  timestamp?: number;
-  metadata?: Record<string, unknown>;
-}
+/**
+ * A chat message as a caller hands it in: `content` is text, parts, or null when the assistant
+ * only makes tool calls; `id` is an idempotency key (a message sent twice with the same id is
+ * stored once); `timestamp` is Unix time in seconds, set on write when absent.
+ */
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
-/** A message as memory holds it: the caller's message plus what the write path assigned. */
-export interface StoredMessage extends ChatMessage {
-  /** Position in the session's transcript, 1-based, assigned by the system of record. */
-  seq: number;
-  /** Exact token count of this message with chat framing, for the session's model. */
-  tokens: number;
-  timestamp: number;
-  /** Present and true when `tokens` is a character estimate because exact counting failed. */
-  tokens_estimated?: boolean;
-}
+/**
+ * A message as memory holds it: the caller's message plus what the write path assigned: `seq`
+ * (its 1-based position in the transcript), `tokens` (exact, with chat framing, for the session's
+ * model) and `tokens_estimated` (present and true when `tokens` is a character estimate).
+ */
+export type StoredMessage = z.infer<typeof StoredMessageSchema>;
 
 /** A token count with a flag for the fallback estimate. */
 export interface TokenCount {
   tokens: number;
   /** True when exact counting failed and `tokens` is `ceil(chars / 4)`. */
   estimated: boolean;
-}
-
-/** One committed summary version. Versions cover `[1..last_seq]` together, with no gap or overlap. */
-export interface SummaryRecord {
-  /** 1 for the first summary of the session, then 2, 3, ... */
-  version: number;
-  summary_text: string;
-  /** First transcript seq this version folded in (the previous version's last_seq + 1). */
-  first_seq: number;
-  /** Last transcript seq this version covers: the whole summary stands for `[1..last_seq]`. */
-  last_seq: number;
-  /** Exact token count of `summary_text` for the session's model. */
-  tokens: number;
-  /** ISO 8601 time of the commit. */
-  created_at: string;
-  metadata: Record<string, unknown>;
 }
 
 /**

@@ -1,10 +1,16 @@
+import { z } from "zod";
 import { ValidationError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { type MessageMeasurer, toTranscriptEntry } from "../messages/entries.js";
 import { type MessageLimits, validateMessage, validateSessionId } from "../messages/validate.js";
+import { parseOrThrow } from "../schemas/issues.js";
+import { batchOf } from "../schemas/message.js";
 import type { AppendedSeq, Transcript, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
 import type { SessionRef } from "./keys.js";
+
+// The batch's bounds; each message is checked on its own, to name it `messages[i]`.
+const ANY_BATCH = batchOf(z.unknown());
 
 /** The buffer's metadata (spec: `get_buffer_info`). Read from running totals, never recounted. */
 export interface BufferInfo {
@@ -114,29 +120,34 @@ export abstract class BufferStore {
 
   /** Adds one message (spec: `add_message`). Resolves true once it is in the transcript. */
   async addMessage(sessionId: string, message: ChatMessage): Promise<boolean> {
-    await this.addMessages(sessionId, [message]);
+    await this.addMessages(sessionId, message);
     return true;
   }
 
-  /** Adds messages in order, one round trip per tier. A repeated `id` is stored once. */
-  async addMessages(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendOutcome> {
+  /**
+   * Adds one message or a batch of 1 to 1000, in order, one round trip per tier. A repeated `id`
+   * is stored once.
+   */
+  async addMessages(
+    sessionId: string,
+    messages: ChatMessage | readonly ChatMessage[],
+  ): Promise<AppendOutcome> {
     const ref = this.ref(sessionId);
     return this.appendEntries(ref, this.prepare(messages));
   }
 
-  /** Validates and counts messages; throws a ValidationError before anything is stored. */
-  prepare(messages: readonly unknown[]): TranscriptEntry[] {
+  /**
+   * Validates and counts one message or a batch; throws a ValidationError before anything is
+   * stored, naming the field as it was sent (`message.role`, `messages[3].role`).
+   */
+  prepare(input: unknown): TranscriptEntry[] {
     const { limits, logger, measurer } = this.deps;
     const nowSeconds = Math.floor(Date.now() / 1000);
-    const validated = messages.map((message, index) =>
-      validateMessage(
-        message,
-        limits,
-        logger,
-        messages.length === 1 ? "message" : `messages[${index}]`,
-        nowSeconds,
-      ),
-    );
+    const validated = Array.isArray(input)
+      ? parseOrThrow(ANY_BATCH, input, "messages").map((message, index) =>
+          validateMessage(message, limits, logger, `messages[${index}]`, nowSeconds),
+        )
+      : [validateMessage(input, limits, logger, "message", nowSeconds)];
     return validated.map((message) => toTranscriptEntry(message, measurer));
   }
 

@@ -1,13 +1,9 @@
+import type { z } from "zod";
+import type { ModelMessageSchema } from "../schemas/message.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
 
 /** An OpenAI chat message: what `getContext` hands a model. */
-export interface ModelMessage {
-  role: ChatMessage["role"];
-  content: ChatMessage["content"];
-  name?: string;
-  tool_call_id?: string;
-  tool_calls?: ChatMessage["tool_calls"];
-}
+export type ModelMessage = z.infer<typeof ModelMessageSchema>;
 
 /** Counts chat messages the way OpenAI bills them (the TokenCounter for the target model). */
 export interface ChatTokenCounter {

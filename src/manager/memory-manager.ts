@@ -150,19 +150,23 @@ export class MemoryManager {
    * buffer reaches its trigger, a summarization job is queued; the write does not wait for it.
    */
   async addMessage(sessionId: string, message: ChatMessage): Promise<boolean> {
-    await this.#append(sessionId, [message]);
+    await this.#append(sessionId, message);
     return true;
   }
 
-  /** Adds messages in order, one round trip per tier; returns where each landed. */
-  async addMessages(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendedSeq[]> {
-    if (!Array.isArray(messages) || messages.length === 0 || messages.length > 1000) {
-      throw new ValidationError("messages", "must be an array of 1 to 1000 messages");
-    }
+  /**
+   * Adds one message, or a batch of 1 to 1000 in order (the HTTP body's two forms), one round trip
+   * per tier; returns where each landed. Errors name the field as it was sent: `message.role` for
+   * one message, `messages[3].role` in a batch.
+   */
+  async addMessages(
+    sessionId: string,
+    messages: ChatMessage | readonly ChatMessage[],
+  ): Promise<AppendedSeq[]> {
     return this.#append(sessionId, messages);
   }
 
-  async #append(sessionId: string, messages: readonly ChatMessage[]): Promise<AppendedSeq[]> {
+  async #append(sessionId: string, messages: ChatMessage | readonly ChatMessage[]): Promise<AppendedSeq[]> {
     const outcome = await this.bufferStore.addMessages(sessionId, messages);
     const scheduler = this.#resources.scheduler;
     const ref = { tenant: this.tenant, sessionId };

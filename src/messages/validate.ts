@@ -1,7 +1,16 @@
+/**
+ * The library's checks of what callers hand in, by the schemas in `src/schemas/` (the ones the
+ * HTTP layer validates and documents with), plus what only a deployment knows (its size limits)
+ * and what only a library caller can send (metadata JSON cannot represent). Errors name the field
+ * and use the schemas' words, so the library and the HTTP API report the same bad input alike.
+ */
 import { inspect } from "node:util";
 import { ValidationError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { ChatMessage, ContentPart, MessageRole, ToolCall } from "../types.js";
+import { SessionIdSchema, TenantSchema } from "../schemas/ids.js";
+import { parseOrThrow } from "../schemas/issues.js";
+import { ChatMessageSchema } from "../schemas/message.js";
+import type { ChatMessage } from "../types.js";
 
 export interface MessageLimits {
   /** Largest content of one message, in UTF-8 bytes (default 262144, 256 KiB). */
@@ -19,41 +28,14 @@ export const DEFAULT_MESSAGE_LIMITS: MessageLimits = {
   maxMessageBytes: 512 * 1024,
 };
 
-/** Deepest nesting of a message's metadata (objects and arrays), counting the metadata itself. */
-export const MAX_METADATA_DEPTH = 32;
-
-const ROLES: readonly MessageRole[] = ["system", "user", "assistant", "tool"];
-const MESSAGE_FIELDS = new Set([
-  "role",
-  "content",
-  "name",
-  "tool_call_id",
-  "tool_calls",
-  "id",
-  "timestamp",
-  "metadata",
-]);
-// Printable: no C0/C1 control characters (tabs and newlines included), 1 to 256 characters; and
-// well-formed Unicode (no lone surrogate): stored as UTF-8, a lone surrogate becomes U+FFFD, so
-// "a\uD800" and "a\uFFFD" would be taken for the same id and the second message dropped.
-const PRINTABLE_ID = /^[^\p{Cc}\p{Cs}]{1,256}$/u;
-const PRINTABLE_ID_RULE = "must be 1-256 printable characters of well-formed Unicode";
-const TENANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-
 /** Checks a session id: 1-256 printable characters. */
 export function validateSessionId(sessionId: unknown): string {
-  if (typeof sessionId !== "string" || !PRINTABLE_ID.test(sessionId)) {
-    throw new ValidationError("session_id", PRINTABLE_ID_RULE);
-  }
-  return sessionId;
+  return parseOrThrow(SessionIdSchema, sessionId, "session_id");
 }
 
 /** Checks a tenant name: 1-64 of `A-Z a-z 0-9 _ . -`. */
 export function validateTenant(tenant: unknown): string {
-  if (typeof tenant !== "string" || !TENANT_ID.test(tenant)) {
-    throw new ValidationError("tenant", "must be 1-64 characters of A-Z, a-z, 0-9, _, . and -");
-  }
-  return tenant;
+  return parseOrThrow(TenantSchema, tenant, "tenant");
 }
 
 /**
@@ -68,73 +50,37 @@ export function validateMessage(
   field = "message",
   nowSeconds = Math.floor(Date.now() / 1000),
 ): ChatMessage {
-  if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw new ValidationError(field, "must be an object");
-  }
-  const raw = input as Record<string, unknown>;
-  for (const key of Object.keys(raw)) {
-    if (!MESSAGE_FIELDS.has(key)) throw new ValidationError(`${field}.${key}`, "unknown field");
-  }
-  if (!ROLES.includes(raw.role as MessageRole)) {
-    throw new ValidationError(`${field}.role`, `must be one of ${ROLES.join(", ")}`);
-  }
-  const role = raw.role as MessageRole;
-  const message: ChatMessage = { role, content: validateContent(raw.content, `${field}.content`, limits) };
-
-  if (raw.tool_calls !== undefined) {
-    if (role !== "assistant")
-      throw new ValidationError(`${field}.tool_calls`, "only assistant messages make tool calls");
-    message.tool_calls = validateToolCalls(raw.tool_calls, `${field}.tool_calls`);
-  }
-  if (message.content === null && !message.tool_calls?.length) {
-    throw new ValidationError(`${field}.content`, "may be null only on an assistant message with tool_calls");
-  }
-  if (raw.name !== undefined) message.name = requireString(raw.name, `${field}.name`, 256);
-  if (role === "tool") {
-    message.tool_call_id = requireString(raw.tool_call_id, `${field}.tool_call_id`, 256);
-  } else if (raw.tool_call_id !== undefined) {
-    throw new ValidationError(`${field}.tool_call_id`, "only tool messages answer a tool call");
-  }
-  if (raw.id !== undefined) {
-    if (typeof raw.id !== "string" || !PRINTABLE_ID.test(raw.id)) {
-      throw new ValidationError(`${field}.id`, PRINTABLE_ID_RULE);
-    }
-    message.id = raw.id;
-  }
-  if (raw.timestamp === undefined) {
-    message.timestamp = nowSeconds;
-  } else if (typeof raw.timestamp === "number" && Number.isFinite(raw.timestamp) && raw.timestamp >= 0) {
-    message.timestamp = raw.timestamp;
-  } else {
-    throw new ValidationError(`${field}.timestamp`, "must be a non-negative number of seconds");
-  }
-  if (raw.metadata !== undefined) {
-    if (typeof raw.metadata !== "object" || raw.metadata === null || Array.isArray(raw.metadata)) {
-      throw new ValidationError(`${field}.metadata`, "must be an object");
-    }
-    assertDepth(raw.metadata, `${field}.metadata`);
-    message.metadata = serializableMetadata(
-      raw.metadata as Record<string, unknown>,
-      logger,
-      `${field}.metadata`,
-    );
+  const message = parseOrThrow(ChatMessageSchema, input, field);
+  assertContentSize(message.content, `${field}.content`, limits);
+  message.timestamp ??= nowSeconds;
+  if (message.metadata !== undefined) {
+    message.metadata = serializableMetadata(message.metadata, logger, `${field}.metadata`);
   }
   assertStoredSize(message, field, limits);
   return message;
 }
 
-/**
- * Refuses metadata nested deeper than MAX_METADATA_DEPTH. A cycle is not "deep": it is left to
- * `serializableMetadata`, which keeps it as text (the specification's rule for serialization errors).
- */
-function assertDepth(value: unknown, field: string, depth = 1, ancestors: object[] = []): void {
-  if (typeof value !== "object" || value === null || ancestors.includes(value)) return;
-  if (depth > MAX_METADATA_DEPTH) {
-    throw new ValidationError(field, `is nested deeper than ${MAX_METADATA_DEPTH} levels`);
+function assertContentSize(content: ChatMessage["content"], field: string, limits: MessageLimits): void {
+  if (content === null) return;
+  let bytes = 0;
+  if (typeof content === "string") {
+    bytes = Buffer.byteLength(content, "utf8");
+  } else {
+    for (const [index, part] of content.entries())
+      bytes += Buffer.byteLength(partJson(part, `${field}[${index}]`));
   }
-  ancestors.push(value);
-  for (const child of Object.values(value)) assertDepth(child, field, depth + 1, ancestors);
-  ancestors.pop();
+  if (bytes > limits.maxContentBytes) {
+    throw new ValidationError(field, `is larger than ${limits.maxContentBytes} bytes`);
+  }
+}
+
+/** A part's JSON: a library caller can put a BigInt or a cycle in a part, which cannot be stored. */
+function partJson(part: unknown, field: string): string {
+  try {
+    return JSON.stringify(part);
+  } catch {
+    throw new ValidationError(field, "must be representable as JSON");
+  }
 }
 
 function assertStoredSize(message: ChatMessage, field: string, limits: MessageLimits): void {
@@ -145,68 +91,6 @@ function assertStoredSize(message: ChatMessage, field: string, limits: MessageLi
       `is ${bytes} bytes as stored (content, tool calls and metadata), more than ${limits.maxMessageBytes}`,
     );
   }
-}
-
-function validateContent(content: unknown, field: string, limits: MessageLimits): ChatMessage["content"] {
-  if (content === null) return null;
-  if (typeof content === "string") {
-    if (Buffer.byteLength(content, "utf8") > limits.maxContentBytes) {
-      throw new ValidationError(field, `is larger than ${limits.maxContentBytes} bytes`);
-    }
-    return content;
-  }
-  if (!Array.isArray(content))
-    throw new ValidationError(field, "must be a string, an array of parts, or null");
-  let bytes = 0;
-  const parts: ContentPart[] = content.map((part: unknown, index) => {
-    const partField = `${field}[${index}]`;
-    if (typeof part !== "object" || part === null || typeof (part as { type?: unknown }).type !== "string") {
-      throw new ValidationError(`${partField}.type`, "each part must be an object with a string type");
-    }
-    const typed = part as ContentPart;
-    if (typed.type === "text" && typeof (typed as { text?: unknown }).text !== "string") {
-      throw new ValidationError(`${partField}.text`, "a text part needs a string text");
-    }
-    let serialized: string;
-    try {
-      serialized = JSON.stringify(typed);
-    } catch {
-      throw new ValidationError(partField, "must be representable as JSON");
-    }
-    bytes += Buffer.byteLength(serialized, "utf8");
-    return typed;
-  });
-  if (bytes > limits.maxContentBytes)
-    throw new ValidationError(field, `is larger than ${limits.maxContentBytes} bytes`);
-  return parts;
-}
-
-function validateToolCalls(value: unknown, field: string): ToolCall[] {
-  if (!Array.isArray(value)) throw new ValidationError(field, "must be an array");
-  return value.map((call: unknown, index) => {
-    const callField = `${field}[${index}]`;
-    if (typeof call !== "object" || call === null) throw new ValidationError(callField, "must be an object");
-    const raw = call as { id?: unknown; type?: unknown; function?: { name?: unknown; arguments?: unknown } };
-    if (raw.type !== "function") throw new ValidationError(`${callField}.type`, 'must be "function"');
-    if (typeof raw.function !== "object" || raw.function === null) {
-      throw new ValidationError(`${callField}.function`, "must be an object");
-    }
-    return {
-      id: requireString(raw.id, `${callField}.id`, 256),
-      type: "function",
-      function: {
-        name: requireString(raw.function.name, `${callField}.function.name`, 256),
-        arguments: requireString(raw.function.arguments, `${callField}.function.arguments`, 256 * 1024, true),
-      },
-    };
-  });
-}
-
-function requireString(value: unknown, field: string, maxLength: number, allowEmpty = false): string {
-  if (typeof value !== "string" || (!allowEmpty && value.length === 0) || value.length > maxLength) {
-    throw new ValidationError(field, `must be a string of ${allowEmpty ? 0 : 1}-${maxLength} characters`);
-  }
-  return value;
 }
 
 function serializableMetadata(

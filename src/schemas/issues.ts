@@ -9,6 +9,22 @@ import { ValidationError } from "../errors.js";
 type Issue = z.core.$ZodIssue;
 type Segment = PropertyKey;
 
+/** A rule between fields, run once every field is well-formed. */
+export type Check<T> = z.core.CheckFn<T>;
+
+/** A check's complaint at `path` (below the value checked), in the schema's own words. */
+export function complain(payload: z.core.ParsePayload, path: Segment[], message: string): void {
+  payload.issues.push({ code: "custom", input: payload.value, path, message });
+}
+
+/** The errors of a strict object: not an object, or a key it does not know (named by the mapping). */
+export function strictObjectErrors(unknownKey = "unknown field") {
+  return {
+    error: (issue: { code: string }) =>
+      issue.code === "unrecognized_keys" ? unknownKey : "must be an object",
+  };
+}
+
 /**
  * Parses `input` with `schema`, or throws a ValidationError for its most relevant issue. Fields
  * are named under `root` (`message` → `message.role`; "" → `max_tokens`); a wrong value at the

@@ -1,73 +1,24 @@
 /**
- * The HTTP API's shapes, in zod. Request schemas validate requests (see `validation.ts`) and,
- * with the response schemas, generate `/openapi.json`: one definition for both. They are never
- * stricter than the library, which checks the rest (sizes, role rules) with the same field paths.
+ * The HTTP API's shapes, in zod. The messages callers send (and the ids in paths) are the
+ * library's own schemas from `src/schemas/`, re-exported here: the HTTP layer validates requests
+ * with them (see `validation.ts`), so a bad message gets the same field and words over HTTP as
+ * from the library. With the answers' schemas below they generate `/openapi.json`.
  */
 import { z } from "zod";
 import { DEFAULT_SESSION_CONFIG } from "../manager/session-config.js";
+import { count, SessionIdSchema, seq } from "../schemas/ids.js";
+import { strictObjectErrors } from "../schemas/issues.js";
+import {
+  ChatMessageSchema,
+  MessageBatchSchema,
+  ModelMessageSchema,
+  StoredMessageSchema,
+} from "../schemas/message.js";
+import { SummaryRecordSchema } from "../schemas/summary.js";
 
-const ROLE = z.enum(["system", "user", "assistant", "tool"]);
-
-const ContentPart = z
-  .looseObject({ type: z.string().min(1) })
-  .describe('A content part: {"type":"text","text":...} or {"type":"image_url","image_url":{"url":...}}');
-
-const ToolCall = z
-  .object({
-    id: z.string().min(1).max(256),
-    type: z.literal("function"),
-    function: z.object({ name: z.string().min(1).max(256), arguments: z.string() }),
-  })
-  .meta({ id: "ToolCall" });
-
-export const ChatMessageSchema = z
-  .strictObject({
-    role: ROLE,
-    content: z
-      .union([z.string(), z.array(ContentPart), z.null()], {
-        error: "must be a string, an array of parts, or null",
-      })
-      .describe("Text, parts, or null on an assistant message that only makes tool calls; at most 256 KiB"),
-    name: z.string().min(1).max(256).optional(),
-    tool_call_id: z.string().min(1).max(256).optional().describe("Required on tool messages"),
-    tool_calls: z.array(ToolCall).optional().describe("Only on assistant messages"),
-    id: z
-      .string()
-      .min(1)
-      .max(256)
-      .optional()
-      .describe("Idempotency key: a message sent again with the same id is stored once"),
-    timestamp: z.number().min(0).optional().describe("Unix time in seconds; set on write when absent"),
-    metadata: z.record(z.string(), z.unknown()).optional(),
-  })
-  .meta({
-    id: "ChatMessage",
-    description: "A chat message in the OpenAI shape",
-    examples: [{ role: "user", content: "I want to buy a laptop" }],
-  });
-
-export const MessageBatchSchema = z
-  .strictObject({ messages: z.array(ChatMessageSchema).min(1).max(1000) })
-  .meta({ id: "MessageBatch", description: "1 to 1000 messages, stored in order" });
+export { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema, SummaryRecordSchema };
 
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);
-
-const count = () => z.number().int().min(0);
-const seq = () => z.number().int().min(1);
-
-export const StoredMessageSchema = ChatMessageSchema.extend({
-  seq: seq().describe("Position in the session's transcript, 1-based"),
-  tokens: count().describe("Exact tokens of this message with chat framing"),
-  timestamp: z.number().min(0).describe("Unix time in seconds"),
-  tokens_estimated: z
-    .boolean()
-    .optional()
-    .describe("True when the tokens are a character estimate (the tokenizer failed)"),
-}).meta({
-  id: "StoredMessage",
-  description: "A message as stored: with its seq and token count",
-  examples: [{ role: "user", content: "I want to buy a laptop", timestamp: 1795492748, seq: 1, tokens: 10 }],
-});
 
 export const AppendResultSchema = z
   .object({
@@ -120,32 +71,6 @@ export const SessionConfigPatchSchema = SessionConfigSchema.partial()
     examples: [{ summary_trigger_tokens: 2500, max_buffer_tokens: 3500 }],
   });
 
-export const SummaryRecordSchema = z
-  .object({
-    version: seq().describe("1 for the session's first summary, then one more each time"),
-    summary_text: z.string(),
-    first_seq: seq().describe("First message folded into this version"),
-    last_seq: seq().describe("The summary stands for [1..last_seq]"),
-    tokens: count(),
-    created_at: z.string().describe("ISO 8601"),
-    metadata: z.record(z.string(), z.unknown()),
-  })
-  .meta({
-    id: "SummaryRecord",
-    description: "One summary version and the transcript range it covers",
-    examples: [
-      {
-        version: 1,
-        summary_text: "The user wants a light laptop under 1500 CHF.",
-        first_seq: 1,
-        last_seq: 12,
-        tokens: 14,
-        created_at: "2026-11-25T09:14:03.512Z",
-        metadata: { summarizer: "extractive" },
-      },
-    ],
-  });
-
 export const BufferInfoSchema = z
   .object({
     message_count: count(),
@@ -161,16 +86,6 @@ export const BufferInfoSchema = z
     source: z.enum(["redis", "database"]).describe("Where this read was served from"),
   })
   .meta({ id: "BufferInfo" });
-
-const ModelMessageSchema = z
-  .object({
-    role: ROLE,
-    content: z.union([z.string(), z.array(ContentPart), z.null()]),
-    name: z.string().optional(),
-    tool_call_id: z.string().optional(),
-    tool_calls: z.array(ToolCall).optional(),
-  })
-  .meta({ id: "ModelMessage" });
 
 export const MemoryContextSchema = z
   .object({
@@ -295,13 +210,7 @@ export const SwisperContextSchema = z
     examples: [{ session_id: "session_123", current_state: "search", preferences: { budget_chf: 1500 } }],
   });
 
-export const SessionParamsSchema = z.strictObject({
-  session_id: z
-    .string()
-    .min(1)
-    .max(256)
-    .meta({ description: "1-256 printable characters (URL-encode them)", examples: ["session_123"] }),
-});
+export const SessionParamsSchema = z.strictObject({ session_id: SessionIdSchema }, strictObjectErrors());
 
 export const ErrorBodySchema = z
   .object({

@@ -5,7 +5,7 @@ import { z } from "zod";
 import type { MemoryManager } from "../manager/memory-manager.js";
 import type { SessionConfig } from "../manager/session-config.js";
 import type { MemoryMetrics } from "../metrics/index.js";
-import type { ChatMessage, SwisperContext } from "../types.js";
+import type { SwisperContext } from "../types.js";
 import { bodyExamples, json, type ServiceErrors, v1ErrorAnswers } from "./answers.js";
 import { notFound } from "./http-errors.js";
 import { API_KEY_SECURITY } from "./openapi.js";
@@ -116,7 +116,8 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     async (request, reply) => {
       const { session_id: sessionId } = request.params;
       const body = request.body;
-      const messages: ChatMessage[] = "messages" in body ? body.messages : [body];
+      // One message or a batch, as sent: the library names a bad field the way the body has it.
+      const messages = "messages" in body ? body.messages : body;
       const memory = memoryFor(request);
       const appended = await metrics.timeWrite("add_messages", () => memory.addMessages(sessionId, messages));
       reply.code(appended.some((entry) => !entry.duplicate) ? 201 : 200);
