@@ -1,60 +1,21 @@
 import type { SessionRef } from "../buffer/keys.js";
 import { ValidationError } from "../errors.js";
+import { parseOrThrow } from "../schemas/issues.js";
+import {
+  DEFAULT_SESSION_CONFIG,
+  SESSION_CONFIG_MAXIMUM,
+  type SessionConfig,
+  SessionConfigPatchSchema,
+} from "../schemas/session-config.js";
 import type { Database } from "../storage/database.js";
 
-/** Per-session memory settings. All values are positive integers. */
-export interface SessionConfig {
-  /** Buffer tokens at which a summarization job is queued (default 3000). */
-  summary_trigger_tokens: number;
-  /** Hard cap on the buffer's tokens; older messages leave Redis, never the transcript (default 4000). */
-  max_buffer_tokens: number;
-  /** Hard cap on the buffer's messages (default 30). */
-  max_buffer_messages: number;
-  /** Seconds an idle session's buffer stays in Redis (default 21600, 6 h). */
-  buffer_ttl_seconds: number;
-  /** Budget of one summary in tokens; a longer one is compressed (default 500). */
-  max_summary_tokens: number;
-  /** Tokens of newest messages a summary leaves verbatim in the buffer (default 1500, half the trigger). */
-  keep_recent_tokens: number;
-}
-
-export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = Object.freeze({
-  summary_trigger_tokens: 3000,
-  max_buffer_tokens: 4000,
-  max_buffer_messages: 30,
-  buffer_ttl_seconds: 6 * 60 * 60,
-  max_summary_tokens: 500,
-  keep_recent_tokens: 1500,
-});
+export { DEFAULT_SESSION_CONFIG, type SessionConfig };
 
 const CONFIG_KEYS = Object.keys(DEFAULT_SESSION_CONFIG) as (keyof SessionConfig)[];
-// Bounds that keep one session from exhausting Redis or the summarizer.
-const MAXIMUM: Record<keyof SessionConfig, number> = {
-  summary_trigger_tokens: 1_000_000,
-  max_buffer_tokens: 1_000_000,
-  max_buffer_messages: 10_000,
-  buffer_ttl_seconds: 30 * 24 * 60 * 60,
-  max_summary_tokens: 100_000,
-  keep_recent_tokens: 1_000_000,
-};
 
 /** Checks keys a caller sets: unknown keys, non-integers and values out of range are rejected. */
 export function validateConfigKeys(config: unknown): Partial<SessionConfig> {
-  if (typeof config !== "object" || config === null || Array.isArray(config)) {
-    throw new ValidationError("config", "must be an object");
-  }
-  const keys: Partial<SessionConfig> = {};
-  for (const [key, value] of Object.entries(config)) {
-    if (!CONFIG_KEYS.includes(key as keyof SessionConfig)) {
-      throw new ValidationError(`config.${key}`, `unknown key; known keys: ${CONFIG_KEYS.join(", ")}`);
-    }
-    const name = key as keyof SessionConfig;
-    if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > MAXIMUM[name]) {
-      throw new ValidationError(`config.${key}`, `must be an integer from 1 to ${MAXIMUM[name]}`);
-    }
-    keys[name] = value as number;
-  }
-  return keys;
+  return parseOrThrow(SessionConfigPatchSchema, config, "config");
 }
 
 /**
@@ -70,7 +31,7 @@ export function resolveSessionConfig(set: unknown, base: Readonly<SessionConfig>
   const merged: SessionConfig = { ...base, ...keys };
   if (keys.max_buffer_tokens === undefined && merged.summary_trigger_tokens >= merged.max_buffer_tokens) {
     merged.max_buffer_tokens = Math.min(
-      MAXIMUM.max_buffer_tokens,
+      SESSION_CONFIG_MAXIMUM.max_buffer_tokens,
       Math.ceil((merged.summary_trigger_tokens * 4) / 3),
     );
   }

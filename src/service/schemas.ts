@@ -1,11 +1,10 @@
 /**
- * The HTTP API's shapes, in zod. The messages callers send (and the ids in paths) are the
- * library's own schemas from `src/schemas/`, re-exported here: the HTTP layer validates requests
- * with them (see `validation.ts`), so a bad message gets the same field and words over HTTP as
- * from the library. With the answers' schemas below they generate `/openapi.json`.
+ * The HTTP API's shapes, in zod. The messages and config callers send (and the ids in paths) are
+ * the library's own schemas from `src/schemas/`, re-exported here: the HTTP layer validates
+ * requests with them (see `validation.ts`), so a bad input gets the same field and words over
+ * HTTP as from the library. With the answers' schemas below they generate `/openapi.json`.
  */
 import { z } from "zod";
-import { DEFAULT_SESSION_CONFIG } from "../manager/session-config.js";
 import { count, SessionIdSchema, seq } from "../schemas/ids.js";
 import { strictObjectErrors } from "../schemas/issues.js";
 import {
@@ -14,9 +13,17 @@ import {
   ModelMessageSchema,
   StoredMessageSchema,
 } from "../schemas/message.js";
+import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
 import { SummaryRecordSchema } from "../schemas/summary.js";
 
-export { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema, SummaryRecordSchema };
+export {
+  ChatMessageSchema,
+  MessageBatchSchema,
+  SessionConfigPatchSchema,
+  SessionConfigSchema,
+  StoredMessageSchema,
+  SummaryRecordSchema,
+};
 
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);
 
@@ -48,27 +55,6 @@ export const AppendResultSchema = z
         ],
       },
     ],
-  });
-
-const positive = (maximum: number) => z.number().int().min(1).max(maximum);
-
-export const SessionConfigSchema = z
-  .object({
-    summary_trigger_tokens: positive(1_000_000).describe("Buffer tokens at which summarization is queued"),
-    max_buffer_tokens: positive(1_000_000).describe("Hard cap on the buffer's tokens"),
-    max_buffer_messages: positive(10_000).describe("Hard cap on the buffer's messages"),
-    buffer_ttl_seconds: positive(30 * 24 * 3600).describe("Seconds an idle buffer stays in Redis"),
-    max_summary_tokens: positive(100_000).describe("Budget of one summary"),
-    keep_recent_tokens: positive(1_000_000).describe("Newest tokens a summary leaves verbatim"),
-  })
-  .meta({ id: "SessionConfig", examples: [{ ...DEFAULT_SESSION_CONFIG }] });
-
-export const SessionConfigPatchSchema = SessionConfigSchema.partial()
-  .strict()
-  .meta({
-    id: "SessionConfigPatch",
-    description: "Keys left out keep their values; the trigger must stay below max_buffer_tokens",
-    examples: [{ summary_trigger_tokens: 2500, max_buffer_tokens: 3500 }],
   });
 
 export const BufferInfoSchema = z
