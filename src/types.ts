@@ -14,6 +14,7 @@ import type {
 } from "./schemas/message.js";
 
 export type { SummaryRecord } from "./schemas/summary.js";
+export type { SwisperContext } from "./schemas/swisper-context.js";
 
 export type MessageRole = z.infer<typeof MessageRoleSchema>;
 
@@ -42,22 +43,4 @@ export interface TokenCount {
   tokens: number;
   /** True when exact counting failed and `tokens` is `ceil(chars / 4)`. */
   estimated: boolean;
-}
-
-/**
- * The orchestrator's session state (spec: `SwisperContext`), saved as a snapshot that loads back
- * equal. It is application state: it never enters the LLM buffer. Extra fields are kept.
- */
-export interface SwisperContext {
-  session_id: string;
-  user_id?: string | null;
-  current_state?: string | null;
-  product_query?: string | null;
-  preferences?: Record<string, unknown>;
-  constraints?: Record<string, unknown>;
-  selected_product?: Record<string, unknown> | null;
-  search_results?: unknown[];
-  conversation_history?: unknown[];
-  metadata?: Record<string, unknown>;
-  [extra: string]: unknown;
 }

@@ -20,6 +20,9 @@ import {
 
 export type { RedisStats } from "../storage/redis-stats.js";
 
+import { type ContextOptions, ContextOptionsSchema } from "../schemas/context-options.js";
+import { parseOrThrow } from "../schemas/issues.js";
+import { SwisperContextSchema } from "../schemas/swisper-context.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisStats, readRedisStats } from "../storage/redis-stats.js";
@@ -58,12 +61,7 @@ export interface MemoryContext {
   context_tokens?: number;
 }
 
-export interface ContextOptions {
-  /** Budget for `messages`, in tokens of `model`. */
-  max_tokens?: number;
-  /** Model the budget is counted for (default: the manager's model). */
-  model?: string;
-}
+export type { ContextOptions };
 
 /** spec: `get_memory_stats`. */
 export interface MemoryStats {
@@ -222,15 +220,13 @@ export class MemoryManager {
   /** Saves the orchestrator's state (spec: `save_context`); it never enters the buffer. */
   async saveContext(sessionId: string, context: SwisperContext): Promise<boolean> {
     const ref = this.#ref(sessionId);
-    if (typeof context !== "object" || context === null || Array.isArray(context)) {
-      throw new ValidationError("context", "must be an object");
-    }
-    if (context.session_id !== undefined && context.session_id !== ref.sessionId) {
+    const checked = parseOrThrow(SwisperContextSchema, context, "context");
+    if (checked.session_id !== undefined && checked.session_id !== ref.sessionId) {
       throw new ValidationError("context.session_id", "must equal the session id it is saved under");
     }
     let json: string;
     try {
-      json = JSON.stringify({ ...context, session_id: ref.sessionId });
+      json = JSON.stringify({ ...checked, session_id: ref.sessionId });
     } catch {
       throw new ValidationError("context", "must be representable as JSON (no BigInt, no cycles)");
     }
@@ -355,18 +351,8 @@ export class MemoryManager {
   }
 
   #budget(options: ContextOptions): { maxTokens: number; model: string } | null {
-    if (typeof options !== "object" || options === null)
-      throw new ValidationError("options", "must be an object");
-    const { max_tokens: maxTokens, model } = options;
-    if (model !== undefined && typeof model !== "string")
-      throw new ValidationError("model", "must be a string");
-    if (maxTokens === undefined) {
-      if (model !== undefined) throw new ValidationError("max_tokens", "is required with model");
-      return null;
-    }
-    if (!Number.isSafeInteger(maxTokens) || maxTokens < 1 || maxTokens > 10_000_000) {
-      throw new ValidationError("max_tokens", "must be an integer from 1 to 10000000");
-    }
+    const { max_tokens: maxTokens, model } = parseOrThrow(ContextOptionsSchema, options, "", "options");
+    if (maxTokens === undefined) return null;
     return { maxTokens, model: model ?? this.tokenCounter.model };
   }
 

@@ -1,10 +1,12 @@
 /**
- * The HTTP API's shapes, in zod. The messages and config callers send (and the ids in paths) are
- * the library's own schemas from `src/schemas/`, re-exported here: the HTTP layer validates
- * requests with them (see `validation.ts`), so a bad input gets the same field and words over
- * HTTP as from the library. With the answers' schemas below they generate `/openapi.json`.
+ * The HTTP API's shapes, in zod. The shapes callers send (messages, config, SwisperContext, ids,
+ * context options) are the library's own schemas from `src/schemas/`, re-exported here: the HTTP
+ * layer validates requests with them (see `validation.ts`), so a bad input gets the same field
+ * and words over HTTP as from the library. With the answers' schemas below they generate
+ * `/openapi.json`.
  */
 import { z } from "zod";
+import { ContextQuerySchema } from "../schemas/context-options.js";
 import { count, SessionIdSchema, seq } from "../schemas/ids.js";
 import { strictObjectErrors } from "../schemas/issues.js";
 import {
@@ -15,14 +17,17 @@ import {
 } from "../schemas/message.js";
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
 import { SummaryRecordSchema } from "../schemas/summary.js";
+import { SwisperContextSchema } from "../schemas/swisper-context.js";
 
 export {
   ChatMessageSchema,
+  ContextQuerySchema,
   MessageBatchSchema,
   SessionConfigPatchSchema,
   SessionConfigSchema,
   StoredMessageSchema,
   SummaryRecordSchema,
+  SwisperContextSchema,
 };
 
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);
@@ -90,25 +95,20 @@ export const MemoryContextSchema = z
   })
   .meta({ id: "MemoryContext" });
 
-export const ContextQuerySchema = z.strictObject({
-  max_tokens: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(10_000_000)
-    .optional()
-    .meta({ description: "Budget for `messages`, in tokens of `model`", examples: [4000] }),
-  model: z
-    .string()
-    .min(1)
-    .max(128)
-    .optional()
-    .meta({ description: "Model the budget is counted for (needs max_tokens)", examples: ["gpt-4o"] }),
-});
+const LIMIT_RULE = { error: "must be an integer from 1 to 100" };
 
-export const SummariesQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(10).describe("Newest versions to return (1-100)"),
-});
+export const SummariesQuerySchema = z.strictObject(
+  {
+    limit: z.coerce
+      .number(LIMIT_RULE)
+      .int(LIMIT_RULE)
+      .min(1, LIMIT_RULE)
+      .max(100, LIMIT_RULE)
+      .default(10)
+      .describe("Newest versions to return (1-100)"),
+  },
+  strictObjectErrors(),
+);
 
 export const SummaryHistorySchema = z
   .object({ session_id: z.string(), summaries: z.array(SummaryRecordSchema) })
@@ -176,25 +176,6 @@ export const MemoryStatsSchema = z
     health: MonitorHealthSchema.optional().describe("Every component's state and its breaker"),
   })
   .meta({ id: "MemoryStats" });
-
-export const SwisperContextSchema = z
-  .looseObject({
-    session_id: z.string().optional().describe("Set to the path's session id when absent; must equal it"),
-    user_id: z.string().nullable().optional(),
-    current_state: z.string().nullable().optional(),
-    product_query: z.string().nullable().optional(),
-    preferences: z.record(z.string(), z.unknown()).optional(),
-    constraints: z.record(z.string(), z.unknown()).optional(),
-    selected_product: z.record(z.string(), z.unknown()).nullable().optional(),
-    search_results: z.array(z.unknown()).optional(),
-    conversation_history: z.array(z.unknown()).optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
-  })
-  .meta({
-    id: "SwisperContext",
-    description: "The orchestrator's session state; extra fields are kept; at most 1 MiB",
-    examples: [{ session_id: "session_123", current_state: "search", preferences: { budget_chf: 1500 } }],
-  });
 
 export const SessionParamsSchema = z.strictObject({ session_id: SessionIdSchema }, strictObjectErrors());
 
