@@ -4,6 +4,7 @@ import type { Logger } from "../logger.js";
 import { type MessageMeasurer, toTranscriptEntry } from "../messages/entries.js";
 import { type MessageLimits, validateMessage, validateSessionId } from "../messages/validate.js";
 import { parseOrThrow } from "../schemas/issues.js";
+import type { BufferInfo } from "../schemas/memory-context.js";
 import { batchOf } from "../schemas/message.js";
 import type { AppendedSeq, Transcript, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
@@ -12,27 +13,7 @@ import type { SessionRef } from "./keys.js";
 // The batch's bounds; each message is checked on its own, to name it `messages[i]`.
 const ANY_BATCH = batchOf(z.unknown());
 
-/** The buffer's metadata (spec: `get_buffer_info`). Read from running totals, never recounted. */
-export interface BufferInfo {
-  message_count: number;
-  /** Sum of the buffered messages' tokens, chat framing included. */
-  total_tokens: number;
-  /** ISO 8601 time of the last change, null for an empty session. */
-  last_updated: string | null;
-  /** Seconds until Redis expires the idle buffer; null when served from the database. */
-  ttl_remaining: number | null;
-  max_messages: number;
-  max_tokens: number;
-  summary_trigger_tokens: number;
-  /** Seq of the oldest buffered message, 0 when empty. */
-  first_seq: number;
-  /** The session's highest seq, 0 when it has none. */
-  last_seq: number;
-  /** Messages whose count is a character estimate because exact counting failed. */
-  estimated_messages: number;
-  /** Which tier served this read. */
-  source: "redis" | "database";
-}
+export type { BufferInfo };
 
 /** The buffer, its info and the current summary, as one consistent read. */
 export interface BufferState {

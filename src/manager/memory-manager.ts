@@ -22,6 +22,7 @@ export type { RedisStats } from "../storage/redis-stats.js";
 
 import { type ContextOptions, ContextOptionsSchema } from "../schemas/context-options.js";
 import { parseOrThrow } from "../schemas/issues.js";
+import type { MemoryContext } from "../schemas/memory-context.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
@@ -30,8 +31,8 @@ import type { SessionRecords } from "../storage/session-records.js";
 import type { AppendedSeq } from "../storage/transcript.js";
 import type { SummaryStats, SummaryStore } from "../summary/summary-store.js";
 import type { TokenCounter } from "../tokens/index.js";
-import type { ChatMessage, StoredMessage, SummaryRecord, SwisperContext } from "../types.js";
-import { type ModelMessage, packContext } from "./context-packing.js";
+import type { ChatMessage, SwisperContext } from "../types.js";
+import { packContext } from "./context-packing.js";
 import {
   configOverrides,
   resolveSessionConfig,
@@ -42,26 +43,7 @@ import {
 } from "./session-config.js";
 import type { SummarizationScheduler } from "./summarization-scheduler.js";
 
-/** The Memory Manager API specification's `get_context` result, plus the packed `messages` when a budget is given. */
-export interface MemoryContext {
-  session_id: string;
-  /** The buffer: recent messages after the summary, oldest first. */
-  buffer_messages: StoredMessage[];
-  /** The current rolling summary, or null before the first one. */
-  current_summary: string | null;
-  /** The current summary version with the range it covers. */
-  summary: SummaryRecord | null;
-  buffer_info: BufferInfo;
-  /** Buffer tokens plus the current summary's tokens. */
-  total_tokens: number;
-  message_count: number;
-  /** With `max_tokens`: the summary as a system message, then the newest messages that fit. */
-  messages?: ModelMessage[];
-  /** With `max_tokens`: exact tokens of `messages` for `model`, never above `max_tokens`. */
-  context_tokens?: number;
-}
-
-export type { ContextOptions };
+export type { ContextOptions, MemoryContext };
 
 /** spec: `get_memory_stats`. */
 export interface MemoryStats {

@@ -9,19 +9,17 @@ import { z } from "zod";
 import { ContextQuerySchema } from "../schemas/context-options.js";
 import { count, SessionIdSchema, seq } from "../schemas/ids.js";
 import { strictObjectErrors } from "../schemas/issues.js";
-import {
-  ChatMessageSchema,
-  MessageBatchSchema,
-  ModelMessageSchema,
-  StoredMessageSchema,
-} from "../schemas/message.js";
+import { BufferInfoSchema, MemoryContextSchema } from "../schemas/memory-context.js";
+import { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema } from "../schemas/message.js";
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
 import { SummaryRecordSchema } from "../schemas/summary.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 
 export {
+  BufferInfoSchema,
   ChatMessageSchema,
   ContextQuerySchema,
+  MemoryContextSchema,
   MessageBatchSchema,
   SessionConfigPatchSchema,
   SessionConfigSchema,
@@ -61,39 +59,6 @@ export const AppendResultSchema = z
       },
     ],
   });
-
-export const BufferInfoSchema = z
-  .object({
-    message_count: count(),
-    total_tokens: count(),
-    last_updated: z.string().nullable(),
-    ttl_remaining: z.number().nullable().describe("Seconds until an idle buffer leaves Redis"),
-    max_messages: count(),
-    max_tokens: count(),
-    summary_trigger_tokens: count(),
-    first_seq: count().describe("Oldest message in the buffer; 0 when it is empty"),
-    last_seq: count().describe("Newest message of the session; 0 before the first"),
-    estimated_messages: count().describe("Messages whose tokens are a character estimate"),
-    source: z.enum(["redis", "database"]).describe("Where this read was served from"),
-  })
-  .meta({ id: "BufferInfo" });
-
-export const MemoryContextSchema = z
-  .object({
-    session_id: z.string(),
-    buffer_messages: z.array(StoredMessageSchema),
-    current_summary: z.string().nullable(),
-    summary: SummaryRecordSchema.nullable(),
-    buffer_info: BufferInfoSchema,
-    total_tokens: count(),
-    message_count: count(),
-    messages: z
-      .array(ModelMessageSchema)
-      .optional()
-      .describe("With max_tokens: the summary as a system message, then the newest messages that fit"),
-    context_tokens: count().optional().describe("Exact tokens of `messages` for the model"),
-  })
-  .meta({ id: "MemoryContext" });
 
 const LIMIT_RULE = { error: "must be an integer from 1 to 100" };
 
