@@ -3,6 +3,13 @@
  * HTTP layer validates and documents with), plus what only a deployment knows (its size limits)
  * and what only a library caller can send (metadata JSON cannot represent). Errors name the field
  * and use the schemas' words, so the library and the HTTP API report the same bad input alike.
+ *
+ * No hand-written fast path: the schema costs nothing the write path can measure. `npm run bench`
+ * (20 sessions x 30 turns), the hand-written checks (old) against this module (new), run
+ * old/new/new/old on a quiet machine, write p50 in ms: Redis + PostgreSQL 0.851, 0.995 against
+ * 0.869, 0.965 (new/old 0.99); PostgreSQL only 1.175, 1.123 against 1.110, 1.090 (0.96); embedded
+ * PGlite 2.978, 3.102 against 2.940, 2.928 (0.97). validateMessage alone on the same workload's
+ * messages: 2.3 us (old) against 2.4 us (new) per message, mostly the JSON the size limit measures.
  */
 import { inspect } from "node:util";
 import { ValidationError } from "../errors.js";
