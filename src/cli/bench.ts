@@ -59,14 +59,14 @@ export const benchCommand: Command = {
       let next = 0;
       const started = performance.now();
       const worker = async () => {
-        while (next < ids.length) {
-          const index = next++;
+        for (let index = next++, id = ids[index]; id !== undefined; index = next++, id = ids[index]) {
+          const session = id;
           const random = seededRandom(index + 1);
           for (let turn = 0; turn < turns; turn++) {
             const [user, assistant] = chatTurn(random, turn);
-            writes.push(await timed(() => memory.addMessage(ids[index]!, user)));
-            reads.push(await timed(() => memory.getContext(ids[index]!, { max_tokens: maxTokens })));
-            writes.push(await timed(() => memory.addMessage(ids[index]!, assistant)));
+            writes.push(await timed(() => memory.addMessage(session, user)));
+            reads.push(await timed(() => memory.getContext(session, { max_tokens: maxTokens })));
+            writes.push(await timed(() => memory.addMessage(session, assistant)));
             progress.tick();
           }
         }

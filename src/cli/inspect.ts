@@ -70,6 +70,7 @@ export const inspectCommand: Command = {
       },
       { min: 1, max: 1 },
     );
+    // biome-ignore lint/style/noNonNullAssertion: parseCommandLine required one positional
     const sessionId = positionals[0]!;
     const limits = {
       messages: integerOption(values.messages, "messages", 20, 0, 10_000),

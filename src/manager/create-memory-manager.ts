@@ -216,7 +216,8 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     outboxDurable,
     measurer: tokens.tokenCounter,
   });
-  if (stores.tiered) await followRedis(wiring, stores.tiered, hot.connection!, breakers, durability);
+  if (stores.tiered && hot.connection)
+    await followRedis(wiring, stores.tiered, hot.connection, breakers, durability);
   startRecoveryProbes(wiring, breakers, opened.database, hot.connection);
   const summaryStore = new SummaryStore({
     db: database,

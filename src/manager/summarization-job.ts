@@ -96,6 +96,8 @@ export async function runSummarizationJob(
     if (foldCount === 0 || input.generation === null) return { kind: "nothing" };
 
     const folded = input.messages.slice(0, foldCount);
+    const lastFolded = folded.at(-1);
+    if (!lastFolded) return { kind: "nothing" };
     const result = await deps.summarizer.summarize({
       previousSummary: input.summary?.summary_text ?? null,
       messages: folded,
@@ -112,7 +114,7 @@ export async function runSummarizationJob(
       summaryText: result.text,
       tokens,
       previousLastSeq: coveredSeq,
-      lastSeq: folded.at(-1)!.seq,
+      lastSeq: lastFolded.seq,
       fencingToken: lease.token,
       generation: input.generation,
       metadata: {
