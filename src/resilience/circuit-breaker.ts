@@ -50,7 +50,6 @@ export type TransitionReason =
   | "probe_success" // the dependency answered a health probe made outside the breaker
   | "trial_success"
   | "trial_failure"
-  | "forced_open"
   | "reset";
 
 export interface StateChangeEvent {
@@ -64,34 +63,17 @@ export interface StateChangeEvent {
   error?: unknown;
 }
 
-export interface SuccessEvent {
+export interface FailureEvent {
   name: string;
-  /** State when the outcome was recorded (before any transition it causes). */
-  state: CircuitState;
+  /** Epoch milliseconds (the breaker's clock). */
   at: number;
-  /** Call duration in ms; 0 for `recordSuccess()`. */
-  durationMs: number;
-}
-
-export interface FailureEvent extends SuccessEvent {
   error: unknown;
-}
-
-export interface RejectedEvent {
-  name: string;
-  state: CircuitState;
-  at: number;
-  retryAfterMs: number;
 }
 
 export interface CircuitBreakerEvents {
   stateChange: StateChangeEvent;
-  /** A call succeeded (or `recordSuccess()`). */
-  success: SuccessEvent;
-  /** A counted failure (errors `isFailure` rejects emit nothing). */
+  /** A counted failure (errors `isFailure` rejects emit nothing): the health monitor's last error. */
   failure: FailureEvent;
-  /** A call was refused without running. */
-  rejected: RejectedEvent;
 }
 
 /** What `snapshot()` returns; snake_case and ISO times, like the other public data shapes. */
@@ -135,7 +117,7 @@ interface Ticket {
  * (trial succeeds) → CLOSED, or (trial fails) → OPEN with a fresh timer.
  *
  * No timers: the OPEN → HALF_OPEN transition is computed from the clock whenever the breaker is
- * consulted (`execute`, `getState`, `snapshot`, `record*`), and its event is emitted then. So the
+ * consulted (`execute`, `getState`, `snapshot`), and its event is emitted then. So the
  * breaker never keeps a process alive and works with an injected clock.
  */
 export class CircuitBreaker {
@@ -192,19 +174,18 @@ export class CircuitBreaker {
    */
   async execute<T>(operation: () => Promise<T>): Promise<T> {
     const ticket = this.admit();
-    const startedAt = this.now();
     let result: T;
     try {
       result = await operation();
     } catch (error) {
       if (this.counts(error)) {
-        this.settle(ticket, { ok: false, error }, this.now() - startedAt);
+        this.settle(ticket, { ok: false, error });
       } else {
         this.release(ticket);
       }
       throw error;
     }
-    this.settle(ticket, { ok: true }, this.now() - startedAt);
+    this.settle(ticket, { ok: true });
     return result;
   }
 
@@ -274,42 +255,6 @@ export class CircuitBreaker {
     this.transition({ state: "half_open", openedAt: state.openedAt, trialsInFlight: 0 }, at, "probe_success");
   }
 
-  /**
-   * Trips the breaker by hand (ops, tests): OPEN with a fresh recovery timer, exactly as if the
-   * strategy had tripped it. It half-opens after `recoveryTimeoutMs`; call `reset()` to close.
-   */
-  forceOpen(error?: unknown): void {
-    const at = this.now();
-    if (error !== undefined) this.lastError = errorMessage(error);
-    const state = this.refresh(at);
-    if (state.state === "open") {
-      // Already open: restart the timer, but it is not a transition.
-      state.reopenAt = at + this.recoveryTimeoutMs;
-      return;
-    }
-    this.open(at, "forced_open", error);
-  }
-
-  /**
-   * Reports a success observed outside `execute` (e.g. the client's 'ready' event). While CLOSED
-   * it clears the consecutive count; while HALF_OPEN it closes the breaker; while OPEN it only
-   * counts (call `reset()` to close on such a signal).
-   */
-  recordSuccess(): void {
-    this.refresh();
-    this.settle({ episode: this.episode, trial: false }, { ok: true }, 0);
-  }
-
-  /**
-   * Reports a failure observed outside `execute` (e.g. the client's 'error' event). Filtered by
-   * `isFailure` like any other error. While OPEN it only counts: it does not extend the timer.
-   */
-  recordFailure(error: unknown): void {
-    if (!this.counts(error)) return;
-    this.refresh();
-    this.settle({ episode: this.episode, trial: false }, { ok: false, error }, 0);
-  }
-
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<K extends keyof CircuitBreakerEvents>(
     event: K,
@@ -346,7 +291,6 @@ export class CircuitBreaker {
     }
     const retryAfterMs = state.state === "open" ? Math.max(0, state.reopenAt - at) : 0;
     this.rejections += 1;
-    this.listeners.emit("rejected", { name: this.name, state: state.state, at, retryAfterMs });
     throw new CircuitOpenError(this.name, state.state, retryAfterMs);
   }
 
@@ -370,22 +314,17 @@ export class CircuitBreaker {
     }
   }
 
-  private settle(
-    ticket: Ticket,
-    outcome: { ok: true } | { ok: false; error: unknown },
-    durationMs: number,
-  ): void {
+  private settle(ticket: Ticket, outcome: { ok: true } | { ok: false; error: unknown }): void {
     const at = this.now();
     this.release(ticket);
     // Outcomes are recorded against the state as of now (this may emit the lazy half-open).
     const state = this.refresh(at).state;
     if (outcome.ok) {
       this.totalSuccesses += 1;
-      this.listeners.emit("success", { name: this.name, state, at, durationMs });
     } else {
       this.totalFailures += 1;
       this.lastError = errorMessage(outcome.error);
-      this.listeners.emit("failure", { name: this.name, state, at, durationMs, error: outcome.error });
+      this.listeners.emit("failure", { name: this.name, at, error: outcome.error });
     }
     // A stale outcome (its episode ended: the breaker opened, half-opened or was reset meanwhile,
     // perhaps by a listener just now) is counted in the totals but decides nothing.
@@ -407,9 +346,6 @@ export class CircuitBreaker {
         this.consecutiveFailures += 1;
         this.open(at, "trial_failure", outcome.error);
       }
-    } else if (!outcome.ok) {
-      // OPEN: the failure is history; the recovery timer is not extended.
-      this.consecutiveFailures += 1;
     }
   }
 

@@ -6,9 +6,7 @@ export {
   type CircuitBreakerSnapshot,
   CircuitState,
   type FailureEvent,
-  type RejectedEvent,
   type StateChangeEvent,
-  type SuccessEvent,
   type TransitionReason,
 } from "./circuit-breaker.js";
 export { CircuitOpenError, isCircuitOpenError } from "./errors.js";

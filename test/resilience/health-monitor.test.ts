@@ -201,7 +201,7 @@ describe("HealthMonitor", () => {
     const clock = manualClock();
     const monitor = new HealthMonitor({ components: ["redis"], now: clock.now });
     const breaker = new CircuitBreaker({ name: "redis", failureThreshold: 1, now: clock.now });
-    breaker.forceOpen(new Error("maintenance"));
+    await trip(breaker, "ECONNREFUSED", 1);
     const detach = monitor.attachBreaker(breaker);
     expect(monitor.snapshot().components.redis?.status).toBe("down");
 
@@ -219,9 +219,9 @@ describe("HealthMonitor", () => {
     const newBreaker = new CircuitBreaker({ name: "new", failureThreshold: 1, now: clock.now });
     monitor.attachBreaker(oldBreaker, "redis");
     monitor.attachBreaker(newBreaker, "redis");
-    oldBreaker.forceOpen();
+    await trip(oldBreaker, "ECONNREFUSED", 1);
     expect(monitor.snapshot().components.redis).toMatchObject({ status: "up", breaker: { name: "new" } });
-    newBreaker.forceOpen();
+    await trip(newBreaker, "ECONNREFUSED", 1);
     expect(monitor.snapshot().components.redis?.status).toBe("down");
   });
 });
