@@ -116,9 +116,9 @@ interface Ticket {
  * Guards one dependency. CLOSED → (strategy trips) → OPEN → (recoveryTimeoutMs) → HALF_OPEN →
  * (trial succeeds) → CLOSED, or (trial fails) → OPEN with a fresh timer.
  *
- * No timers: the OPEN → HALF_OPEN transition is computed from the clock whenever the breaker is
- * consulted (`execute`, `getState`, `snapshot`), and its event is emitted then. So the
- * breaker never keeps a process alive and works with an injected clock.
+ * No timers, so the breaker never keeps a process alive and works with an injected clock: once the
+ * recovery timeout has elapsed an OPEN breaker reads HALF_OPEN (`getState`, `snapshot` only read),
+ * and the transition, with its `stateChange` event, is made by the call it admits as the trial.
  */
 export class CircuitBreaker {
   readonly name: string;
@@ -195,24 +195,25 @@ export class CircuitBreaker {
   }
 
   /**
-   * The current state. An OPEN breaker whose recovery timeout has elapsed reports HALF_OPEN (and
-   * emits that transition now): its next call is admitted as a trial. Reporting OPEN instead
-   * would make a caller that routes by `getState()` skip the dependency forever, since no call
-   * would ever reach it to serve as the trial.
+   * The current state, read without changing anything. An OPEN breaker whose recovery timeout has
+   * elapsed reads HALF_OPEN: its next call is admitted as the trial (and `execute` makes the
+   * transition then). Reading OPEN instead would make a caller that routes by `getState()` skip
+   * the dependency forever, since no call would ever reach it to serve as the trial.
    */
   getState(): CircuitState {
-    return this.refresh().state;
+    return this.stateAt(this.now());
   }
 
+  /** The breaker's figures, read without changing anything (state as `getState()` reads it). */
   snapshot(): CircuitBreakerSnapshot {
     const at = this.now();
-    const state = this.refresh(at);
+    const current = this.current;
     return {
       name: this.name,
-      state: state.state,
+      state: this.stateAt(at),
       failures: this.consecutiveFailures,
-      opened_at: state.state === "closed" ? null : new Date(state.openedAt).toISOString(),
-      retry_after_ms: state.state === "open" ? Math.max(0, state.reopenAt - at) : 0,
+      opened_at: current.state === "closed" ? null : new Date(current.openedAt).toISOString(),
+      retry_after_ms: current.state === "open" ? Math.max(0, current.reopenAt - at) : 0,
       last_error: this.lastError,
       last_transition_at:
         this.lastTransitionAt === null ? null : new Date(this.lastTransitionAt).toISOString(),
@@ -250,9 +251,7 @@ export class CircuitBreaker {
    */
   probeSucceeded(): void {
     const at = this.now();
-    const state = this.refresh(at);
-    if (state.state !== "open") return;
-    this.transition({ state: "half_open", openedAt: state.openedAt, trialsInFlight: 0 }, at, "probe_success");
+    this.halfOpen(at, this.recoveryDue(at) ? "recovery_timeout" : "probe_success");
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -268,22 +267,28 @@ export class CircuitBreaker {
     return this.listeners.on("stateChange", listener);
   }
 
-  /** Applies the lazy OPEN → HALF_OPEN transition if the recovery timeout has elapsed. */
-  private refresh(at: number = this.now()): BreakerState {
-    const state = this.current;
-    if (state.state === "open" && at >= state.reopenAt) {
-      this.transition(
-        { state: "half_open", openedAt: state.openedAt, trialsInFlight: 0 },
-        at,
-        "recovery_timeout",
-      );
-    }
-    return this.current;
+  private stateAt(at: number): CircuitState {
+    return this.recoveryDue(at) ? CircuitState.HALF_OPEN : this.current.state;
+  }
+
+  /** OPEN for `recoveryTimeoutMs` already: the next call is the trial. */
+  private recoveryDue(at: number): boolean {
+    const current = this.current;
+    return current.state === "open" && at >= current.reopenAt;
+  }
+
+  /** OPEN → HALF_OPEN, emitting the transition; nothing in another state. */
+  private halfOpen(at: number, reason: TransitionReason): void {
+    const current = this.current;
+    if (current.state !== "open") return;
+    this.transition({ state: "half_open", openedAt: current.openedAt, trialsInFlight: 0 }, at, reason);
   }
 
   private admit(): Ticket {
     const at = this.now();
-    const state = this.refresh(at);
+    // The lazy half-open is made here, by the call that becomes the trial, and logged then.
+    if (this.recoveryDue(at)) this.halfOpen(at, "recovery_timeout");
+    const state = this.current;
     if (state.state === "closed") return { episode: this.episode, trial: false };
     if (state.state === "half_open" && state.trialsInFlight < this.halfOpenMaxCalls) {
       state.trialsInFlight += 1;
@@ -317,8 +322,6 @@ export class CircuitBreaker {
   private settle(ticket: Ticket, outcome: { ok: true } | { ok: false; error: unknown }): void {
     const at = this.now();
     this.release(ticket);
-    // Outcomes are recorded against the state as of now (this may emit the lazy half-open).
-    const state = this.refresh(at).state;
     if (outcome.ok) {
       this.totalSuccesses += 1;
     } else {
@@ -330,6 +333,8 @@ export class CircuitBreaker {
     // perhaps by a listener just now) is counted in the totals but decides nothing.
     if (ticket.episode !== this.episode) return;
 
+    // Same episode as the admission, so CLOSED or HALF_OPEN: an OPEN breaker admits nothing.
+    const state = this.current.state;
     if (state === "closed") {
       if (outcome.ok) {
         this.consecutiveFailures = 0;

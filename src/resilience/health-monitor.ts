@@ -171,17 +171,15 @@ export class HealthMonitor {
 
   /** Whether the system can serve, by the `canServe` rule. */
   isAvailable(): boolean {
-    this.refreshBreakers();
     return this.canServe(this.statuses());
   }
 
   /** Overall status and every component's record, breakers' snapshots included. */
   snapshot(): HealthSnapshot {
-    this.refreshBreakers();
     const components: Record<string, ComponentHealth> = {};
     for (const [name, record] of this.components) {
       const health: ComponentHealth = {
-        status: record.status,
+        status: this.statusOf(record),
         last_error: record.lastError,
         last_error_at: iso(record.lastErrorAt),
         last_transition_at: new Date(record.lastTransitionAt).toISOString(),
@@ -189,7 +187,7 @@ export class HealthMonitor {
       if (record.breaker) health.breaker = record.breaker.instance.snapshot();
       components[name] = health;
     }
-    return { status: this.overall, components };
+    return { status: this.computeOverall(), components };
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -205,16 +203,6 @@ export class HealthMonitor {
     return this.listeners.on("change", listener);
   }
 
-  /**
-   * Breakers half-open lazily (no timers), so ask each attached breaker for its state before
-   * answering: a breaker whose recovery time has passed emits its transition now.
-   */
-  private refreshBreakers(): void {
-    for (const record of this.components.values()) record.breaker?.instance.getState();
-    // The rule may read state the breakers do not carry (whether Redis keeps the outbox).
-    this.updateOverall(this.now());
-  }
-
   private addRecord(component: string, status: HealthStatus): void {
     this.components.set(component, {
       status,
@@ -227,8 +215,17 @@ export class HealthMonitor {
   /** Each component's status, by name. */
   statuses(): Record<string, HealthStatus> {
     const statuses: Record<string, HealthStatus> = {};
-    for (const [name, record] of this.components) statuses[name] = record.status;
+    for (const [name, record] of this.components) statuses[name] = this.statusOf(record);
     return statuses;
+  }
+
+  /**
+   * An attached breaker's state as it reads now, else the last report. Breakers half-open lazily
+   * (no timers, no event until the trial call): one past its recovery timeout reads HALF_OPEN,
+   * so its component is degraded from then on, not from whenever a call next comes.
+   */
+  private statusOf(record: ComponentRecord): HealthStatus {
+    return record.breaker ? statusOfBreaker[record.breaker.instance.getState()] : record.status;
   }
 
   private computeOverall(): HealthStatus {

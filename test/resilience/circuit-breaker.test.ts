@@ -164,6 +164,38 @@ describe("CircuitBreaker", () => {
     expect(breaker.getState()).toBe(CircuitState.CLOSED);
   });
 
+  it("getState() and snapshot() only read: the half-open transition is made by the call it admits", async () => {
+    const { breaker, clock, transitions } = makeBreaker();
+    await fail(breaker, 3);
+    clock.advance(10_000);
+
+    expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
+    expect(breaker.snapshot()).toMatchObject({ state: "half_open", retry_after_ms: 0 });
+    expect(transitions.map((t) => t.to)).toEqual(["open"]);
+
+    clock.advance(500);
+    await breaker.execute(() => ok("trial"));
+    expect(transitions.map((t) => [t.to, t.reason, t.at - clock.now()])).toEqual([
+      ["open", "failures", -10_500],
+      ["half_open", "recovery_timeout", 0],
+      ["closed", "trial_success", 0],
+    ]);
+  });
+
+  it("probeSucceeded() half-opens an OPEN breaker before its timeout; the next call is the trial", async () => {
+    const { breaker, clock, transitions } = makeBreaker();
+    breaker.probeSucceeded(); // CLOSED: nothing to do
+    await fail(breaker, 3);
+    clock.advance(1_000);
+
+    breaker.probeSucceeded();
+    expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
+    expect(transitions.at(-1)).toMatchObject({ from: "open", to: "half_open", reason: "probe_success" });
+    await expect(breaker.execute(() => ok("PONG"))).resolves.toBe("PONG");
+    expect(breaker.getState()).toBe(CircuitState.CLOSED);
+    expect(transitions).toHaveLength(3);
+  });
+
   it("re-opens on a failed trial, with a fresh recovery timer", async () => {
     const { breaker, clock, transitions } = makeBreaker();
     await fail(breaker, 3);

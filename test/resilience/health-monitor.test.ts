@@ -74,8 +74,10 @@ describe("HealthMonitor", () => {
     expect(monitor.snapshot().components.redis?.status).toBe("down");
 
     clock.advance(1_000);
-    // The breaker half-opens lazily; the monitor asks it before answering.
+    // Past its recovery timeout the breaker reads HALF_OPEN before any call makes the transition.
     expect(monitor.snapshot().components.redis?.status).toBe("degraded");
+    expect(monitor.statuses().redis).toBe("degraded");
+    expect(changes).toHaveLength(1);
 
     await redis.execute(() => Promise.resolve("PONG"));
     expect(monitor.snapshot().components.redis?.status).toBe("up");
