@@ -1,15 +1,14 @@
 import { type Logger, stderrLogger } from "../logger.js";
-import { type BreakStrategy, ConsecutiveFailures } from "./break-strategy.js";
 import { CircuitOpenError } from "./errors.js";
 import { errorMessage, Listeners, type Unsubscribe } from "./listeners.js";
 
 /** The three breaker states, as values (`breaker.getState() === CircuitState.OPEN`). */
 export const CircuitState = {
-  /** Calls pass; counted failures are fed to the strategy. */
+  /** Calls pass; `failureThreshold` counted failures in a row open the breaker. */
   CLOSED: "closed",
   /** Calls are refused with `CircuitOpenError` until the recovery timeout has elapsed. */
   OPEN: "open",
-  /** Up to `halfOpenMaxCalls` trial calls pass; the first outcome closes or re-opens. */
+  /** One trial call passes, the others are refused at once; its outcome closes or re-opens. */
   HALF_OPEN: "half_open",
 } as const;
 export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
@@ -17,26 +16,16 @@ export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
 export interface CircuitBreakerOptions {
   /** Names the guarded dependency in errors, events, snapshots and health ("redis", "postgres"). */
   name: string;
-  /**
-   * Consecutive counted failures that open a CLOSED breaker. Default 5. Builds the default
-   * `ConsecutiveFailures` strategy; do not combine with `strategy`.
-   */
+  /** Consecutive counted failures that open a CLOSED breaker. Default 5. */
   failureThreshold?: number;
   /** Milliseconds an OPEN breaker refuses calls before it admits a trial. Default 60_000. */
   recoveryTimeoutMs?: number;
-  /** Trial calls allowed in flight at once while HALF_OPEN; the others are refused. Default 1. */
-  halfOpenMaxCalls?: number;
   /**
    * Whether an error counts against the dependency. Default: every error counts. Return false for
    * errors that say nothing about the dependency's health (validation errors, a caller's abort):
    * such an error is passed through and leaves the state machine exactly as it was.
    */
   isFailure?: (error: unknown) => boolean;
-  /**
-   * When to open a CLOSED breaker. Default `new ConsecutiveFailures(failureThreshold)`. One
-   * instance per breaker (strategies hold state).
-   */
-  strategy?: BreakStrategy;
   /** Clock in epoch milliseconds. Default `Date.now()` (read at each call, so fake timers apply). */
   now?: () => number;
   /** Where a throwing event listener is reported. Default: JSON lines on stderr. */
@@ -45,7 +34,7 @@ export interface CircuitBreakerOptions {
 
 /** Why a transition happened: for logs and metrics labels. */
 export type TransitionReason =
-  | "failures" // the strategy tripped a CLOSED breaker
+  | "failures" // failureThreshold counted failures in a row tripped a CLOSED breaker
   | "recovery_timeout" // OPEN for recoveryTimeoutMs: the next call may be a trial
   | "probe_success" // the dependency answered a health probe made outside the breaker
   | "trial_success"
@@ -99,7 +88,7 @@ export interface CircuitBreakerSnapshot {
 type BreakerState =
   | { state: "closed" }
   | { state: "open"; openedAt: number; reopenAt: number }
-  | { state: "half_open"; openedAt: number; trialsInFlight: number };
+  | { state: "half_open"; openedAt: number; trialInFlight: boolean };
 
 /**
  * Which episode (the span between two transitions) admitted a call. Only outcomes of the current
@@ -108,13 +97,14 @@ type BreakerState =
  */
 interface Ticket {
   episode: number;
-  /** A HALF_OPEN trial holding one of the `halfOpenMaxCalls` slots. */
+  /** The HALF_OPEN trial: while it is in flight every other call is refused. */
   trial: boolean;
 }
 
 /**
- * Guards one dependency. CLOSED → (strategy trips) → OPEN → (recoveryTimeoutMs) → HALF_OPEN →
- * (trial succeeds) → CLOSED, or (trial fails) → OPEN with a fresh timer.
+ * Guards one dependency. CLOSED → (failureThreshold failures in a row) → OPEN →
+ * (recoveryTimeoutMs) → HALF_OPEN → (trial succeeds) → CLOSED, or (trial fails) → OPEN with a
+ * fresh timer.
  *
  * No timers, so the breaker never keeps a process alive and works with an injected clock: once the
  * recovery timeout has elapsed an OPEN breaker reads HALF_OPEN (`getState`, `snapshot` only read),
@@ -122,10 +112,9 @@ interface Ticket {
  */
 export class CircuitBreaker {
   readonly name: string;
+  private readonly failureThreshold: number;
   private readonly recoveryTimeoutMs: number;
-  private readonly halfOpenMaxCalls: number;
   private readonly isFailure: (error: unknown) => boolean;
-  private readonly strategy: BreakStrategy;
   private readonly now: () => number;
   private readonly listeners: Listeners<CircuitBreakerEvents>;
 
@@ -141,35 +130,29 @@ export class CircuitBreaker {
   constructor(options: CircuitBreakerOptions) {
     const {
       name,
-      failureThreshold,
+      failureThreshold = 5,
       recoveryTimeoutMs = 60_000,
-      halfOpenMaxCalls = 1,
       isFailure = () => true,
-      strategy,
       now = () => Date.now(),
       logger = stderrLogger,
     } = options;
-    if (strategy && failureThreshold !== undefined) {
-      throw new TypeError(`circuit breaker "${name}": pass failureThreshold or strategy, not both`);
+    if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
+      throw new RangeError(`circuit breaker "${name}": failureThreshold must be an integer >= 1`);
     }
     if (!Number.isFinite(recoveryTimeoutMs) || recoveryTimeoutMs < 0) {
       throw new RangeError(`circuit breaker "${name}": recoveryTimeoutMs must be >= 0`);
     }
-    if (!Number.isInteger(halfOpenMaxCalls) || halfOpenMaxCalls < 1) {
-      throw new RangeError(`circuit breaker "${name}": halfOpenMaxCalls must be an integer >= 1`);
-    }
     this.name = name;
+    this.failureThreshold = failureThreshold;
     this.recoveryTimeoutMs = recoveryTimeoutMs;
-    this.halfOpenMaxCalls = halfOpenMaxCalls;
     this.isFailure = isFailure;
-    this.strategy = strategy ?? new ConsecutiveFailures(failureThreshold ?? 5);
     this.now = now;
     this.listeners = new Listeners(`circuit-breaker:${name}`, logger);
   }
 
   /**
    * Runs `operation` through the breaker. Refused with `CircuitOpenError` (without calling
-   * `operation`) while OPEN, or while HALF_OPEN with all trial slots taken. The operation's own
+   * `operation`) while OPEN, or while HALF_OPEN with the trial in flight. The operation's own
    * error is rethrown unchanged.
    */
   async execute<T>(operation: () => Promise<T>): Promise<T> {
@@ -224,11 +207,11 @@ export class CircuitBreaker {
   }
 
   /**
-   * A real reset: CLOSED, consecutive failures 0, the strategy's history cleared, trial slots
-   * freed, and calls still in flight from before the reset can no longer count. opossum's
-   * `close()` and cockatiel's manual close keep the old failure count, so a single new failure
-   * re-opens them at once; here a breaker with threshold 5 needs 5 new failures.
-   * Lifetime totals and `last_error` are history and stay.
+   * A real reset (the Memory Manager API specification's "manual circuit breaker control"):
+   * CLOSED, consecutive failures 0, the trial slot freed, and calls still in flight from before
+   * the reset can no longer count. opossum's `close()` and cockatiel's manual close keep the old
+   * failure count, so a single new failure re-opens them at once (README); here a breaker with
+   * threshold 5 needs 5 new failures. Lifetime totals and `last_error` are history and stay.
    */
   reset(): void {
     const at = this.now();
@@ -236,7 +219,6 @@ export class CircuitBreaker {
     this.consecutiveFailures = 0;
     if (from === "closed") {
       // Not a transition, but still a new episode so in-flight outcomes are forgotten.
-      this.strategy.reset();
       this.episode += 1;
       return;
     }
@@ -281,7 +263,7 @@ export class CircuitBreaker {
   private halfOpen(at: number, reason: TransitionReason): void {
     const current = this.current;
     if (current.state !== "open") return;
-    this.transition({ state: "half_open", openedAt: current.openedAt, trialsInFlight: 0 }, at, reason);
+    this.transition({ state: "half_open", openedAt: current.openedAt, trialInFlight: false }, at, reason);
   }
 
   private admit(): Ticket {
@@ -290,8 +272,8 @@ export class CircuitBreaker {
     if (this.recoveryDue(at)) this.halfOpen(at, "recovery_timeout");
     const state = this.current;
     if (state.state === "closed") return { episode: this.episode, trial: false };
-    if (state.state === "half_open" && state.trialsInFlight < this.halfOpenMaxCalls) {
-      state.trialsInFlight += 1;
+    if (state.state === "half_open" && !state.trialInFlight) {
+      state.trialInFlight = true;
       return { episode: this.episode, trial: true };
     }
     const retryAfterMs = state.state === "open" ? Math.max(0, state.reopenAt - at) : 0;
@@ -315,7 +297,7 @@ export class CircuitBreaker {
   private release(ticket: Ticket): void {
     const state = this.current;
     if (ticket.trial && ticket.episode === this.episode && state.state === "half_open") {
-      state.trialsInFlight -= 1;
+      state.trialInFlight = false;
     }
   }
 
@@ -338,10 +320,9 @@ export class CircuitBreaker {
     if (state === "closed") {
       if (outcome.ok) {
         this.consecutiveFailures = 0;
-        this.strategy.success(at);
       } else {
         this.consecutiveFailures += 1;
-        if (this.strategy.failure(at)) this.open(at, "failures", outcome.error);
+        if (this.consecutiveFailures >= this.failureThreshold) this.open(at, "failures", outcome.error);
       }
     } else if (state === "half_open") {
       if (outcome.ok) {
@@ -368,10 +349,7 @@ export class CircuitBreaker {
     this.current = next;
     this.episode += 1;
     this.lastTransitionAt = at;
-    if (next.state === "closed") {
-      this.consecutiveFailures = 0;
-      this.strategy.reset();
-    }
+    if (next.state === "closed") this.consecutiveFailures = 0;
     const event: StateChangeEvent = { name: this.name, from, to: next.state, at, reason };
     if (error !== undefined) event.error = error;
     this.listeners.emit("stateChange", event);

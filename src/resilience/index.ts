@@ -1,4 +1,3 @@
-export { type BreakStrategy, ConsecutiveFailures } from "./break-strategy.js";
 export {
   CircuitBreaker,
   type CircuitBreakerEvents,
