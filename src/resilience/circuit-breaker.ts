@@ -315,24 +315,16 @@ export class CircuitBreaker {
     // perhaps by a listener just now) is counted in the totals but decides nothing.
     if (ticket.episode !== this.episode) return;
 
-    // Same episode as the admission, so CLOSED or HALF_OPEN: an OPEN breaker admits nothing.
-    const state = this.current.state;
-    if (state === "closed") {
-      if (outcome.ok) {
-        this.consecutiveFailures = 0;
-      } else {
-        this.consecutiveFailures += 1;
-        if (this.consecutiveFailures >= this.failureThreshold) this.open(at, "failures", outcome.error);
-      }
-    } else if (state === "half_open") {
-      if (outcome.ok) {
-        this.consecutiveFailures = 0;
-        this.transition({ state: "closed" }, at, "trial_success");
-      } else {
-        this.consecutiveFailures += 1;
-        this.open(at, "trial_failure", outcome.error);
-      }
+    // Same episode as the admission: still CLOSED, or HALF_OPEN with this call as its trial.
+    const { trial } = ticket;
+    if (outcome.ok) {
+      if (trial) this.transition({ state: "closed" }, at, "trial_success");
+      else this.consecutiveFailures = 0;
+      return;
     }
+    this.consecutiveFailures += 1;
+    if (trial) this.open(at, "trial_failure", outcome.error);
+    else if (this.consecutiveFailures >= this.failureThreshold) this.open(at, "failures", outcome.error);
   }
 
   private open(at: number, reason: TransitionReason, error: unknown): void {
