@@ -17,15 +17,11 @@ export {
 } from "./health-model.js";
 export {
   type CanServeRule,
-  type ComponentChangeEvent,
   type ComponentHealth,
-  canServeUnlessAllDown,
   HealthMonitor,
-  type HealthMonitorEvents,
   type HealthMonitorOptions,
   type HealthSnapshot,
   type HealthStatus,
-  type OverallChangeEvent,
 } from "./health-monitor.js";
 export { errorMessage, type Unsubscribe } from "./listeners.js";
 export { addressOf, errorCode, logTransitions, type TransitionLogOptions } from "./transition-log.js";
