@@ -312,7 +312,6 @@ function buildHealth(
     components: withRedis ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
     canServe: (statuses) =>
       assessHealth({ breakers: statuses, outboxDurable: outboxDurable() }).canAcknowledgeWrites,
-    logger,
   });
   const guarded: [CircuitBreaker, string | null][] = [
     [breakers.postgres, addresses.database],
