@@ -1,4 +1,5 @@
 import { createClient, createCluster, ErrorReply, type RedisClientType, type RedisClusterType } from "redis";
+import { errorCode } from "../error-code.js";
 import { addressOf } from "./server-address.js";
 
 /**
@@ -84,8 +85,15 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
  */
 export class RedisUnreachableError extends Error {
   readonly code: string;
-  constructor(address: string, source: string, socketError: NodeJS.ErrnoException, options: ErrorOptions) {
-    const code = socketError.code ?? socketError.name;
+  constructor(
+    address: string,
+    source: string,
+    socketError: NodeJS.ErrnoException,
+    options: { cause: unknown },
+  ) {
+    // The socket's code; for node-redis's own uncoded errors, their class (as the command's).
+    const socketCode = errorCode(socketError);
+    const code = socketCode === "Error" || socketCode === "unknown" ? errorCode(options.cause) : socketCode;
     super(`Redis at ${address} (${source}) is unreachable: ${code} (${socketError.message})`, options);
     this.name = "RedisUnreachableError";
     this.code = code;
