@@ -1,5 +1,6 @@
 import { createClient, createCluster, ErrorReply, type RedisClientType, type RedisClusterType } from "redis";
 import { errorCode } from "../error-code.js";
+import { ReplyReader } from "./redis-reply.js";
 import { addressOf } from "./server-address.js";
 
 /**
@@ -135,12 +136,10 @@ async function scanAll(send: (args: string[]) => Promise<unknown>, pattern: stri
   const keys: string[] = [];
   let cursor = "0";
   do {
-    const [next, batch] = (await send(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"])) as [
-      string,
-      string[],
-    ];
-    cursor = next;
-    keys.push(...batch);
+    const read = new ReplyReader("SCAN", await send(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"]));
+    const [next, batch] = read.tuple(2);
+    cursor = read.string(next, "the cursor");
+    keys.push(...read.strings(batch, "the keys"));
   } while (cursor !== "0");
   return keys;
 }
