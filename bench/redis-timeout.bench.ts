@@ -9,10 +9,10 @@
  *    client pipelines each window), for each variant in turn, BENCH_ROUNDS (7) rounds in a rotating
  *    order after one warm-up round each; the medians of CPU time per call (process.cpuUsage: user +
  *    system, the client's whole share, garbage collection included) and of calls per second.
- * Variants: "timer" is the production connection (connectRedis, node-redis's default command
- * timeout of 5 s left on as in production); "node-redis" is a client with `commandOptions.timeout`
- * and the one `.catch` that would turn its TimeoutError into ours; "none" and "node-redis default"
- * are bare clients without and with node-redis's default, what any timeout is measured against.
+ * Variants: "timer" is the production connection (connectRedis: withTimeout, node-redis's own
+ * timeout off); "node-redis" is a client with `commandOptions.timeout` and the one `.catch` that
+ * would turn its TimeoutError into ours; "none" and "node-redis default" are bare clients without
+ * and with node-redis's default (5 s), what any timeout is measured against.
  *
  * Starts a redis-server of its own on a free port (it pauses it), stopped at the end.
  */
