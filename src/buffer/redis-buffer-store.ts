@@ -250,7 +250,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     const overrides = snapshot.configOverrides;
     const status = await rebuildBuffer(this.#redis, this.keys(ref), {
       epoch,
-      now: snapshot.lastUpdated?.getTime() ?? Date.now(),
+      lastUpdatedMs: snapshot.lastUpdated?.getTime() ?? Date.now(),
       ttlSeconds: overrides.buffer_ttl_seconds ?? this.deps.defaults.ttlSeconds,
       lastSeq: snapshot.lastSeq,
       coveredSeq: snapshot.summary?.last_seq ?? 0,

@@ -8,8 +8,11 @@ const script = new LuaScript(new URL("./rebuild-6.lua", import.meta.url));
 export interface RebuildInput {
   /** The epoch token read before the snapshot: an invalidation since then refuses it. */
   epoch: string;
-  /** Milliseconds since the epoch: the buffer's last update. */
-  now: number;
+  /**
+   * Milliseconds since the epoch recorded as the buffer's last update: the transcript's, so that
+   * a rebuild does not make an idle session look recently used (ARGV[2], "now" in the script).
+   */
+  lastUpdatedMs: number;
   /** The session's buffer TTL, its override included. */
   ttlSeconds: number;
   /** The transcript's last seq in the snapshot. */
@@ -40,7 +43,7 @@ export async function rebuildBuffer(
     [keys.buffer, keys.meta, keys.config, keys.summary, keys.outbox, keys.epoch],
     [
       input.epoch,
-      String(input.now),
+      String(input.lastUpdatedMs),
       String(input.ttlSeconds),
       String(input.lastSeq),
       String(input.coveredSeq),

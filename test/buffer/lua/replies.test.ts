@@ -44,7 +44,7 @@ const read: Call = (redis) => readBuffer(redis, keys, "all");
 const rebuild: Call = (redis) =>
   rebuildBuffer(redis, keys, {
     epoch: "7",
-    now: 1,
+    lastUpdatedMs: 1,
     ttlSeconds: 60,
     lastSeq: 4,
     coveredSeq: 0,
