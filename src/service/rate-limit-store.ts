@@ -1,11 +1,9 @@
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from "@fastify/rate-limit";
 import type { Logger } from "../logger.js";
-import { LuaScript } from "../storage/lua-script.js";
 import type { RedisConnection } from "../storage/redis-client.js";
+import { addToRateWindow } from "./lua/rate-limit.js";
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
-
-const rateLimitScript = new LuaScript(new URL("./lua/rate-limit-1.lua", import.meta.url));
 
 /** Default time between two syncs of the counts with Redis, in ms. */
 export const DEFAULT_RATE_LIMIT_SYNC_MS = 100;
@@ -84,13 +82,12 @@ export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRate
     window.pending = 0;
     window.syncedAt = Date.now();
     try {
-      const [count, ttl] = (await rateLimitScript.run(
-        redis,
-        [`${keyPrefix}:ratelimit:{${key}}`],
-        [String(window.windowMs), String(added)],
-      )) as [number, number];
-      window.shared = Number(count);
-      window.endsAt = Date.now() + Number(ttl);
+      const shared = await addToRateWindow(redis, `${keyPrefix}:ratelimit:{${key}}`, {
+        windowMs: window.windowMs,
+        added,
+      });
+      window.shared = shared.count;
+      window.endsAt = Date.now() + shared.ttlMs;
       if (degraded) {
         degraded = false;
         logger?.warn({}, "rate limits are shared through Redis again");
