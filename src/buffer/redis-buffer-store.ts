@@ -85,8 +85,9 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     seqs: StoredSeq[],
     generation: string,
   ): Promise<AppendOutcome> {
+    // `seqs` answers `entries` one for one, in order.
     const bufferEntries = entries.map((entry, index) =>
-      toBufferEntry(seqs[index]!.seq, entry.tokens, entry.tokensEstimated, entry.json),
+      toBufferEntry(seqs[index]?.seq ?? 0, entry.tokens, entry.tokensEstimated, entry.json),
     );
     const reply = await appendToBuffer(this.#redis, this.keys(ref), {
       now: Date.now(),
@@ -179,10 +180,10 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
       const records = await readOutbox(this.#redis, keys.outbox, batchSize);
       if (records.length === 0) return replayed;
       // One generation per run of entries (a session erased meanwhile refuses the whole run).
-      for (let start = 0; start < records.length; ) {
-        const generation = records[start]!.generation;
+      for (let start = 0, first = records[0]; first !== undefined; first = records[start]) {
+        const generation = first.generation;
         let end = start + 1;
-        while (end < records.length && records[end]!.generation === generation) end++;
+        while (records[end]?.generation === generation) end++;
         const run = records.slice(start, end).map((record) => record.entry);
         const stored = await this.deps.transcript.appendToGeneration(ref, generation, run);
         if (stored === null) {

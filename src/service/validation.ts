@@ -53,6 +53,7 @@ function toHttpError(issues: readonly Issue[], data: unknown, root: string): Htt
  * with the fewest issues is the one the caller meant.
  */
 function mostRelevant(issues: readonly Issue[]): Issue {
+  // biome-ignore lint/style/noNonNullAssertion: a failed zod parse reports at least one issue
   const first = issues[0]!;
   if (first.code === "invalid_union" && first.path.length === 0 && first.errors.length > 0) {
     const branch = first.errors.reduce((best, candidate) =>

@@ -22,12 +22,12 @@ export class LuaScript {
 
   /** `file`: the script's URL, e.g. `new URL("./lua/append-3.lua", import.meta.url)`. */
   constructor(file: URL) {
-    const fileName = file.pathname.split("/").at(-1)!;
-    const match = /^(.+)-(\d+)\.lua$/.exec(fileName);
-    if (!match) throw new Error(`Lua script file name must be <name>-<keys>.lua: ${fileName}`);
+    const fileName = file.pathname.split("/").at(-1) ?? "";
+    const [, name, keys] = /^(.+)-(\d+)\.lua$/.exec(fileName) ?? [];
+    if (name === undefined) throw new Error(`Lua script file name must be <name>-<keys>.lua: ${fileName}`);
     this.file = fileName;
-    this.name = match[1]!;
-    this.numberOfKeys = Number(match[2]);
+    this.name = name;
+    this.numberOfKeys = Number(keys);
     this.source = resolveIncludes(readFileSync(file, "utf8"), file);
     this.sha1 = createHash("sha1").update(this.source).digest("hex");
   }

@@ -63,7 +63,7 @@ export class ReplyReader {
     const flat = this.strings(value, name);
     if (flat.length % 2 !== 0) return this.fail(`${name} has an odd number of items`);
     const record: Record<string, string> = {};
-    for (let i = 0; i < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
+    for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i] ?? ""] = flat[i + 1] ?? "";
     return record;
   }
 

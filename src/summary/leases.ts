@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { SessionRef } from "../buffer/keys.js";
 import { sessionKeys } from "../buffer/keys.js";
-import type { Database } from "../storage/database.js";
+import { type Database, onlyRow } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { acquireLease } from "./lua/acquire-lease.js";
 import { extendLease } from "./lua/extend-lease.js";
@@ -100,7 +100,7 @@ export class SqlLeaseManager implements LeaseManager {
                FROM memory_summary_leases WHERE tenant = $1 AND session_id = $2) AS remaining_ms`,
       [ref.tenant, ref.sessionId, floor, this.#holderId, this.leaseMs],
     );
-    const row = rows[0]!;
+    const row = onlyRow(rows, "the lease statement");
     if (row.token === null) return { lease: null, retryAfterMs: Math.max(1, Number(row.remaining_ms ?? 1)) };
     const token = Number(row.token);
     const db = this.#db;
