@@ -211,76 +211,68 @@ export function wrapRedisClient(client: StandaloneClient, commandTimeoutMs = 100
   return new StandaloneConnection(client, false, commandTimeoutMs);
 }
 
-class StandaloneConnection implements RedisConnection {
-  readonly #client: StandaloneClient;
-  readonly #owned: boolean;
+/** What both kinds of connection keep: the client, whether it is theirs to close, and the timer. */
+abstract class TimedConnection<Client> {
+  protected readonly client: Client;
+  protected readonly owned: boolean;
   readonly #timeout: number;
   readonly #errors: SocketErrors | undefined;
-  constructor(client: StandaloneClient, owned: boolean, commandTimeoutMs: number, errors?: SocketErrors) {
-    this.#client = client;
-    this.#owned = owned;
+  constructor(client: Client, owned: boolean, commandTimeoutMs: number, errors?: SocketErrors) {
+    this.client = client;
+    this.owned = owned;
     this.#timeout = commandTimeoutMs;
     this.#errors = errors;
   }
+
+  /** `reply` bounded by the command timeout, its failure explained by the socket's error. */
+  protected timed<T>(reply: Promise<T>): Promise<T> {
+    return withTimeout(reply, this.#timeout, this.#errors);
+  }
+}
+
+class StandaloneConnection extends TimedConnection<StandaloneClient> implements RedisConnection {
   get isReady(): boolean {
-    return this.#client.isReady;
+    return this.client.isReady;
   }
   onReconnect(listener: () => void): void {
-    let connectedBefore = this.#client.isReady;
-    this.#client.on("ready", () => {
+    let connectedBefore = this.client.isReady;
+    this.client.on("ready", () => {
       if (connectedBefore) listener();
       connectedBefore = true;
     });
   }
   send(args: readonly string[]): Promise<unknown> {
-    return withTimeout(this.#client.sendCommand([...args]), this.#timeout, this.#errors);
+    return this.timed(this.client.sendCommand([...args]));
   }
   async info(section: string): Promise<string[]> {
-    return [await withTimeout(this.#client.info(section), this.#timeout, this.#errors)];
+    return [await this.timed(this.client.info(section))];
   }
 
   scanKeys(pattern: string): Promise<string[]> {
-    return scanAll(
-      (args) => withTimeout(this.#client.sendCommand(args), this.#timeout, this.#errors),
-      pattern,
-    );
+    return scanAll((args) => this.timed(this.client.sendCommand(args)), pattern);
   }
   async close(): Promise<void> {
-    if (!this.#owned) return;
-    if (this.#client.isOpen) this.#client.destroy();
+    if (!this.owned) return;
+    if (this.client.isOpen) this.client.destroy();
   }
 }
 
-class ClusterConnection implements RedisConnection {
-  readonly #client: ClusterClient;
-  readonly #owned: boolean;
-  readonly #timeout: number;
-  readonly #errors: SocketErrors | undefined;
-  constructor(client: ClusterClient, owned: boolean, commandTimeoutMs: number, errors?: SocketErrors) {
-    this.#client = client;
-    this.#owned = owned;
-    this.#timeout = commandTimeoutMs;
-    this.#errors = errors;
-  }
+class ClusterConnection extends TimedConnection<ClusterClient> implements RedisConnection {
   get isReady(): boolean {
-    return this.#client.masters.length > 0 && this.#client.masters.every((node) => node.client !== undefined);
+    return this.client.masters.length > 0 && this.client.masters.every((node) => node.client !== undefined);
   }
   onReconnect(listener: () => void): void {
     // Node clients also connect lazily (new primaries, slot moves): every node becoming ready
     // after start-up counts, which at worst costs one needless check.
-    this.#client.on("node-ready", listener);
+    this.client.on("node-ready", listener);
   }
   send(args: readonly string[], route: { key?: string; readonly?: boolean } = {}): Promise<unknown> {
-    return withTimeout(
-      this.#client.sendCommand(route.key, route.readonly ?? false, [...args]),
-      this.#timeout,
-      this.#errors,
-    );
+    return this.timed(this.client.sendCommand(route.key, route.readonly ?? false, [...args]));
   }
   async info(section: string): Promise<string[]> {
     const texts: string[] = [];
-    for (const master of this.#client.masters) {
-      const client = await this.#client.nodeClient(master);
+    for (const master of this.client.masters) {
+      const client = await this.client.nodeClient(master);
       texts.push(await client.info(section));
     }
     return texts;
@@ -288,18 +280,13 @@ class ClusterConnection implements RedisConnection {
 
   async scanKeys(pattern: string): Promise<string[]> {
     const keys: string[] = [];
-    for (const master of this.#client.masters) {
-      const client = await this.#client.nodeClient(master);
-      keys.push(
-        ...(await scanAll(
-          (args) => withTimeout(client.sendCommand(args), this.#timeout, this.#errors),
-          pattern,
-        )),
-      );
+    for (const master of this.client.masters) {
+      const client = await this.client.nodeClient(master);
+      keys.push(...(await scanAll((args) => this.timed(client.sendCommand(args)), pattern)));
     }
     return keys;
   }
   async close(): Promise<void> {
-    if (this.#owned) this.#client.destroy();
+    if (this.owned) this.client.destroy();
   }
 }

@@ -197,6 +197,13 @@ interface AppendRequest {
  * The transcript in the system of record: every acknowledged message of every session, in seq
  * order. The buffer and the summaries are views of it.
  */
+/** The session's ($1, $2) newest summary version, as a common table expression named `latest`. */
+const LATEST_SUMMARY = `latest AS (
+         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
+         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+         ORDER BY version DESC LIMIT 1
+       )`;
+
 export class Transcript {
   readonly #db: Database;
   readonly #appends: GroupCommit<AppendRequest, AppendResult>;
@@ -291,11 +298,7 @@ export class Transcript {
    */
   async readSnapshot(ref: SessionRef, defaults: BufferCaps): Promise<TranscriptSnapshot> {
     const { rows } = await this.#db.query<SnapshotRow>(
-      `WITH latest AS (
-         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
-         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
-         ORDER BY version DESC LIMIT 1
-       ),
+      `WITH ${LATEST_SUMMARY},
        session AS (
          SELECT next_seq - 1 AS last_seq, buffer_floor_seq, updated_at, generation
          FROM memory_sessions WHERE tenant = $1 AND session_id = $2
@@ -373,11 +376,7 @@ export class Transcript {
    */
   async readJobInput(ref: SessionRef, limits: { maxMessages: number; maxTokens: number }): Promise<JobInput> {
     const { rows } = await this.#db.query<JobInputRow>(
-      `WITH latest AS (
-         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
-         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
-         ORDER BY version DESC LIMIT 1
-       ),
+      `WITH ${LATEST_SUMMARY},
        head AS (
          SELECT s.next_seq - 1 AS session_last_seq, s.generation::text AS generation,
                 coalesce((SELECT last_seq FROM latest), 0) AS covered_seq,
