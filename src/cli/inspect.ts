@@ -1,8 +1,7 @@
 import type { BufferInfo } from "../buffer/buffer-store.js";
 import type { MemoryContext, MemoryStats } from "../manager/memory-manager.js";
 import type { SessionConfig } from "../manager/session-config.js";
-import type { CircuitBreakerSnapshot } from "../resilience/index.js";
-import { breakersOf, type HealthReport } from "../service/health.js";
+import type { CircuitBreakerSnapshot, HealthReport } from "../resilience/index.js";
 import type { StoredMessage, SummaryRecord } from "../types.js";
 import {
   type Command,
@@ -119,7 +118,7 @@ async function localReport(
       database: opened.databaseLabel,
       redis: redis === null ? "not configured" : redis.isReady ? "connected" : "unreachable",
       breakers_of: "this command",
-      circuit_breakers: breakersOf(memory),
+      circuit_breakers: memory.breakerSnapshots(),
       buffer_info: bufferInfo,
       buffer_messages: messages,
       current_summary: currentSummary,

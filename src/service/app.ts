@@ -12,17 +12,12 @@ import Fastify, {
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { MemoryManager } from "../manager/memory-manager.js";
 import { MemoryMetrics } from "../metrics/index.js";
+import { CircuitState } from "../resilience/index.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { readRedisStats } from "../storage/redis-stats.js";
 import { ApiKeyring, type Principal, presentedKey } from "./auth.js";
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_RATE_LIMIT_PER_MINUTE } from "./config.js";
-import {
-  type BreakerSnapshots,
-  breakersOf,
-  createHealthProvider,
-  type HealthProvider,
-  redisBreakerOpen,
-} from "./health.js";
+import { type BreakerSnapshots, createHealthProvider, type HealthProvider } from "./health.js";
 import { HttpError, mapError } from "./http-errors.js";
 import { swaggerOptions, swaggerUiOptions } from "./openapi.js";
 import { operationsRoutes } from "./operations-routes.js";
@@ -99,13 +94,14 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
     keyPrefix = "mem",
     metrics = new MemoryMetrics(),
   } = options;
-  const breakers = options.breakers ?? (() => breakersOf(memory));
+  const breakers = options.breakers ?? (() => memory.breakerSnapshots());
   const health =
     options.health ??
     createHealthProvider({
       memory,
       redis,
-      breakers,
+      // Unless given other snapshots, /health reads the breakers from the health model itself.
+      ...(options.breakers ? { breakers: options.breakers } : {}),
       summarizer: () => metrics.summarizerHealth(),
       ...(options.databaseKind ? { databaseKind: options.databaseKind } : {}),
     });
@@ -248,7 +244,10 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
                     warn: (details, message) => draining || app.log.warn(details, message),
                     error: (details, message) => draining || app.log.error(details, message),
                   },
-                  redisUsable: () => !draining && redis.isReady && !redisBreakerOpen(memory),
+                  redisUsable: () =>
+                    !draining &&
+                    redis.isReady &&
+                    memory.circuitBreaker.redis.getState() !== CircuitState.OPEN,
                 }),
               }
             : {}),
