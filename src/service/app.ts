@@ -20,9 +20,9 @@ import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_RATE_LIMIT_PER_MINUTE } from "./confi
 import { type BreakerSnapshots, createHealthProvider, type HealthProvider } from "./health.js";
 import { HttpError, mapError } from "./http-errors.js";
 import { swaggerOptions, swaggerUiOptions } from "./openapi.js";
-import { operationsRoutes } from "./operations-routes.js";
 import { redisRateLimitStore } from "./rate-limit-store.js";
-import { sessionRoutes } from "./session-routes.js";
+import { operationsRoutes } from "./routes/operations.js";
+import { sessionRoutes } from "./routes/sessions.js";
 import { zodValidatorCompiler } from "./validation.js";
 
 export interface MemoryServiceOptions {
@@ -259,7 +259,7 @@ export async function createMemoryService(options: MemoryServiceOptions): Promis
             ),
         });
       }
-      await sessionRoutes(v1, {
+      sessionRoutes(v1, {
         memoryFor,
         metrics,
         authenticated: apiKeys.enabled,
