@@ -18,7 +18,7 @@ const TAG = "operations";
 // No API key: these hold no session data.
 const PUBLIC: [] = [];
 
-// While draining, every route but /live answers the error `shutting_down` (see app.ts).
+// While draining, every route but /live answers the error `shutting_down` (see plugins/draining.ts).
 const DRAINING = "the service is shutting down (`shutting_down`): the error, with Retry-After";
 const RETRY_AFTER = {
   "Retry-After": { type: "integer" as const, description: "While shutting down: seconds to wait" },
