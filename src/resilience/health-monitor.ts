@@ -37,6 +37,20 @@ export interface HealthSnapshot {
   components: Record<string, ComponentHealth>;
 }
 
+/**
+ * The overall status from the components' (a "disabled" one, not configured, counts as fine) and
+ * whether the system can serve. The monitor and `assessHealth` both use it, so a monitor's
+ * snapshot and `/health` say the same.
+ */
+export function overallStatus(
+  components: Readonly<Record<string, HealthStatus | "disabled">>,
+  canServe: boolean,
+): HealthStatus {
+  if (!canServe) return "down";
+  const allUp = Object.values(components).every((status) => status === "up" || status === "disabled");
+  return allUp ? "up" : "degraded";
+}
+
 const statusOfBreaker: Record<CircuitState, HealthStatus> = {
   [CircuitState.CLOSED]: "up",
   [CircuitState.HALF_OPEN]: "degraded",
@@ -105,6 +119,15 @@ export class HealthMonitor {
     return { status: this.overall(), components };
   }
 
+  /** The attached breakers' snapshots, in the order their components were registered. */
+  breakerSnapshots(): CircuitBreakerSnapshot[] {
+    const snapshots: CircuitBreakerSnapshot[] = [];
+    for (const record of this.components.values()) {
+      if (record.breaker) snapshots.push(record.breaker.snapshot());
+    }
+    return snapshots;
+  }
+
   /** Each component's status, by name. */
   statuses(): Record<string, HealthStatus> {
     const statuses: Record<string, HealthStatus> = {};
@@ -132,8 +155,7 @@ export class HealthMonitor {
 
   private overall(): HealthStatus {
     const statuses = this.statuses();
-    if (!this.canServe(statuses)) return "down";
-    return Object.values(statuses).every((status) => status === "up") ? "up" : "degraded";
+    return overallStatus(statuses, this.canServe(statuses));
   }
 }
 

@@ -11,9 +11,14 @@ export {
 export { CircuitOpenError, isCircuitOpenError } from "./errors.js";
 export {
   assessHealth,
+  type ComponentReport,
   type ComponentStatus,
   type HealthAssessment,
   type HealthInput,
+  HealthModel,
+  type HealthModelOptions,
+  type HealthReport,
+  type HealthView,
 } from "./health-model.js";
 export {
   type CanServeRule,
@@ -22,6 +27,7 @@ export {
   type HealthMonitorOptions,
   type HealthSnapshot,
   type HealthStatus,
+  overallStatus,
 } from "./health-monitor.js";
 export { errorMessage, type Unsubscribe } from "./listeners.js";
 export { addressOf, errorCode, logTransitions, type TransitionLogOptions } from "./transition-log.js";
