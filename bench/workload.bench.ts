@@ -1,6 +1,6 @@
 /**
  * Replays a realistic chat workload through the library and prints latency percentiles, ops/s
- * and the ratio to the seed's SLAs (write p95 10 ms, read p95 5 ms).
+ * and the ratio to the Memory Manager API specification's SLAs (write p95 10 ms, read p95 5 ms).
  *
  * 50 sessions x 60 turns; each turn adds the user message, reads the context (as the orchestrator
  * does before calling the model), then adds the assistant's reply. Modes: Redis + PostgreSQL

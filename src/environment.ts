@@ -128,6 +128,6 @@ function readVariables(env: Env, names: readonly string[]): MemoryEnvironment {
   }
   const result = MemoryEnvironmentSchema.safeParse(present);
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw new ValidationError(String(issue.path[0]), issue.message);
+  const [issue] = result.error.issues;
+  throw new ValidationError(String(issue?.path[0] ?? "environment"), issue?.message ?? "is not valid");
 }

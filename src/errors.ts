@@ -42,6 +42,24 @@ export class RedisUnavailableError extends MemoryError {
   readonly code = "redis_unavailable";
 }
 
+/**
+ * Redis answered a script or command with a reply of a shape this build does not read (a script
+ * or server of another version, a proxy that rewrites replies, a bug). Not an outage: the server
+ * answered. The message names the script or command and the part that is wrong, never the
+ * reply's values, which may hold stored messages; `reply` keeps the whole reply.
+ */
+export class UnexpectedReplyError extends MemoryError {
+  readonly code = "unexpected_reply";
+  /** The script file (`append-5.lua`) or command (`XRANGE`) that answered. */
+  readonly source: string;
+  readonly reply: unknown;
+  constructor(source: string, reply: unknown, problem: string) {
+    super(`Redis answered ${source} with an unexpected reply: ${problem}`);
+    this.source = source;
+    this.reply = reply;
+  }
+}
+
 /** PostgreSQL did not answer (down, unreachable, or its breaker is open). */
 export class DatabaseUnavailableError extends MemoryError {
   readonly code = "database_unavailable";

@@ -55,6 +55,7 @@ function encodeKeyChar(char: string): string {
 /** The session a key belongs to, for keys made by `sessionKeys` with the same prefix. */
 export function sessionFromKey(prefix: string, key: string): SessionRef | null {
   const match = /^(.*):\{([A-Za-z0-9_.-]+):([^}]*)\}:[a-z]+$/.exec(key);
-  if (!match || match[1] !== prefix) return null;
-  return { tenant: match[2]!, sessionId: decodeURIComponent(match[3]!) };
+  const [, keyPrefix, tenant, id] = match ?? [];
+  if (keyPrefix !== prefix || tenant === undefined || id === undefined) return null;
+  return { tenant, sessionId: decodeURIComponent(id) };
 }

@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { parseBufferEntry, storedToBufferEntry, toBufferEntry } from "../messages/entries.js";
-import { LuaScript } from "../storage/lua-script.js";
 import type { RedisConnection } from "../storage/redis-client.js";
-import type { StoredSeq, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
+import type { AppendedSeq, StoredSeq, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
 import type { SummaryCache } from "../summary/summary-store.js";
-import type { ChatMessage, SummaryRecord } from "../types.js";
+import type { SummaryRecord } from "../types.js";
 import {
   type AppendOutcome,
   type BufferInfo,
@@ -16,21 +15,17 @@ import {
   stateFromSnapshot,
 } from "./buffer-store.js";
 import { type SessionRef, sessionFromKey, sessionKeys } from "./keys.js";
+import { appendToBuffer } from "./lua/append.js";
+import { type Invalidation, invalidateSession } from "./lua/invalidate.js";
+import { ackOutbox } from "./lua/outbox-ack.js";
+import { appendWithOutbox } from "./lua/outbox-append.js";
+import { publishSummaryAndTrim } from "./lua/publish-summary.js";
+import { readBuffer } from "./lua/read.js";
+import { rebuildBuffer } from "./lua/rebuild.js";
+import type { BufferTotals } from "./lua/totals.js";
+import { readOutbox } from "./outbox.js";
 
-const appendScript = new LuaScript(new URL("./lua/append-5.lua", import.meta.url));
-const rebuildScript = new LuaScript(new URL("./lua/rebuild-6.lua", import.meta.url));
-const readScript = new LuaScript(new URL("./lua/read-5.lua", import.meta.url));
-const publishSummaryScript = new LuaScript(new URL("./lua/publish-summary-4.lua", import.meta.url));
-const outboxAppendScript = new LuaScript(new URL("./lua/outbox-append-4.lua", import.meta.url));
-const outboxAckScript = new LuaScript(new URL("./lua/outbox-ack-4.lua", import.meta.url));
-const invalidateScript = new LuaScript(new URL("./lua/invalidate-8.lua", import.meta.url));
-
-/**
- * What an invalidation drops: "buffer" the buffer and its config cache (config change, cleared
- * buffer); "cache" every cached key of the session (summaries cleared, missed writes); "session"
- * everything, the outbox and the summarizer lease included (erase).
- */
-export type Invalidation = "buffer" | "cache" | "session";
+export type { Invalidation } from "./lua/invalidate.js";
 
 /** Prefix of the idempotency keys the outbox gives messages without an `id` (ids are printable). */
 const OUTBOX_KEY_PREFIX = "\u0001outbox:";
@@ -42,12 +37,6 @@ export interface RedisBufferStoreDependencies extends BufferStoreDependencies {
   /** Seconds the Redis copy of the current summary lives (default 86400, 24 h). */
   summaryCacheTtlSeconds?: number;
 }
-
-type AppendReply =
-  | ["ok", number, number, number, number, number, number, number]
-  | ["miss", string]
-  | ["outbox"];
-type ReadReply = ["ok", string[], string[], string[], string[], number] | ["miss", string];
 
 /**
  * The buffer in Redis: a LIST per session plus a HASH of running totals, changed only by Lua
@@ -96,60 +85,37 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     seqs: StoredSeq[],
     generation: string,
   ): Promise<AppendOutcome> {
+    // `seqs` answers `entries` one for one, in order.
     const bufferEntries = entries.map((entry, index) =>
-      toBufferEntry(seqs[index]!.seq, entry.tokens, entry.tokensEstimated, entry.json),
+      toBufferEntry(seqs[index]?.seq ?? 0, entry.tokens, entry.tokensEstimated, entry.json),
     );
-    const keys = this.keys(ref);
-    const { defaults } = this.deps;
-    const reply = (await appendScript.run(
-      this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.outbox, keys.epoch],
-      [
-        String(Date.now()),
-        String(defaults.ttlSeconds),
-        String(defaults.maxMessages),
-        String(defaults.maxTokens),
-        String(defaults.summaryTriggerTokens),
-        generation,
-        ...bufferEntries,
-      ],
-    )) as AppendReply;
-    if (reply[0] === "outbox") {
+    const reply = await appendToBuffer(this.#redis, this.keys(ref), {
+      now: Date.now(),
+      defaults: this.deps.defaults,
+      generation,
+      entries: bufferEntries,
+    });
+    if (reply.status === "outbox") {
       // Writes from a database outage wait in the outbox with provisional seqs: put them in the
       // transcript first, then the buffer is rebuilt from it with every seq final.
       await this.replayOutbox(ref);
       return outcomeFromState(seqs, await this.readState(ref, 0));
     }
-    if (reply[0] === "miss") {
+    if (reply.status === "miss") {
       // Not in Redis as a whole proven copy, another generation's, or a seq missed: the
       // transcript has everything, so the buffer is rebuilt from it.
-      return outcomeFromState(seqs, await this.#rebuild(ref, reply[1]));
+      return outcomeFromState(seqs, await this.#rebuild(ref, reply.epoch));
     }
-    const [, , bufferTokens, firstSeq, lastSeq, summaryTriggerTokens, coveredSeq, maxMessages] = reply;
-    const bufferStart = firstSeq > 0 ? firstSeq : lastSeq + 1;
-    return {
-      seqs,
-      bufferTokens,
-      summaryTriggerTokens,
-      backlogMessages: Math.max(0, bufferStart - coveredSeq - 1),
-      maxMessages,
-    };
+    return outcomeFromTotals(seqs, reply.totals);
   }
 
   async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
-    const keys = this.keys(ref);
-    const reply = (await readScript.run(
-      this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.summary, keys.epoch],
-      [limit === undefined ? "all" : String(limit)],
-    )) as ReadReply;
-    if (reply[0] === "miss") {
-      return newestOf(await this.#rebuild(ref, reply[1]), limit);
+    const reply = await readBuffer(this.#redis, this.keys(ref), limit ?? "all");
+    if (reply.status === "miss") {
+      return newestOf(await this.#rebuild(ref, reply.epoch), limit);
     }
-    const [, metaFlat, configFlat, summaryFlat, entries, pttl] = reply;
-    const meta = pairs(metaFlat);
-    const config = pairs(configFlat);
-    const summary = summaryFromHash(pairs(summaryFlat));
+    const { meta, config, entries, pttlMs } = reply;
+    const summary = summaryFromHash(reply.summary);
     const coveredSeq = Number(meta.covered_seq ?? 0);
     if (coveredSeq > 0 && (summary === null || summary.last_seq < coveredSeq)) {
       // The summary cache expired or was evicted while the buffer stayed: publish the current one
@@ -163,7 +129,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     }
     return {
       messages: entries.map(parseBufferEntry),
-      info: this.#info(meta, config, Number(pttl)),
+      info: this.#info(meta, config, pttlMs),
       summary,
     };
   }
@@ -179,12 +145,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
    * Call it after the change is committed; the next access rebuilds from the transcript.
    */
   async invalidate(ref: SessionRef, what: Invalidation): Promise<void> {
-    const keys = this.keys(ref);
-    await invalidateScript.run(
-      this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.summary, keys.outbox, keys.lease, keys.fence, keys.epoch],
-      [what],
-    );
+    await invalidateSession(this.#redis, this.keys(ref), what);
   }
 
   /**
@@ -193,35 +154,18 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
    * is not in Redis (there is no seq to continue from), in which case nothing was written.
    */
   async appendToOutbox(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome | null> {
-    const keys = this.keys(ref);
-    const { defaults } = this.deps;
-    const args = entries.flatMap((entry) => [
-      `${entry.tokens}:${entry.tokensEstimated ? 1 : 0}:${entry.json}`,
-      entry.idempotencyKey ?? entry.message.id ?? `${OUTBOX_KEY_PREFIX}${randomUUID()}`,
-    ]);
-    const reply = (await outboxAppendScript.run(
-      this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.outbox],
-      [
-        String(Date.now()),
-        String(defaults.ttlSeconds),
-        String(defaults.maxMessages),
-        String(defaults.maxTokens),
-        String(defaults.summaryTriggerTokens),
-        ...args,
-      ],
-    )) as ["ok", number, number, number, number, number, number, number] | ["missing"];
-    if (reply[0] !== "ok") return null;
-    const [, , bufferTokens, firstSeq, lastSeq, summaryTriggerTokens, coveredSeq, maxMessages] = reply;
-    const bufferStart = firstSeq > 0 ? firstSeq : lastSeq + 1;
-    return {
-      // The transcript assigns the seqs when the outbox is replayed: nothing is promised here.
-      seqs: entries.map(() => ({ seq: null, duplicate: false, provisional: true })),
-      bufferTokens,
-      summaryTriggerTokens,
-      backlogMessages: Math.max(0, bufferStart - coveredSeq - 1),
-      maxMessages,
-    };
+    const reply = await appendWithOutbox(this.#redis, this.keys(ref), {
+      now: Date.now(),
+      defaults: this.deps.defaults,
+      writes: entries.map((entry) => ({
+        ...entry,
+        idempotencyKey: entry.idempotencyKey ?? entry.message.id ?? `${OUTBOX_KEY_PREFIX}${randomUUID()}`,
+      })),
+    });
+    if (reply.status !== "ok") return null;
+    // The transcript assigns the seqs when the outbox is replayed: nothing is promised here.
+    const seqs: AppendedSeq[] = entries.map(() => ({ seq: null, duplicate: false, provisional: true }));
+    return outcomeFromTotals(seqs, reply.totals);
   }
 
   /**
@@ -233,16 +177,13 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     const keys = this.keys(ref);
     let replayed = 0;
     for (;;) {
-      const batch = (await this.#redis.send(["XRANGE", keys.outbox, "-", "+", "COUNT", String(batchSize)], {
-        key: keys.outbox,
-      })) as [string, string[]][];
-      if (batch.length === 0) return replayed;
-      const records = batch.map(([, fields]) => outboxRecord(pairs(fields)));
+      const records = await readOutbox(this.#redis, keys.outbox, batchSize);
+      if (records.length === 0) return replayed;
       // One generation per run of entries (a session erased meanwhile refuses the whole run).
-      for (let start = 0; start < records.length; ) {
-        const generation = records[start]!.generation;
+      for (let start = 0, first = records[0]; first !== undefined; first = records[start]) {
+        const generation = first.generation;
         let end = start + 1;
-        while (end < records.length && records[end]!.generation === generation) end++;
+        while (records[end]?.generation === generation) end++;
         const run = records.slice(start, end).map((record) => record.entry);
         const stored = await this.deps.transcript.appendToGeneration(ref, generation, run);
         if (stored === null) {
@@ -253,10 +194,10 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
         } else replayed += run.length;
         start = end;
       }
-      await outboxAckScript.run(
+      await ackOutbox(
         this.#redis,
-        [keys.outbox, keys.meta, keys.buffer, keys.epoch],
-        batch.map(([id]) => id),
+        keys,
+        records.map((record) => record.id),
       );
     }
   }
@@ -273,35 +214,19 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
    * version of another `generation` of the session (erased meanwhile) is never cached.
    */
   async publishSummary(ref: SessionRef, summary: SummaryRecord, generation: string): Promise<void> {
-    const keys = this.keys(ref);
-    await publishSummaryScript.run(
-      this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.summary],
-      [
-        String(this.#summaryCacheTtlSeconds),
-        generation,
-        String(summary.version),
-        summary.summary_text,
-        String(summary.first_seq),
-        String(summary.last_seq),
-        String(summary.tokens),
-        summary.created_at,
-        JSON.stringify(summary.metadata),
-      ],
-    );
+    await publishSummaryAndTrim(this.#redis, this.keys(ref), {
+      summary,
+      generation,
+      cacheTtlSeconds: this.#summaryCacheTtlSeconds,
+    });
   }
 
   /** The cached current summary, only while the session's copy is whole, proven and up to date. */
   async readCachedSummary(ref: SessionRef): Promise<SummaryRecord | null> {
-    const keys = this.keys(ref);
-    const reply = (await readScript.run(
-      this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.summary, keys.epoch],
-      ["0"],
-    )) as ReadReply;
-    if (reply[0] === "miss") return null;
-    const summary = summaryFromHash(pairs(reply[3]));
-    const coveredSeq = Number(pairs(reply[1]).covered_seq ?? 0);
+    const reply = await readBuffer(this.#redis, this.keys(ref), 0);
+    if (reply.status === "miss") return null;
+    const summary = summaryFromHash(reply.summary);
+    const coveredSeq = Number(reply.meta.covered_seq ?? 0);
     return summary && summary.last_seq >= coveredSeq ? summary : null;
   }
 
@@ -323,22 +248,17 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     const snapshot = await this.#snapshot(ref);
     const state = stateFromSnapshot(snapshot, this.deps.defaults, "redis");
     if (snapshot.lastSeq === 0 || snapshot.generation === null) return state;
-    const keys = this.keys(ref);
     const overrides = snapshot.configOverrides;
-    const [status] = (await rebuildScript.run(
-      this.#redis,
-      [keys.buffer, keys.meta, keys.config, keys.summary, keys.outbox, keys.epoch],
-      [
-        epoch,
-        String(snapshot.lastUpdated?.getTime() ?? Date.now()),
-        String(overrides.buffer_ttl_seconds ?? this.deps.defaults.ttlSeconds),
-        String(snapshot.lastSeq),
-        String(snapshot.summary?.last_seq ?? 0),
-        snapshot.generation,
-        JSON.stringify(overrides),
-        ...snapshot.messages.map(storedToBufferEntry),
-      ],
-    )) as ["rebuilt" | "kept" | "fenced"];
+    const status = await rebuildBuffer(this.#redis, this.keys(ref), {
+      epoch,
+      lastUpdatedMs: snapshot.lastUpdated?.getTime() ?? Date.now(),
+      ttlSeconds: overrides.buffer_ttl_seconds ?? this.deps.defaults.ttlSeconds,
+      lastSeq: snapshot.lastSeq,
+      coveredSeq: snapshot.summary?.last_seq ?? 0,
+      generation: snapshot.generation,
+      configOverrides: overrides,
+      entries: snapshot.messages.map(storedToBufferEntry),
+    });
     if (status === "rebuilt" && snapshot.summary) {
       await this.publishSummary(ref, snapshot.summary, snapshot.generation);
     }
@@ -365,28 +285,15 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
   }
 }
 
-function pairs(flat: readonly string[]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
-  return record;
-}
-
-/** One outbox stream entry: the transcript entry, its idempotency key and its generation. */
-function outboxRecord(record: Record<string, string>): { entry: TranscriptEntry; generation: string | null } {
-  const entry = record.entry!;
-  const first = entry.indexOf(":");
-  const second = entry.indexOf(":", first + 1);
-  const json = entry.slice(second + 1);
+/** The append outcome a script's totals imply. */
+function outcomeFromTotals(seqs: AppendedSeq[], totals: BufferTotals): AppendOutcome {
+  const bufferStart = totals.firstSeq > 0 ? totals.firstSeq : totals.lastSeq + 1;
   return {
-    entry: {
-      message: JSON.parse(json) as ChatMessage,
-      json,
-      tokens: Number(entry.slice(0, first)),
-      tokensEstimated: entry.slice(first + 1, second) === "1",
-      idempotencyKey: record.key!,
-    },
-    // Entries written before generations were recorded carry none.
-    generation: record.gen === undefined || record.gen === "-" ? null : record.gen,
+    seqs,
+    bufferTokens: totals.totalTokens,
+    summaryTriggerTokens: totals.summaryTriggerTokens,
+    backlogMessages: Math.max(0, bufferStart - totals.coveredSeq - 1),
+    maxMessages: totals.maxMessages,
   };
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { MemoryManager } from "../manager/memory-manager.js";
 import { chatTurn, seededRandom, summarize } from "./chat-workload.js";
 import { type Command, integerOption, parseCommandLine, write } from "./command.js";
 import { openMemory } from "./open-memory.js";
@@ -49,74 +50,26 @@ export const benchCommand: Command = {
     const tenant = values.tenant ?? "swisper-bench";
 
     const opened = await openMemory(env, { tenant });
-    const { memory } = opened;
     const run = randomBytes(4).toString("hex");
     const ids = Array.from({ length: sessions }, (_, index) => `bench-${run}-${index}`);
-    const writes: number[] = [];
-    const reads: number[] = [];
     try {
       const progress = new Progress({ stream: stderr, label: "bench", total: sessions * turns });
-      let next = 0;
-      const started = performance.now();
-      const worker = async () => {
-        while (next < ids.length) {
-          const index = next++;
-          const random = seededRandom(index + 1);
-          for (let turn = 0; turn < turns; turn++) {
-            const [user, assistant] = chatTurn(random, turn);
-            writes.push(await timed(() => memory.addMessage(ids[index]!, user)));
-            reads.push(await timed(() => memory.getContext(ids[index]!, { max_tokens: maxTokens })));
-            writes.push(await timed(() => memory.addMessage(ids[index]!, assistant)));
-            progress.tick();
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, sessions) }, worker));
-      const seconds = (performance.now() - started) / 1000;
+      const timings = await driveChats(opened.memory, ids, { turns, concurrency, maxTokens }, progress);
       progress.finish();
-
-      const operations = writes.length + reads.length;
       const report = {
         storage: `${opened.databaseLabel}${opened.redis ? " + redis" : ""}`,
         sessions,
         turns,
         concurrency,
-        write: percentiles(writes),
-        read: percentiles(reads),
-        operations,
-        seconds: round(seconds),
-        operations_per_second: Math.round(operations / seconds),
+        ...summarizeTimings(timings),
       };
-      if (values.json) {
-        write(stdout, JSON.stringify(report, null, 2));
-      } else {
-        write(
-          stdout,
-          `storage: ${report.storage}; ${sessions} sessions x ${turns} turns, ${concurrency} at once`,
-        );
-        write(
-          stdout,
-          `${"operation".padEnd(16)}${"n".padStart(8)}${"p50 ms".padStart(10)}${"p95 ms".padStart(10)}${"p99 ms".padStart(10)}`,
-        );
-        for (const [name, figures] of [
-          ["write", report.write],
-          ["context read", report.read],
-        ] as const) {
-          write(
-            stdout,
-            `${name.padEnd(16)}${String(figures.n).padStart(8)}${figures.p50.toFixed(3).padStart(10)}${figures.p95.toFixed(3).padStart(10)}${figures.p99.toFixed(3).padStart(10)}`,
-          );
-        }
-        write(
-          stdout,
-          `throughput: ${report.operations_per_second} operations/s (${operations} in ${report.seconds} s)`,
-        );
-      }
+      if (values.json) write(stdout, JSON.stringify(report, null, 2));
+      else printReport(stdout, report);
       return 0;
     } finally {
       if (!values.keep) {
-        await memory.waitForIdle();
-        for (const id of ids) await memory.clearSessionMemory(id).catch(() => {});
+        await opened.memory.waitForIdle();
+        await eraseAll(opened.memory, ids, stderr);
       } else {
         // Beside JSON output (--json) the list goes to stderr, so that stdout stays one document.
         write(
@@ -128,6 +81,85 @@ export const benchCommand: Command = {
     }
   },
 };
+
+interface Timings {
+  writes: number[];
+  reads: number[];
+  seconds: number;
+}
+
+/** `concurrency` chats at once, each a session of `turns` turns: write, read the context, write. */
+async function driveChats(
+  memory: MemoryManager,
+  ids: readonly string[],
+  shape: { turns: number; concurrency: number; maxTokens: number },
+  progress: Progress,
+): Promise<Timings> {
+  const writes: number[] = [];
+  const reads: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    for (let index = next++, id = ids[index]; id !== undefined; index = next++, id = ids[index]) {
+      const session = id;
+      const random = seededRandom(index + 1);
+      for (let turn = 0; turn < shape.turns; turn++) {
+        const [user, assistant] = chatTurn(random, turn);
+        writes.push(await timed(() => memory.addMessage(session, user)));
+        reads.push(await timed(() => memory.getContext(session, { max_tokens: shape.maxTokens })));
+        writes.push(await timed(() => memory.addMessage(session, assistant)));
+        progress.tick();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(shape.concurrency, ids.length) }, worker));
+  return { writes, reads, seconds: (performance.now() - started) / 1000 };
+}
+
+function summarizeTimings({ writes, reads, seconds }: Timings) {
+  const operations = writes.length + reads.length;
+  return {
+    write: percentiles(writes),
+    read: percentiles(reads),
+    operations,
+    seconds: round(seconds),
+    operations_per_second: Math.round(operations / seconds),
+  };
+}
+
+type Report = ReturnType<typeof summarizeTimings> & {
+  storage: string;
+  sessions: number;
+  turns: number;
+  concurrency: number;
+};
+
+function printReport(stdout: NodeJS.WritableStream, report: Report): void {
+  const { sessions, turns, concurrency } = report;
+  write(stdout, `storage: ${report.storage}; ${sessions} sessions x ${turns} turns, ${concurrency} at once`);
+  const columns = ["p50 ms", "p95 ms", "p99 ms"].map((title) => title.padStart(10)).join("");
+  write(stdout, `${"operation".padEnd(16)}${"n".padStart(8)}${columns}`);
+  for (const [name, figures] of [
+    ["write", report.write],
+    ["context read", report.read],
+  ] as const) {
+    const values = [figures.p50, figures.p95, figures.p99]
+      .map((value) => value.toFixed(3).padStart(10))
+      .join("");
+    write(stdout, `${name.padEnd(16)}${String(figures.n).padStart(8)}${values}`);
+  }
+  write(
+    stdout,
+    `throughput: ${report.operations_per_second} operations/s (${report.operations} in ${report.seconds} s)`,
+  );
+}
+
+/** Erases the benchmark's sessions; one that fails is reported, the others are still erased. */
+async function eraseAll(memory: MemoryManager, ids: readonly string[], stderr: NodeJS.WritableStream) {
+  let failed = 0;
+  for (const id of ids) await memory.clearSessionMemory(id).catch(() => failed++);
+  if (failed > 0) write(stderr, `could not erase ${failed} of the benchmark's ${ids.length} sessions`);
+}
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
   const started = performance.now();

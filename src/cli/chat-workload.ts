@@ -30,7 +30,7 @@ const CODE =
 function words(random: () => number, source: string, count: number): string {
   const pool = source.split(" ");
   const out: string[] = [];
-  for (let i = 0; i < count; i++) out.push(pool[Math.floor(random() * pool.length)]!);
+  for (let i = 0; i < count; i++) out.push(pool[Math.floor(random() * pool.length)] ?? "");
   return out.join(" ");
 }
 
@@ -50,7 +50,7 @@ export function chatTurn(random: () => number, turn: number): [ChatMessage, Chat
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)]!;
+  return sorted[Math.max(0, index)] ?? Number.NaN;
 }
 
 export function summarize(samples: number[]): { p50: number; p95: number; p99: number; n: number } {

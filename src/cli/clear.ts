@@ -45,6 +45,7 @@ export const clearCommand: Command = {
       { tenant: { type: "string" }, yes: { type: "boolean" }, url: { type: "string" } },
       { min: 1, max: 1 },
     );
+    // biome-ignore lint/style/noNonNullAssertion: parseCommandLine required one positional
     const sessionId = positionals[0]!;
     const interactive = process.stdin.isTTY === true && stdout === process.stdout;
     if (!values.yes && !interactive) throw new UsageError("clear erases data: pass --yes to confirm");

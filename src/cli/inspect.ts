@@ -1,8 +1,7 @@
 import type { BufferInfo } from "../buffer/buffer-store.js";
 import type { MemoryContext, MemoryStats } from "../manager/memory-manager.js";
 import type { SessionConfig } from "../manager/session-config.js";
-import type { CircuitBreakerSnapshot } from "../resilience/index.js";
-import { breakersOf, type HealthReport } from "../service/health.js";
+import type { CircuitBreakerSnapshot, HealthReport } from "../resilience/index.js";
 import type { StoredMessage, SummaryRecord } from "../types.js";
 import {
   type Command,
@@ -14,7 +13,7 @@ import {
   write,
 } from "./command.js";
 import { openMemory } from "./open-memory.js";
-import { type ServiceClient, serviceClientFor } from "./service-client.js";
+import { type ServiceClient, ServiceResponseError, serviceClientFor } from "./service-client.js";
 
 const HELP = `Usage: swisper-memory inspect <session> [options]
 
@@ -22,7 +21,9 @@ Prints what the specification's Debug Commands print for one session: whether me
 circuit breakers' states, the buffer's info and messages, the current summary and the summary
 history, and the session's config. Reads only. Opens the storage the environment configures
 (DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL), or, with --url or MEMORY_URL, asks that running
-service over HTTP and shows its live breakers (MEMORY_API_KEY is sent as the key).
+service over HTTP and shows its live breakers (MEMORY_API_KEY is sent as the key). When that
+service cannot read the session now (503, an outage), it prints the service's availability and
+breakers, and exits 1.
 
 Options:
   --url <url>        a running service to ask, e.g. http://127.0.0.1:8080 (default MEMORY_URL)
@@ -32,8 +33,8 @@ Options:
   --json             print one JSON object instead of text
   -h, --help         this help`;
 
-/** What `inspect` prints, from the storage (locally) or from a running service (`--url`). */
-interface InspectReport {
+/** Whether memory is available, where it lives, and the breakers that decide it. */
+interface Availability {
   session_id: string;
   tenant: string;
   available: boolean;
@@ -42,11 +43,23 @@ interface InspectReport {
   /** Whose breakers these are: this command's own, or the running service's. */
   breakers_of: "this command" | "the service";
   circuit_breakers: CircuitBreakerSnapshot[];
+}
+
+/** What `inspect` prints, from the storage (locally) or from a running service (`--url`). */
+interface InspectReport extends Availability {
   buffer_info: BufferInfo;
   buffer_messages: StoredMessage[];
   current_summary: string | null;
   summary_history: SummaryRecord[];
   session_config: SessionConfig;
+}
+
+/**
+ * A running service that answers its health but cannot read the session now (503: an outage):
+ * its availability and breakers, which matter most then, and why the rest is missing.
+ */
+interface UnreadableSession extends Availability {
+  error: string;
 }
 
 interface Limits {
@@ -70,6 +83,7 @@ export const inspectCommand: Command = {
       },
       { min: 1, max: 1 },
     );
+    // biome-ignore lint/style/noNonNullAssertion: parseCommandLine required one positional
     const sessionId = positionals[0]!;
     const limits = {
       messages: integerOption(values.messages, "messages", 20, 0, 10_000),
@@ -89,8 +103,11 @@ export const inspectCommand: Command = {
       return 1;
     }
     if (values.json) write(stdout, JSON.stringify(report, null, 2));
+    else if ("error" in report) printAvailability(stdout, report);
     else printReport(stdout, report, limits);
-    return 0;
+    if (!("error" in report)) return 0;
+    write(stderr, `swisper-memory inspect: ${report.error}`);
+    return 1;
   },
 };
 
@@ -118,7 +135,7 @@ async function localReport(
       database: opened.databaseLabel,
       redis: redis === null ? "not configured" : redis.isReady ? "connected" : "unreachable",
       breakers_of: "this command",
-      circuit_breakers: breakersOf(memory),
+      circuit_breakers: memory.breakerSnapshots(),
       buffer_info: bufferInfo,
       buffer_messages: messages,
       current_summary: currentSummary,
@@ -135,18 +152,24 @@ async function remoteReport(
   service: ServiceClient,
   sessionId: string,
   limits: Limits,
-): Promise<InspectReport | null> {
+): Promise<InspectReport | UnreadableSession | null> {
   const session = `/v1/sessions/${encodeURIComponent(sessionId)}`;
-  const [health, context, summaries, stats] = await Promise.all([
+  const [health, reads] = await Promise.all([
     service.get<HealthReport>("/health", [503]),
-    service.get<MemoryContext>(`${session}/context`),
-    service.get<{ summaries: SummaryRecord[] }>(`${session}/summaries?limit=${limits.history}`),
-    service.get<MemoryStats>(`${session}/stats`),
+    Promise.all([
+      service.get<MemoryContext>(`${session}/context`),
+      service.get<{ summaries: SummaryRecord[] }>(`${session}/summaries?limit=${limits.history}`),
+      service.get<MemoryStats>(`${session}/stats`),
+    ]).catch((error: unknown) => {
+      // An outage is when the service's availability and breakers matter most: keep them.
+      if (error instanceof ServiceResponseError && error.status === 503) return error;
+      throw error;
+    }),
   ]);
-  if (!health || !context || !summaries || !stats) return null;
+  if (!health) return null;
   const database = health.components.postgres;
   const redis = health.components.redis;
-  return {
+  const availability: Availability = {
     session_id: sessionId,
     tenant: service.hasApiKey ? "(the API key's)" : "default",
     available: health.available,
@@ -154,6 +177,12 @@ async function remoteReport(
     redis: redis === undefined || redis.status === "disabled" ? "not configured" : redis.status,
     breakers_of: "the service",
     circuit_breakers: Object.values(health.breakers),
+  };
+  if (reads instanceof ServiceResponseError) return { ...availability, error: reads.message };
+  const [context, summaries, stats] = reads;
+  if (!context || !summaries || !stats) return null;
+  return {
+    ...availability,
     buffer_info: context.buffer_info,
     buffer_messages: limits.messages > 0 ? context.buffer_messages.slice(-limits.messages) : [],
     current_summary: context.current_summary,
@@ -162,13 +191,17 @@ async function remoteReport(
   };
 }
 
-function printReport(stdout: NodeJS.WritableStream, report: InspectReport, limits: Limits): void {
+function printAvailability(stdout: NodeJS.WritableStream, report: Availability): void {
   write(stdout, `Session '${report.session_id}' (tenant '${report.tenant}')`);
   write(stdout);
   write(stdout, `Memory available:  ${report.available ? "yes" : "NO"}`);
   write(stdout, `System of record:  ${report.database}`);
   write(stdout, `Redis:             ${report.redis}`);
   printBreakers(stdout, report);
+}
+
+function printReport(stdout: NodeJS.WritableStream, report: InspectReport, limits: Limits): void {
+  printAvailability(stdout, report);
   write(stdout);
   write(stdout, "Buffer info:");
   for (const [key, value] of Object.entries(report.buffer_info))
@@ -208,7 +241,7 @@ function printReport(stdout: NodeJS.WritableStream, report: InspectReport, limit
     write(stdout, `  ${key.padEnd(24)}${value}`);
 }
 
-function printBreakers(stdout: NodeJS.WritableStream, report: InspectReport): void {
+function printBreakers(stdout: NodeJS.WritableStream, report: Availability): void {
   write(
     stdout,
     `Circuit breakers:  ${report.breakers_of === "the service" ? "the service's, live" : "this command's own (--url shows a running service's)"}`,

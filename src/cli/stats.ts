@@ -1,7 +1,7 @@
 import type { MemoryStats } from "../manager/memory-manager.js";
 import { readRedisStats } from "../storage/redis-stats.js";
 import { type Command, parseCommandLine, TENANT_WITH_URL, UsageError, write } from "./command.js";
-import { openMemory } from "./open-memory.js";
+import { type OpenedMemory, openMemory } from "./open-memory.js";
 import { serviceClientFor } from "./service-client.js";
 
 const WHOLE_STORE_WITH_URL =
@@ -56,74 +56,75 @@ export const statsCommand: Command = {
       ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
     });
     try {
-      if (sessionId !== undefined) {
-        const stats = await opened.memory.getMemoryStats(sessionId);
-        // As `clear` and the HTTP API (404): a session without memory is an error, exit 1.
-        if (stats.buffer.last_seq === 0 && stats.summary.summary_count === 0) {
-          write(stderr, `session '${sessionId}' (tenant '${opened.memory.tenant}') has no memory`);
-          return 1;
-        }
-        const title = `Session '${sessionId}' (tenant '${opened.memory.tenant}')`;
-        printSessionStats(stdout, stats, title, values.json === true);
+      if (sessionId === undefined) {
+        const report = await wholeStoreReport(opened);
+        if (values.json) write(stdout, JSON.stringify(report, null, 2));
+        else printWholeStore(stdout, report);
         return 0;
       }
-
-      // Whole-store figures are counted from the system of record's tables.
-      const { rows: tenants } = await opened.db.query<TenantRow>(
-        `SELECT s.tenant,
-                count(*)::bigint AS sessions,
-                coalesce(sum(s.next_seq - 1), 0)::bigint AS messages,
-                (SELECT count(*) FROM memory_summaries m WHERE m.tenant = s.tenant)::bigint AS summaries
-         FROM memory_sessions s GROUP BY s.tenant ORDER BY messages DESC LIMIT 20`,
-      );
-      const redis = await readRedisStats(opened.redis);
-      const totals = tenants.reduce(
-        (sum, row) => ({
-          sessions: sum.sessions + Number(row.sessions),
-          messages: sum.messages + Number(row.messages),
-          summaries: sum.summaries + Number(row.summaries),
-        }),
-        { sessions: 0, messages: 0, summaries: 0 },
-      );
-      const report = {
-        available: opened.memory.isAvailable(),
-        database: opened.databaseLabel,
-        redis_configured: opened.redis !== null,
-        redis,
-        totals,
-        tenants: tenants.map((row) => ({
-          tenant: row.tenant,
-          sessions: Number(row.sessions),
-          messages: Number(row.messages),
-          summaries: Number(row.summaries),
-        })),
-      };
-      if (values.json) {
-        write(stdout, JSON.stringify(report, null, 2));
-        return 0;
+      const stats = await opened.memory.getMemoryStats(sessionId);
+      // As `clear` and the HTTP API (404): a session without memory is an error, exit 1.
+      if (stats.buffer.last_seq === 0 && stats.summary.summary_count === 0) {
+        write(stderr, `session '${sessionId}' (tenant '${opened.memory.tenant}') has no memory`);
+        return 1;
       }
-      write(stdout, `Memory available: ${report.available ? "yes" : "NO"}`);
-      write(stdout, `System of record: ${report.database}`);
-      printSection(stdout, "Totals (largest 20 tenants)", totals);
-      write(stdout, "\nTenants:");
-      write(
-        stdout,
-        `  ${"tenant".padEnd(24)}${"sessions".padStart(10)}${"messages".padStart(12)}${"summaries".padStart(11)}`,
-      );
-      for (const row of report.tenants) {
-        write(
-          stdout,
-          `  ${row.tenant.padEnd(24)}${String(row.sessions).padStart(10)}${String(row.messages).padStart(12)}${String(row.summaries).padStart(11)}`,
-        );
-      }
-      if (report.redis_configured) printSection(stdout, "Redis", redis);
-      else write(stdout, "\nRedis: not configured (served from the system of record)");
+      const title = `Session '${sessionId}' (tenant '${opened.memory.tenant}')`;
+      printSessionStats(stdout, stats, title, values.json === true);
       return 0;
     } finally {
       await opened.close();
     }
   },
 };
+
+/** Whole-store figures, counted from the system of record's tables, and the Redis server's. */
+async function wholeStoreReport(opened: OpenedMemory) {
+  const { rows } = await opened.db.query<TenantRow>(
+    `SELECT s.tenant,
+            count(*)::bigint AS sessions,
+            coalesce(sum(s.next_seq - 1), 0)::bigint AS messages,
+            (SELECT count(*) FROM memory_summaries m WHERE m.tenant = s.tenant)::bigint AS summaries
+     FROM memory_sessions s GROUP BY s.tenant ORDER BY messages DESC LIMIT 20`,
+  );
+  const tenants = rows.map((row) => ({
+    tenant: row.tenant,
+    sessions: Number(row.sessions),
+    messages: Number(row.messages),
+    summaries: Number(row.summaries),
+  }));
+  const totals = { sessions: 0, messages: 0, summaries: 0 };
+  for (const row of tenants) {
+    totals.sessions += row.sessions;
+    totals.messages += row.messages;
+    totals.summaries += row.summaries;
+  }
+  return {
+    available: opened.memory.isAvailable(),
+    database: opened.databaseLabel,
+    redis_configured: opened.redis !== null,
+    redis: await readRedisStats(opened.redis),
+    totals,
+    tenants,
+  };
+}
+
+function printWholeStore(
+  stdout: NodeJS.WritableStream,
+  report: Awaited<ReturnType<typeof wholeStoreReport>>,
+) {
+  write(stdout, `Memory available: ${report.available ? "yes" : "NO"}`);
+  write(stdout, `System of record: ${report.database}`);
+  printSection(stdout, "Totals (largest 20 tenants)", report.totals);
+  write(stdout, "\nTenants:");
+  const row = (tenant: string, ...figures: (string | number)[]) =>
+    `  ${tenant.padEnd(24)}${figures.map((figure, i) => String(figure).padStart([10, 12, 11][i] ?? 10)).join("")}`;
+  write(stdout, row("tenant", "sessions", "messages", "summaries"));
+  for (const tenant of report.tenants) {
+    write(stdout, row(tenant.tenant, tenant.sessions, tenant.messages, tenant.summaries));
+  }
+  if (report.redis_configured) printSection(stdout, "Redis", report.redis);
+  else write(stdout, "\nRedis: not configured (served from the system of record)");
+}
 
 function printSessionStats(stdout: NodeJS.WritableStream, stats: MemoryStats, title: string, json: boolean) {
   if (json) {

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/style/noNonNullAssertion: reads of buffered messages at indexes the loop bounds keep in range
 import type { z } from "zod";
 import type { ModelMessageSchema } from "../schemas/message.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";

@@ -7,11 +7,10 @@ import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
 import { GuardedDatabase, GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
 import {
   addressOf,
-  assessHealth,
   CircuitBreaker,
   CircuitState,
   errorCode,
-  HealthMonitor,
+  HealthModel,
   logTransitions,
 } from "../resilience/index.js";
 import { startRecoveryProbe } from "../resilience/recovery-probe.js";
@@ -216,7 +215,8 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     outboxDurable,
     measurer: tokens.tokenCounter,
   });
-  if (stores.tiered) await followRedis(wiring, stores.tiered, hot.connection!, breakers, durability);
+  if (stores.tiered && hot.connection)
+    await followRedis(wiring, stores.tiered, hot.connection, breakers, durability);
   startRecoveryProbes(wiring, breakers, opened.database, hot.connection);
   const summaryStore = new SummaryStore({
     db: database,
@@ -239,7 +239,6 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     summaryStore,
     configs: new SessionConfigRecords(database),
     scheduler,
-    outboxDurable,
     records: new SessionRecords(database),
     defaults,
     maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
@@ -304,14 +303,12 @@ function buildHealth(
   breakers: ManagerBreakers,
   addresses: { database: string | null; redis: string | null | undefined },
   outboxDurable: () => boolean,
-): HealthMonitor {
+): HealthModel {
   const { logger, options, env } = wiring;
   const withRedis = addresses.redis !== undefined;
-  const health = new HealthMonitor({
+  const health = new HealthModel({
     components: withRedis ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
-    canServe: (statuses) =>
-      assessHealth({ breakers: statuses, outboxDurable: outboxDurable() }).canAcknowledgeWrites,
-    logger,
+    outboxDurable,
   });
   const guarded: [CircuitBreaker, string | null][] = [
     [breakers.postgres, addresses.database],
@@ -319,7 +316,7 @@ function buildHealth(
   ];
   if (withRedis) guarded.push([breakers.redis, addresses.redis ?? null]);
   for (const [breaker, address] of guarded) {
-    health.attachBreaker(breaker);
+    health.monitor.attachBreaker(breaker);
     logTransitions(breaker, { logger, address });
   }
   return health;

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/style/noNonNullAssertion: reads of messages at indexes the loop bounds keep in range
 import type { StoredMessage } from "../types.js";
 import type { SessionConfig } from "./session-config.js";
 

@@ -9,13 +9,14 @@ import {
   ValidationError,
 } from "../errors.js";
 import { validateSessionId, validateTenant } from "../messages/validate.js";
-import {
-  assessHealth,
-  type CircuitBreaker,
-  type ComponentStatus,
-  type HealthAssessment,
-  type HealthMonitor,
-  type HealthSnapshot,
+import type {
+  CircuitBreaker,
+  CircuitBreakerSnapshot,
+  ComponentStatus,
+  HealthModel,
+  HealthMonitor,
+  HealthSnapshot,
+  HealthView,
 } from "../resilience/index.js";
 
 export type { RedisStats } from "../storage/redis-stats.js";
@@ -70,7 +71,8 @@ export interface ManagerResources {
   db: Database;
   redis: RedisConnection | null;
   breakers: ManagerBreakers;
-  health: HealthMonitor;
+  /** The one health model, over the breakers of the components in use. */
+  health: HealthModel;
   tokenCounter: TokenCounter;
   /** A TokenCounter for another model, for budgets counted in that model's tokens. */
   counterFor(model: string): TokenCounter;
@@ -85,11 +87,6 @@ export interface ManagerResources {
   maxContextBytes: number;
   /** Runs summarization jobs off the request path. */
   scheduler: SummarizationScheduler;
-  /**
-   * Whether Redis keeps what the outbox holds (its eviction policy and persistence allow it), so
-   * that a write held there during a PostgreSQL outage may be acknowledged.
-   */
-  outboxDurable: () => boolean;
   /** Closes what the factory created (not what the caller passed in). */
   close(): Promise<void>;
 }
@@ -113,7 +110,7 @@ export class MemoryManager {
   constructor(resources: ManagerResources, tenant = "default") {
     this.#resources = resources;
     this.circuitBreaker = resources.breakers;
-    this.health = resources.health;
+    this.health = resources.health.monitor;
     this.tenant = validateTenant(tenant);
     this.tokenCounter = resources.tokenCounter;
     this.bufferStore = resources.bufferStore.forTenant(this.tenant);
@@ -312,15 +309,20 @@ export class MemoryManager {
   }
 
   /**
-   * The health model's verdict over the breakers' states; `observed` (a failed probe, a failing
-   * summarizer) can lower a component from up to degraded. `/health` reports this.
+   * The health model's verdict over the breakers' states, with their snapshots; `observed` (a
+   * failed probe, a failing summarizer) can lower a component from up to degraded. `/health`
+   * reports this.
    */
-  assessHealth(observed?: Readonly<Record<string, ComponentStatus | undefined>>): HealthAssessment {
-    return assessHealth({
-      breakers: this.health.statuses(),
-      outboxDurable: this.#resources.outboxDurable(),
-      ...(observed ? { observed } : {}),
-    });
+  assessHealth(observed?: Readonly<Record<string, ComponentStatus | undefined>>): HealthView {
+    return this.#resources.health.assess(observed);
+  }
+
+  /**
+   * Snapshots of the circuit breakers of the components in use (without Redis, no Redis
+   * breaker): what `/health`, `/metrics` and `inspect` show.
+   */
+  breakerSnapshots(): CircuitBreakerSnapshot[] {
+    return this.#resources.health.breakerSnapshots();
   }
 
   /** Closes the connections this manager's factory opened; passed-in clients stay open. */

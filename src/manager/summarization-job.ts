@@ -59,77 +59,13 @@ export async function runSummarizationJob(
   mode: FoldMode,
   signal: AbortSignal,
 ): Promise<JobOutcome> {
-  const limits = { maxMessages: deps.maxInputMessages ?? 400, maxTokens: deps.maxInputTokens ?? 24_000 };
-  let attempt = await deps.leases.acquire(ref, 0);
-  if (!attempt.lease) return { kind: "busy", retryAfterMs: attempt.retryAfterMs };
-  // Read under the lease, so that no other job commits between this read and this job's commit.
-  let input = await deps.transcript.readJobInput(ref, limits);
-  if (attempt.lease.token <= input.fencingToken) {
-    // The lease store lost its counter (a Redis restart without persistence): take a token above
-    // every committed one, or a commit of this job would be refused as stale.
-    await attempt.lease.release();
-    attempt = await deps.leases.acquire(ref, input.fencingToken);
-    if (!attempt.lease) return { kind: "busy", retryAfterMs: attempt.retryAfterMs };
-    input = await deps.transcript.readJobInput(ref, limits);
-  }
-  const lease = attempt.lease;
-
+  const held = await leaseAndRead(deps, ref);
+  if ("retryAfterMs" in held) return { kind: "busy", retryAfterMs: held.retryAfterMs };
+  const { lease, input } = held;
   const lost = new AbortController();
-  const heartbeat = setInterval(() => {
-    lease.extend().then(
-      (held) => {
-        if (!held) lost.abort(new LeaseLostError("the summarizer lease expired while the job ran"));
-      },
-      () => {
-        // Lease store unreachable: the job cannot prove it still holds the lease.
-        lost.abort(new LeaseLostError("the summarizer lease could not be extended"));
-      },
-    );
-  }, deps.heartbeatMs);
-  heartbeat.unref();
-
+  const heartbeat = keepLease(lease, lost, deps.heartbeatMs);
   try {
-    const config = resolveStoredConfig(deps.defaults, input.configOverrides);
-    const coveredSeq = input.summary?.last_seq ?? 0;
-    const windowIsComplete = (input.messages.at(-1)?.seq ?? coveredSeq) >= input.lastSeq;
-    const foldCount = planFold(input.messages, windowIsComplete, config, mode);
-    if (foldCount === 0 || input.generation === null) return { kind: "nothing" };
-
-    const folded = input.messages.slice(0, foldCount);
-    const result = await deps.summarizer.summarize({
-      previousSummary: input.summary?.summary_text ?? null,
-      messages: folded,
-      maxSummaryTokens: config.max_summary_tokens,
-      countTokens: deps.countTokens,
-      signal: AbortSignal.any([signal, lost.signal]),
-    });
-    if (lost.signal.aborted) throw lost.signal.reason;
-    const tokens = deps.countTokens(result.text);
-    if (tokens > config.max_summary_tokens) {
-      throw new SummaryOverBudgetError(`summary has ${tokens} tokens, budget ${config.max_summary_tokens}`);
-    }
-    const summary = await deps.summaryStore.commit(ref, {
-      summaryText: result.text,
-      tokens,
-      previousLastSeq: coveredSeq,
-      lastSeq: folded.at(-1)!.seq,
-      fencingToken: lease.token,
-      generation: input.generation,
-      metadata: {
-        summarizer: result.summarizer,
-        model: result.model,
-        input_tokens: result.inputTokens,
-        output_tokens: result.outputTokens,
-        latency_ms: Math.round(result.latencyMs),
-        merged: result.merged,
-        messages: folded.length,
-        mode,
-      },
-    });
-    if (!summary) return { kind: "conflict" };
-    // What is left in the window decides whether another step is due; a cut window always has more.
-    const more = !windowIsComplete || planFold(input.messages.slice(foldCount), true, config, "trigger") > 0;
-    return { kind: "committed", summary, more, summarizerMs: result.latencyMs };
+    return await foldAndCommit(deps, ref, mode, { lease, input, signal, lost: lost.signal });
   } finally {
     clearInterval(heartbeat);
     // Unreleased, the lease expires after its TTL and the session's next job waits that long.
@@ -142,4 +78,97 @@ export async function runSummarizationJob(
         ),
       );
   }
+}
+
+type Lease = NonNullable<Awaited<ReturnType<LeaseManager["acquire"]>>["lease"]>;
+type JobInput = Awaited<ReturnType<Transcript["readJobInput"]>>;
+
+/** Takes the lease and reads the job's input under it, or says when to retry. */
+async function leaseAndRead(
+  deps: SummarizationJobDependencies,
+  ref: SessionRef,
+): Promise<{ lease: Lease; input: JobInput } | { retryAfterMs: number }> {
+  const limits = { maxMessages: deps.maxInputMessages ?? 400, maxTokens: deps.maxInputTokens ?? 24_000 };
+  let attempt = await deps.leases.acquire(ref, 0);
+  if (!attempt.lease) return { retryAfterMs: attempt.retryAfterMs };
+  // Read under the lease, so that no other job commits between this read and this job's commit.
+  let input = await deps.transcript.readJobInput(ref, limits);
+  if (attempt.lease.token <= input.fencingToken) {
+    // The lease store lost its counter (a Redis restart without persistence): take a token above
+    // every committed one, or a commit of this job would be refused as stale.
+    await attempt.lease.release();
+    attempt = await deps.leases.acquire(ref, input.fencingToken);
+    if (!attempt.lease) return { retryAfterMs: attempt.retryAfterMs };
+    input = await deps.transcript.readJobInput(ref, limits);
+  }
+  return { lease: attempt.lease, input };
+}
+
+/** Extends the lease every `heartbeatMs`; aborts `lost` once the job cannot prove it holds it. */
+function keepLease(lease: Lease, lost: AbortController, heartbeatMs: number): NodeJS.Timeout {
+  const heartbeat = setInterval(() => {
+    lease.extend().then(
+      (held) => {
+        if (!held) lost.abort(new LeaseLostError("the summarizer lease expired while the job ran"));
+      },
+      () => {
+        // Lease store unreachable: the job cannot prove it still holds the lease.
+        lost.abort(new LeaseLostError("the summarizer lease could not be extended"));
+      },
+    );
+  }, heartbeatMs);
+  heartbeat.unref();
+  return heartbeat;
+}
+
+/** Folds the oldest unsummarized messages into a new version and commits it under the lease. */
+async function foldAndCommit(
+  deps: SummarizationJobDependencies,
+  ref: SessionRef,
+  mode: FoldMode,
+  job: { lease: Lease; input: JobInput; signal: AbortSignal; lost: AbortSignal },
+): Promise<JobOutcome> {
+  const { input, lease, lost } = job;
+  const config = resolveStoredConfig(deps.defaults, input.configOverrides);
+  const coveredSeq = input.summary?.last_seq ?? 0;
+  const windowIsComplete = (input.messages.at(-1)?.seq ?? coveredSeq) >= input.lastSeq;
+  const foldCount = planFold(input.messages, windowIsComplete, config, mode);
+  const folded = input.messages.slice(0, foldCount);
+  const lastFolded = folded.at(-1);
+  if (!lastFolded || input.generation === null) return { kind: "nothing" };
+  const result = await deps.summarizer.summarize({
+    previousSummary: input.summary?.summary_text ?? null,
+    messages: folded,
+    maxSummaryTokens: config.max_summary_tokens,
+    countTokens: deps.countTokens,
+    signal: AbortSignal.any([job.signal, lost]),
+  });
+  // Only a lost lease stops a finished fold from committing; a shutdown lets it commit.
+  if (lost.aborted) throw lost.reason;
+  const tokens = deps.countTokens(result.text);
+  if (tokens > config.max_summary_tokens) {
+    throw new SummaryOverBudgetError(`summary has ${tokens} tokens, budget ${config.max_summary_tokens}`);
+  }
+  const summary = await deps.summaryStore.commit(ref, {
+    summaryText: result.text,
+    tokens,
+    previousLastSeq: coveredSeq,
+    lastSeq: lastFolded.seq,
+    fencingToken: lease.token,
+    generation: input.generation,
+    metadata: {
+      summarizer: result.summarizer,
+      model: result.model,
+      input_tokens: result.inputTokens,
+      output_tokens: result.outputTokens,
+      latency_ms: Math.round(result.latencyMs),
+      merged: result.merged,
+      messages: folded.length,
+      mode,
+    },
+  });
+  if (!summary) return { kind: "conflict" };
+  // What is left in the window decides whether another step is due; a cut window always has more.
+  const more = !windowIsComplete || planFold(input.messages.slice(foldCount), true, config, "trigger") > 0;
+  return { kind: "committed", summary, more, summarizerMs: result.latencyMs };
 }

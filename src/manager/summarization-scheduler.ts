@@ -159,7 +159,8 @@ export class SummarizationScheduler {
   #pump(): void {
     const concurrency = this.#options.concurrency ?? 2;
     while (!this.#closed && this.#running < concurrency && this.#queue.length > 0) {
-      const key = this.#queue.shift()!;
+      const key = this.#queue.shift();
+      if (key === undefined) break;
       const entry = this.#entries.get(key);
       if (entry?.state === "queued") void this.#run(key, entry);
     }

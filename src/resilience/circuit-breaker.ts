@@ -1,15 +1,14 @@
 import { type Logger, stderrLogger } from "../logger.js";
-import { type BreakStrategy, ConsecutiveFailures } from "./break-strategy.js";
 import { CircuitOpenError } from "./errors.js";
 import { errorMessage, Listeners, type Unsubscribe } from "./listeners.js";
 
 /** The three breaker states, as values (`breaker.getState() === CircuitState.OPEN`). */
 export const CircuitState = {
-  /** Calls pass; counted failures are fed to the strategy. */
+  /** Calls pass; `failureThreshold` counted failures in a row open the breaker. */
   CLOSED: "closed",
   /** Calls are refused with `CircuitOpenError` until the recovery timeout has elapsed. */
   OPEN: "open",
-  /** Up to `halfOpenMaxCalls` trial calls pass; the first outcome closes or re-opens. */
+  /** One trial call passes, the others are refused at once; its outcome closes or re-opens. */
   HALF_OPEN: "half_open",
 } as const;
 export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
@@ -17,26 +16,16 @@ export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
 export interface CircuitBreakerOptions {
   /** Names the guarded dependency in errors, events, snapshots and health ("redis", "postgres"). */
   name: string;
-  /**
-   * Consecutive counted failures that open a CLOSED breaker. Default 5. Builds the default
-   * `ConsecutiveFailures` strategy; do not combine with `strategy`.
-   */
+  /** Consecutive counted failures that open a CLOSED breaker. Default 5. */
   failureThreshold?: number;
   /** Milliseconds an OPEN breaker refuses calls before it admits a trial. Default 60_000. */
   recoveryTimeoutMs?: number;
-  /** Trial calls allowed in flight at once while HALF_OPEN; the others are refused. Default 1. */
-  halfOpenMaxCalls?: number;
   /**
    * Whether an error counts against the dependency. Default: every error counts. Return false for
    * errors that say nothing about the dependency's health (validation errors, a caller's abort):
    * such an error is passed through and leaves the state machine exactly as it was.
    */
   isFailure?: (error: unknown) => boolean;
-  /**
-   * When to open a CLOSED breaker. Default `new ConsecutiveFailures(failureThreshold)`. One
-   * instance per breaker (strategies hold state).
-   */
-  strategy?: BreakStrategy;
   /** Clock in epoch milliseconds. Default `Date.now()` (read at each call, so fake timers apply). */
   now?: () => number;
   /** Where a throwing event listener is reported. Default: JSON lines on stderr. */
@@ -45,12 +34,11 @@ export interface CircuitBreakerOptions {
 
 /** Why a transition happened: for logs and metrics labels. */
 export type TransitionReason =
-  | "failures" // the strategy tripped a CLOSED breaker
+  | "failures" // failureThreshold counted failures in a row tripped a CLOSED breaker
   | "recovery_timeout" // OPEN for recoveryTimeoutMs: the next call may be a trial
   | "probe_success" // the dependency answered a health probe made outside the breaker
   | "trial_success"
   | "trial_failure"
-  | "forced_open"
   | "reset";
 
 export interface StateChangeEvent {
@@ -64,34 +52,17 @@ export interface StateChangeEvent {
   error?: unknown;
 }
 
-export interface SuccessEvent {
+export interface FailureEvent {
   name: string;
-  /** State when the outcome was recorded (before any transition it causes). */
-  state: CircuitState;
+  /** Epoch milliseconds (the breaker's clock). */
   at: number;
-  /** Call duration in ms; 0 for `recordSuccess()`. */
-  durationMs: number;
-}
-
-export interface FailureEvent extends SuccessEvent {
   error: unknown;
-}
-
-export interface RejectedEvent {
-  name: string;
-  state: CircuitState;
-  at: number;
-  retryAfterMs: number;
 }
 
 export interface CircuitBreakerEvents {
   stateChange: StateChangeEvent;
-  /** A call succeeded (or `recordSuccess()`). */
-  success: SuccessEvent;
-  /** A counted failure (errors `isFailure` rejects emit nothing). */
+  /** A counted failure (errors `isFailure` rejects emit nothing): the health monitor's last error. */
   failure: FailureEvent;
-  /** A call was refused without running. */
-  rejected: RejectedEvent;
 }
 
 /** What `snapshot()` returns; snake_case and ISO times, like the other public data shapes. */
@@ -117,7 +88,7 @@ export interface CircuitBreakerSnapshot {
 type BreakerState =
   | { state: "closed" }
   | { state: "open"; openedAt: number; reopenAt: number }
-  | { state: "half_open"; openedAt: number; trialsInFlight: number };
+  | { state: "half_open"; openedAt: number; trialInFlight: boolean };
 
 /**
  * Which episode (the span between two transitions) admitted a call. Only outcomes of the current
@@ -126,24 +97,24 @@ type BreakerState =
  */
 interface Ticket {
   episode: number;
-  /** A HALF_OPEN trial holding one of the `halfOpenMaxCalls` slots. */
+  /** The HALF_OPEN trial: while it is in flight every other call is refused. */
   trial: boolean;
 }
 
 /**
- * Guards one dependency. CLOSED → (strategy trips) → OPEN → (recoveryTimeoutMs) → HALF_OPEN →
- * (trial succeeds) → CLOSED, or (trial fails) → OPEN with a fresh timer.
+ * Guards one dependency. CLOSED → (failureThreshold failures in a row) → OPEN →
+ * (recoveryTimeoutMs) → HALF_OPEN → (trial succeeds) → CLOSED, or (trial fails) → OPEN with a
+ * fresh timer.
  *
- * No timers: the OPEN → HALF_OPEN transition is computed from the clock whenever the breaker is
- * consulted (`execute`, `getState`, `snapshot`, `record*`), and its event is emitted then. So the
- * breaker never keeps a process alive and works with an injected clock.
+ * No timers, so the breaker never keeps a process alive and works with an injected clock: once the
+ * recovery timeout has elapsed an OPEN breaker reads HALF_OPEN (`getState`, `snapshot` only read),
+ * and the transition, with its `stateChange` event, is made by the call it admits as the trial.
  */
 export class CircuitBreaker {
   readonly name: string;
+  private readonly failureThreshold: number;
   private readonly recoveryTimeoutMs: number;
-  private readonly halfOpenMaxCalls: number;
   private readonly isFailure: (error: unknown) => boolean;
-  private readonly strategy: BreakStrategy;
   private readonly now: () => number;
   private readonly listeners: Listeners<CircuitBreakerEvents>;
 
@@ -159,52 +130,45 @@ export class CircuitBreaker {
   constructor(options: CircuitBreakerOptions) {
     const {
       name,
-      failureThreshold,
+      failureThreshold = 5,
       recoveryTimeoutMs = 60_000,
-      halfOpenMaxCalls = 1,
       isFailure = () => true,
-      strategy,
       now = () => Date.now(),
       logger = stderrLogger,
     } = options;
-    if (strategy && failureThreshold !== undefined) {
-      throw new TypeError(`circuit breaker "${name}": pass failureThreshold or strategy, not both`);
+    if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
+      throw new RangeError(`circuit breaker "${name}": failureThreshold must be an integer >= 1`);
     }
     if (!Number.isFinite(recoveryTimeoutMs) || recoveryTimeoutMs < 0) {
       throw new RangeError(`circuit breaker "${name}": recoveryTimeoutMs must be >= 0`);
     }
-    if (!Number.isInteger(halfOpenMaxCalls) || halfOpenMaxCalls < 1) {
-      throw new RangeError(`circuit breaker "${name}": halfOpenMaxCalls must be an integer >= 1`);
-    }
     this.name = name;
+    this.failureThreshold = failureThreshold;
     this.recoveryTimeoutMs = recoveryTimeoutMs;
-    this.halfOpenMaxCalls = halfOpenMaxCalls;
     this.isFailure = isFailure;
-    this.strategy = strategy ?? new ConsecutiveFailures(failureThreshold ?? 5);
     this.now = now;
     this.listeners = new Listeners(`circuit-breaker:${name}`, logger);
   }
 
   /**
    * Runs `operation` through the breaker. Refused with `CircuitOpenError` (without calling
-   * `operation`) while OPEN, or while HALF_OPEN with all trial slots taken. The operation's own
+   * `operation`) while OPEN, or while HALF_OPEN with the trial in flight. The operation's own
    * error is rethrown unchanged.
    */
   async execute<T>(operation: () => Promise<T>): Promise<T> {
     const ticket = this.admit();
-    const startedAt = this.now();
     let result: T;
     try {
       result = await operation();
     } catch (error) {
       if (this.counts(error)) {
-        this.settle(ticket, { ok: false, error }, this.now() - startedAt);
+        this.settle(ticket, { ok: false, error });
       } else {
         this.release(ticket);
       }
       throw error;
     }
-    this.settle(ticket, { ok: true }, this.now() - startedAt);
+    this.settle(ticket, { ok: true });
     return result;
   }
 
@@ -214,24 +178,25 @@ export class CircuitBreaker {
   }
 
   /**
-   * The current state. An OPEN breaker whose recovery timeout has elapsed reports HALF_OPEN (and
-   * emits that transition now): its next call is admitted as a trial. Reporting OPEN instead
-   * would make a caller that routes by `getState()` skip the dependency forever, since no call
-   * would ever reach it to serve as the trial.
+   * The current state, read without changing anything. An OPEN breaker whose recovery timeout has
+   * elapsed reads HALF_OPEN: its next call is admitted as the trial (and `execute` makes the
+   * transition then). Reading OPEN instead would make a caller that routes by `getState()` skip
+   * the dependency forever, since no call would ever reach it to serve as the trial.
    */
   getState(): CircuitState {
-    return this.refresh().state;
+    return this.stateAt(this.now());
   }
 
+  /** The breaker's figures, read without changing anything (state as `getState()` reads it). */
   snapshot(): CircuitBreakerSnapshot {
     const at = this.now();
-    const state = this.refresh(at);
+    const current = this.current;
     return {
       name: this.name,
-      state: state.state,
+      state: this.stateAt(at),
       failures: this.consecutiveFailures,
-      opened_at: state.state === "closed" ? null : new Date(state.openedAt).toISOString(),
-      retry_after_ms: state.state === "open" ? Math.max(0, state.reopenAt - at) : 0,
+      opened_at: current.state === "closed" ? null : new Date(current.openedAt).toISOString(),
+      retry_after_ms: current.state === "open" ? Math.max(0, current.reopenAt - at) : 0,
       last_error: this.lastError,
       last_transition_at:
         this.lastTransitionAt === null ? null : new Date(this.lastTransitionAt).toISOString(),
@@ -242,11 +207,11 @@ export class CircuitBreaker {
   }
 
   /**
-   * A real reset: CLOSED, consecutive failures 0, the strategy's history cleared, trial slots
-   * freed, and calls still in flight from before the reset can no longer count. opossum's
-   * `close()` and cockatiel's manual close keep the old failure count, so a single new failure
-   * re-opens them at once; here a breaker with threshold 5 needs 5 new failures.
-   * Lifetime totals and `last_error` are history and stay.
+   * A real reset (the Memory Manager API specification's "manual circuit breaker control"):
+   * CLOSED, consecutive failures 0, the trial slot freed, and calls still in flight from before
+   * the reset can no longer count. opossum's `close()` and cockatiel's manual close keep the old
+   * failure count, so a single new failure re-opens them at once (README); here a breaker with
+   * threshold 5 needs 5 new failures. Lifetime totals and `last_error` are history and stay.
    */
   reset(): void {
     const at = this.now();
@@ -254,7 +219,6 @@ export class CircuitBreaker {
     this.consecutiveFailures = 0;
     if (from === "closed") {
       // Not a transition, but still a new episode so in-flight outcomes are forgotten.
-      this.strategy.reset();
       this.episode += 1;
       return;
     }
@@ -269,45 +233,7 @@ export class CircuitBreaker {
    */
   probeSucceeded(): void {
     const at = this.now();
-    const state = this.refresh(at);
-    if (state.state !== "open") return;
-    this.transition({ state: "half_open", openedAt: state.openedAt, trialsInFlight: 0 }, at, "probe_success");
-  }
-
-  /**
-   * Trips the breaker by hand (ops, tests): OPEN with a fresh recovery timer, exactly as if the
-   * strategy had tripped it. It half-opens after `recoveryTimeoutMs`; call `reset()` to close.
-   */
-  forceOpen(error?: unknown): void {
-    const at = this.now();
-    if (error !== undefined) this.lastError = errorMessage(error);
-    const state = this.refresh(at);
-    if (state.state === "open") {
-      // Already open: restart the timer, but it is not a transition.
-      state.reopenAt = at + this.recoveryTimeoutMs;
-      return;
-    }
-    this.open(at, "forced_open", error);
-  }
-
-  /**
-   * Reports a success observed outside `execute` (e.g. the client's 'ready' event). While CLOSED
-   * it clears the consecutive count; while HALF_OPEN it closes the breaker; while OPEN it only
-   * counts (call `reset()` to close on such a signal).
-   */
-  recordSuccess(): void {
-    this.refresh();
-    this.settle({ episode: this.episode, trial: false }, { ok: true }, 0);
-  }
-
-  /**
-   * Reports a failure observed outside `execute` (e.g. the client's 'error' event). Filtered by
-   * `isFailure` like any other error. While OPEN it only counts: it does not extend the timer.
-   */
-  recordFailure(error: unknown): void {
-    if (!this.counts(error)) return;
-    this.refresh();
-    this.settle({ episode: this.episode, trial: false }, { ok: false, error }, 0);
+    this.halfOpen(at, this.recoveryDue(at) ? "recovery_timeout" : "probe_success");
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -323,30 +249,35 @@ export class CircuitBreaker {
     return this.listeners.on("stateChange", listener);
   }
 
-  /** Applies the lazy OPEN → HALF_OPEN transition if the recovery timeout has elapsed. */
-  private refresh(at: number = this.now()): BreakerState {
-    const state = this.current;
-    if (state.state === "open" && at >= state.reopenAt) {
-      this.transition(
-        { state: "half_open", openedAt: state.openedAt, trialsInFlight: 0 },
-        at,
-        "recovery_timeout",
-      );
-    }
-    return this.current;
+  private stateAt(at: number): CircuitState {
+    return this.recoveryDue(at) ? CircuitState.HALF_OPEN : this.current.state;
+  }
+
+  /** OPEN for `recoveryTimeoutMs` already: the next call is the trial. */
+  private recoveryDue(at: number): boolean {
+    const current = this.current;
+    return current.state === "open" && at >= current.reopenAt;
+  }
+
+  /** OPEN → HALF_OPEN, emitting the transition; nothing in another state. */
+  private halfOpen(at: number, reason: TransitionReason): void {
+    const current = this.current;
+    if (current.state !== "open") return;
+    this.transition({ state: "half_open", openedAt: current.openedAt, trialInFlight: false }, at, reason);
   }
 
   private admit(): Ticket {
     const at = this.now();
-    const state = this.refresh(at);
+    // The lazy half-open is made here, by the call that becomes the trial, and logged then.
+    if (this.recoveryDue(at)) this.halfOpen(at, "recovery_timeout");
+    const state = this.current;
     if (state.state === "closed") return { episode: this.episode, trial: false };
-    if (state.state === "half_open" && state.trialsInFlight < this.halfOpenMaxCalls) {
-      state.trialsInFlight += 1;
+    if (state.state === "half_open" && !state.trialInFlight) {
+      state.trialInFlight = true;
       return { episode: this.episode, trial: true };
     }
     const retryAfterMs = state.state === "open" ? Math.max(0, state.reopenAt - at) : 0;
     this.rejections += 1;
-    this.listeners.emit("rejected", { name: this.name, state: state.state, at, retryAfterMs });
     throw new CircuitOpenError(this.name, state.state, retryAfterMs);
   }
 
@@ -366,51 +297,34 @@ export class CircuitBreaker {
   private release(ticket: Ticket): void {
     const state = this.current;
     if (ticket.trial && ticket.episode === this.episode && state.state === "half_open") {
-      state.trialsInFlight -= 1;
+      state.trialInFlight = false;
     }
   }
 
-  private settle(
-    ticket: Ticket,
-    outcome: { ok: true } | { ok: false; error: unknown },
-    durationMs: number,
-  ): void {
+  private settle(ticket: Ticket, outcome: { ok: true } | { ok: false; error: unknown }): void {
     const at = this.now();
     this.release(ticket);
-    // Outcomes are recorded against the state as of now (this may emit the lazy half-open).
-    const state = this.refresh(at).state;
     if (outcome.ok) {
       this.totalSuccesses += 1;
-      this.listeners.emit("success", { name: this.name, state, at, durationMs });
     } else {
       this.totalFailures += 1;
       this.lastError = errorMessage(outcome.error);
-      this.listeners.emit("failure", { name: this.name, state, at, durationMs, error: outcome.error });
+      this.listeners.emit("failure", { name: this.name, at, error: outcome.error });
     }
     // A stale outcome (its episode ended: the breaker opened, half-opened or was reset meanwhile,
     // perhaps by a listener just now) is counted in the totals but decides nothing.
     if (ticket.episode !== this.episode) return;
 
-    if (state === "closed") {
-      if (outcome.ok) {
-        this.consecutiveFailures = 0;
-        this.strategy.success(at);
-      } else {
-        this.consecutiveFailures += 1;
-        if (this.strategy.failure(at)) this.open(at, "failures", outcome.error);
-      }
-    } else if (state === "half_open") {
-      if (outcome.ok) {
-        this.consecutiveFailures = 0;
-        this.transition({ state: "closed" }, at, "trial_success");
-      } else {
-        this.consecutiveFailures += 1;
-        this.open(at, "trial_failure", outcome.error);
-      }
-    } else if (!outcome.ok) {
-      // OPEN: the failure is history; the recovery timer is not extended.
-      this.consecutiveFailures += 1;
+    // Same episode as the admission: still CLOSED, or HALF_OPEN with this call as its trial.
+    const { trial } = ticket;
+    if (outcome.ok) {
+      if (trial) this.transition({ state: "closed" }, at, "trial_success");
+      else this.consecutiveFailures = 0;
+      return;
     }
+    this.consecutiveFailures += 1;
+    if (trial) this.open(at, "trial_failure", outcome.error);
+    else if (this.consecutiveFailures >= this.failureThreshold) this.open(at, "failures", outcome.error);
   }
 
   private open(at: number, reason: TransitionReason, error: unknown): void {
@@ -427,10 +341,7 @@ export class CircuitBreaker {
     this.current = next;
     this.episode += 1;
     this.lastTransitionAt = at;
-    if (next.state === "closed") {
-      this.consecutiveFailures = 0;
-      this.strategy.reset();
-    }
+    if (next.state === "closed") this.consecutiveFailures = 0;
     const event: StateChangeEvent = { name: this.name, from, to: next.state, at, reason };
     if (error !== undefined) event.error = error;
     this.listeners.emit("stateChange", event);

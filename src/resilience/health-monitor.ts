@@ -1,11 +1,5 @@
-import { type Logger, stderrLogger } from "../logger.js";
-import {
-  type CircuitBreaker,
-  type CircuitBreakerSnapshot,
-  CircuitState,
-  type StateChangeEvent,
-} from "./circuit-breaker.js";
-import { errorMessage, Listeners, type Unsubscribe } from "./listeners.js";
+import { type CircuitBreaker, type CircuitBreakerSnapshot, CircuitState } from "./circuit-breaker.js";
+import { errorMessage } from "./listeners.js";
 
 /** "degraded": working on a fallback or on probation (a HALF_OPEN breaker). */
 export type HealthStatus = "up" | "degraded" | "down";
@@ -14,7 +8,7 @@ export type HealthStatus = "up" | "degraded" | "down";
 export type CanServeRule = (components: Readonly<Record<string, HealthStatus>>) => boolean;
 
 export interface HealthMonitorOptions {
-  /** Components registered at construction, status "up". More can be added with `register`. */
+  /** Components registered at construction, "up" until a breaker is attached to them. */
   components?: readonly string[];
   /**
    * Whether the system can serve. Default: no component is "down". The memory manager passes
@@ -23,8 +17,6 @@ export interface HealthMonitorOptions {
   canServe?: CanServeRule;
   /** Clock in epoch milliseconds, for the recorded times. Default `Date.now()`. */
   now?: () => number;
-  /** Where a throwing event listener is reported. Default: JSON lines on stderr. */
-  logger?: Logger;
 }
 
 export interface ComponentHealth {
@@ -45,31 +37,18 @@ export interface HealthSnapshot {
   components: Record<string, ComponentHealth>;
 }
 
-export interface ComponentChangeEvent {
-  component: string;
-  from: HealthStatus;
-  to: HealthStatus;
-  /** Epoch milliseconds. */
-  at: number;
-  error?: unknown;
-}
-
-export interface OverallChangeEvent {
-  from: HealthStatus;
-  to: HealthStatus;
-  at: number;
-}
-
-export interface HealthMonitorEvents {
-  /** A component's status changed. */
-  change: ComponentChangeEvent;
-  /** The overall status changed (emitted after the `change` that caused it). */
-  overall: OverallChangeEvent;
-}
-
-/** A rule for `canServe`: true unless every named component is down (or unregistered). */
-export function canServeUnlessAllDown(...names: string[]): CanServeRule {
-  return (components) => names.some((name) => components[name] !== undefined && components[name] !== "down");
+/**
+ * The overall status from the components' (a "disabled" one, not configured, counts as fine) and
+ * whether the system can serve. The monitor and `assessHealth` both use it, so a monitor's
+ * snapshot and `/health` say the same.
+ */
+export function overallStatus(
+  components: Readonly<Record<string, HealthStatus | "disabled">>,
+  canServe: boolean,
+): HealthStatus {
+  if (!canServe) return "down";
+  const allUp = Object.values(components).every((status) => status === "up" || status === "disabled");
+  return allUp ? "up" : "degraded";
 }
 
 const statusOfBreaker: Record<CircuitState, HealthStatus> = {
@@ -79,169 +58,104 @@ const statusOfBreaker: Record<CircuitState, HealthStatus> = {
 };
 
 interface ComponentRecord {
-  status: HealthStatus;
   lastError: string | null;
   lastErrorAt: number | null;
   lastTransitionAt: number;
-  breaker?: { instance: CircuitBreaker; detach: Unsubscribe };
+  breaker?: CircuitBreaker;
 }
 
 /**
- * Records each component's status ("redis", "postgres", "summarizer"), its last error and last
- * transition, fed by direct reports and by attached circuit breakers. Pure bookkeeping: it never
- * probes anything itself.
+ * Each component's status ("redis", "postgres", "summarizer") as its circuit breaker reads now,
+ * with its last error and last transition. Pure bookkeeping: it never probes anything itself.
  */
 export class HealthMonitor {
   private readonly components = new Map<string, ComponentRecord>();
   private readonly canServe: CanServeRule;
   private readonly now: () => number;
-  private readonly listeners: Listeners<HealthMonitorEvents>;
-  private overall: HealthStatus;
 
   constructor(options: HealthMonitorOptions = {}) {
     const {
       components = [],
       canServe = (statuses) => Object.values(statuses).every((status) => status !== "down"),
       now = () => Date.now(),
-      logger = stderrLogger,
     } = options;
     this.canServe = canServe;
     this.now = now;
-    this.listeners = new Listeners("health-monitor", logger);
-    for (const name of components) this.addRecord(name, "up");
-    this.overall = this.computeOverall();
-  }
-
-  /** Adds a component (no-op if it exists). Returns false if it was already registered. */
-  register(component: string, status: HealthStatus = "up"): boolean {
-    if (this.components.has(component)) return false;
-    this.addRecord(component, status);
-    this.updateOverall(this.now());
-    return true;
-  }
-
-  /**
-   * Sets a component's status (registering it if needed). With `error`, records it as the
-   * component's last error even if the status does not change.
-   */
-  report(component: string, status: HealthStatus, error?: unknown): void {
-    const at = this.now();
-    this.register(component, status);
-    const record = this.components.get(component)!;
-    if (error !== undefined) {
-      record.lastError = errorMessage(error);
-      record.lastErrorAt = at;
-    }
-    if (record.status === status) return;
-    const from = record.status;
-    record.status = status;
-    record.lastTransitionAt = at;
-    const event: ComponentChangeEvent = { component, from, to: status, at };
-    if (error !== undefined) event.error = error;
-    this.listeners.emit("change", event);
-    this.updateOverall(at);
+    for (const name of components) this.recordOf(name);
   }
 
   /**
    * Lets a breaker drive a component (default: the breaker's name): CLOSED → up, HALF_OPEN →
-   * degraded, OPEN → down; its failures become the component's last error. A component has at most
-   * one breaker: attaching another detaches the first. Returns the function that detaches.
+   * degraded, OPEN → down, read at each call; its counted failures become the component's last
+   * error. A component has one breaker for good: a second would leave the first's listeners on it.
    */
-  attachBreaker(breaker: CircuitBreaker, component: string = breaker.name): Unsubscribe {
-    // Registers the component, or syncs an existing one with the breaker's current state.
-    this.report(component, statusOfBreaker[breaker.getState()]);
-    const record = this.components.get(component)!;
-    record.breaker?.detach();
-
-    const offChange = breaker.onStateChange((event: StateChangeEvent) => {
-      this.report(component, statusOfBreaker[event.to], event.error);
+  attachBreaker(breaker: CircuitBreaker, component: string = breaker.name): void {
+    const record = this.recordOf(component);
+    if (record.breaker) throw new Error(`health component "${component}" already has a breaker`);
+    record.breaker = breaker;
+    if (breaker.getState() !== CircuitState.CLOSED) record.lastTransitionAt = this.now();
+    breaker.onStateChange((event) => {
+      record.lastTransitionAt = event.at;
     });
-    const offFailure = breaker.on("failure", (event) => {
+    breaker.on("failure", (event) => {
       record.lastError = errorMessage(event.error);
       record.lastErrorAt = event.at;
     });
-    const detach = () => {
-      offChange();
-      offFailure();
-      if (record.breaker?.instance === breaker) delete record.breaker;
-    };
-    record.breaker = { instance: breaker, detach };
-    return detach;
-  }
-
-  /** Whether the system can serve, by the `canServe` rule. */
-  isAvailable(): boolean {
-    this.refreshBreakers();
-    return this.canServe(this.statuses());
   }
 
   /** Overall status and every component's record, breakers' snapshots included. */
   snapshot(): HealthSnapshot {
-    this.refreshBreakers();
     const components: Record<string, ComponentHealth> = {};
     for (const [name, record] of this.components) {
       const health: ComponentHealth = {
-        status: record.status,
+        status: this.statusOf(record),
         last_error: record.lastError,
         last_error_at: iso(record.lastErrorAt),
         last_transition_at: new Date(record.lastTransitionAt).toISOString(),
       };
-      if (record.breaker) health.breaker = record.breaker.instance.snapshot();
+      if (record.breaker) health.breaker = record.breaker.snapshot();
       components[name] = health;
     }
-    return { status: this.overall, components };
+    return { status: this.overall(), components };
   }
 
-  /** Subscribes to an event; returns the function that unsubscribes. */
-  on<K extends keyof HealthMonitorEvents>(
-    event: K,
-    listener: (payload: HealthMonitorEvents[K]) => void,
-  ): Unsubscribe {
-    return this.listeners.on(event, listener);
-  }
-
-  /** Shorthand for `on("change", listener)`. */
-  onChange(listener: (event: ComponentChangeEvent) => void): Unsubscribe {
-    return this.listeners.on("change", listener);
-  }
-
-  /**
-   * Breakers half-open lazily (no timers), so ask each attached breaker for its state before
-   * answering: a breaker whose recovery time has passed emits its transition now.
-   */
-  private refreshBreakers(): void {
-    for (const record of this.components.values()) record.breaker?.instance.getState();
-    // The rule may read state the breakers do not carry (whether Redis keeps the outbox).
-    this.updateOverall(this.now());
-  }
-
-  private addRecord(component: string, status: HealthStatus): void {
-    this.components.set(component, {
-      status,
-      lastError: null,
-      lastErrorAt: null,
-      lastTransitionAt: this.now(),
-    });
+  /** The attached breakers' snapshots, in the order their components were registered. */
+  breakerSnapshots(): CircuitBreakerSnapshot[] {
+    const snapshots: CircuitBreakerSnapshot[] = [];
+    for (const record of this.components.values()) {
+      if (record.breaker) snapshots.push(record.breaker.snapshot());
+    }
+    return snapshots;
   }
 
   /** Each component's status, by name. */
   statuses(): Record<string, HealthStatus> {
     const statuses: Record<string, HealthStatus> = {};
-    for (const [name, record] of this.components) statuses[name] = record.status;
+    for (const [name, record] of this.components) statuses[name] = this.statusOf(record);
     return statuses;
   }
 
-  private computeOverall(): HealthStatus {
-    const statuses = this.statuses();
-    if (!this.canServe(statuses)) return "down";
-    return Object.values(statuses).every((status) => status === "up") ? "up" : "degraded";
+  /**
+   * An attached breaker's state as it reads now. Breakers half-open lazily (no timers, no event
+   * until the trial call): one past its recovery timeout reads HALF_OPEN, so its component is
+   * degraded from then on, not from whenever a call next comes.
+   */
+  private statusOf(record: ComponentRecord): HealthStatus {
+    return record.breaker ? statusOfBreaker[record.breaker.getState()] : "up";
   }
 
-  private updateOverall(at: number): void {
-    const from = this.overall;
-    const to = this.computeOverall();
-    this.overall = to;
-    if (from !== to) this.listeners.emit("overall", { from, to, at });
+  private recordOf(component: string): ComponentRecord {
+    let record = this.components.get(component);
+    if (!record) {
+      record = { lastError: null, lastErrorAt: null, lastTransitionAt: this.now() };
+      this.components.set(component, record);
+    }
+    return record;
+  }
+
+  private overall(): HealthStatus {
+    const statuses = this.statuses();
+    return overallStatus(statuses, this.canServe(statuses));
   }
 }
 

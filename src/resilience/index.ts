@@ -1,4 +1,3 @@
-export { type BreakStrategy, ConsecutiveFailures } from "./break-strategy.js";
 export {
   CircuitBreaker,
   type CircuitBreakerEvents,
@@ -6,29 +5,29 @@ export {
   type CircuitBreakerSnapshot,
   CircuitState,
   type FailureEvent,
-  type RejectedEvent,
   type StateChangeEvent,
-  type SuccessEvent,
   type TransitionReason,
 } from "./circuit-breaker.js";
 export { CircuitOpenError, isCircuitOpenError } from "./errors.js";
 export {
   assessHealth,
+  type ComponentReport,
   type ComponentStatus,
   type HealthAssessment,
   type HealthInput,
+  HealthModel,
+  type HealthModelOptions,
+  type HealthReport,
+  type HealthView,
 } from "./health-model.js";
 export {
   type CanServeRule,
-  type ComponentChangeEvent,
   type ComponentHealth,
-  canServeUnlessAllDown,
   HealthMonitor,
-  type HealthMonitorEvents,
   type HealthMonitorOptions,
   type HealthSnapshot,
   type HealthStatus,
-  type OverallChangeEvent,
+  overallStatus,
 } from "./health-monitor.js";
 export { errorMessage, type Unsubscribe } from "./listeners.js";
 export { addressOf, errorCode, logTransitions, type TransitionLogOptions } from "./transition-log.js";

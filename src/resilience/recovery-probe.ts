@@ -10,8 +10,10 @@ export interface RecoveryProbeOptions {
  * directly, and an answer half-opens the breaker at once (not after its recovery timeout); the
  * next probe, through the breaker, is then the trial that closes it. So recovery (the outbox
  * replay, stale-buffer drops) starts within two probe intervals of the dependency answering,
- * even when no request comes in. Returns a function that stops probing. The timer never keeps the
- * process alive; a probe still running is not started again.
+ * even when no request comes in. A breaker past its recovery timeout already reads HALF_OPEN: the
+ * probe through `execute` makes that transition (and its log line) as the trial. Returns a function
+ * that stops probing. The timer never keeps the process alive; a probe still running is not
+ * started again.
  */
 export function startRecoveryProbe(
   breaker: CircuitBreaker,

@@ -60,6 +60,7 @@ function mostRelevant(
   issues: readonly Issue[],
   prefix: readonly Segment[],
 ): { issue: Issue; path: Segment[] } {
+  // biome-ignore lint/style/noNonNullAssertion: a failed parse, and each branch recursed into, has an issue
   const issue = issues.find((candidate) => candidate.code === "unrecognized_keys") ?? issues[0]!;
   const path = [...prefix, ...issue.path];
   if (issue.code !== "invalid_union") return { issue, path };
@@ -70,7 +71,8 @@ function mostRelevant(
 }
 
 function isTypeMismatch(branch: readonly Issue[]): boolean {
-  return branch.length === 1 && branch[0]!.code === "invalid_type" && branch[0]!.path.length === 0;
+  const [only] = branch;
+  return branch.length === 1 && only?.code === "invalid_type" && only.path.length === 0;
 }
 
 /** `["messages", 0, "role"]` under "" → `messages[0].role`; `["role"]` under "message" → `message.role`. */

@@ -138,8 +138,8 @@ export function apiKeyringFromEnv(env: Record<string, string | undefined>): ApiK
 export function presentedKey(headers: Record<string, string | string[] | undefined>): string | null {
   const authorization = headers.authorization;
   if (typeof authorization === "string") {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (match) return match[1]!;
+    const [, key] = /^Bearer\s+(\S+)\s*$/i.exec(authorization) ?? [];
+    if (key) return key;
   }
   const apiKey = headers["x-api-key"];
   if (typeof apiKey === "string" && apiKey.trim() !== "") return apiKey.trim();

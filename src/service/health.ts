@@ -3,33 +3,14 @@ import type { SummarizerHealth } from "../metrics/index.js";
 import {
   type CircuitBreakerSnapshot,
   CircuitState,
+  type ComponentReport,
   type ComponentStatus,
   errorCode,
+  type HealthReport,
 } from "../resilience/index.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 
-export type { ComponentStatus };
-
-export interface ComponentReport {
-  status: ComponentStatus;
-  /** What serves it: "postgres" or "pglite", "redis". */
-  kind?: string;
-  /** How long the probe took. */
-  latency_ms?: number;
-  /** Why it is not up: an error code or class name, never a driver's full message. */
-  error?: string;
-  details?: Record<string, unknown>;
-}
-
-export interface HealthReport {
-  /** "up": all up; "degraded": writes and reads served, something not up; "down": writes cannot be acknowledged. */
-  status: "up" | "degraded" | "down";
-  /** `MemoryManager.isAvailable()`: some path can acknowledge a write now (what `/ready` says). */
-  available: boolean;
-  components: Record<string, ComponentReport>;
-  /** Each circuit breaker's snapshot, by name. */
-  breakers: Record<string, CircuitBreakerSnapshot>;
-}
+export type { ComponentReport, ComponentStatus, HealthReport };
 
 /** What `/health` and `/ready` report; built by `createHealthProvider`, or your own. */
 export type HealthProvider = () => Promise<HealthReport>;
@@ -41,7 +22,7 @@ export interface HealthProviderOptions {
   memory: MemoryManager;
   /** The Redis connection the manager uses, to PING it. Without it, Redis is judged from INFO. */
   redis?: RedisConnection | null;
-  /** Circuit breaker snapshots for the report (default: `breakersOf(memory)`). */
+  /** Circuit breaker snapshots for the report (default: `memory.breakerSnapshots()`). */
   breakers?: BreakerSnapshots;
   /** The summarizer's recent outcomes (from MemoryMetrics), if known. */
   summarizer?: () => SummarizerHealth;
@@ -59,12 +40,12 @@ const PROBE_SESSION = "__swisper_memory_health_probe__";
  * breakers' states, and whether Redis keeps the outbox) with what this check observes besides:
  * a PostgreSQL probe (one indexed read, through the manager's breaker), a Redis PING, the
  * summarizer's recent failures. An observation can lower a component from up to degraded; only
- * a breaker marks it down. "down" (HTTP 503) means no write can be acknowledged, exactly when
- * `/ready` answers 503 and `isAvailable()` is false.
+ * a breaker marks it down. The statuses, `available` and the breakers are the model's; this adds
+ * what the probes measured, so "down" (HTTP 503) is exactly when `/ready` answers 503 and
+ * `isAvailable()` is false.
  */
 export function createHealthProvider(options: HealthProviderOptions): HealthProvider {
   const { memory, redis = null, summarizer, probeTimeoutMs = 1000, databaseKind } = options;
-  const breakers = options.breakers ?? (() => breakersOf(memory));
 
   return async () => {
     const [postgres, redisReport] = await Promise.all([
@@ -76,14 +57,12 @@ export function createHealthProvider(options: HealthProviderOptions): HealthProv
       redis: redisReport,
     };
     const summarizerHealth = summarizer?.();
-    const observed: Record<string, ComponentStatus> = {
+    const assessment = memory.assessHealth({
       postgres: postgres.status,
       redis: redisReport.status,
       summarizer: (summarizerHealth?.consecutive_failures ?? 0) > 0 ? "degraded" : "up",
-    };
-    const snapshots: Record<string, CircuitBreakerSnapshot> = {};
-    for (const snapshot of breakers()) snapshots[snapshot.name] = snapshot;
-    const assessment = memory.assessHealth(observed);
+    });
+    const snapshots = options.breakers ? byName(options.breakers()) : assessment.breakers;
     const components: Record<string, ComponentReport> = {};
     for (const [name, status] of Object.entries(assessment.components)) {
       const report: ComponentReport = { ...probes[name], status };
@@ -102,26 +81,15 @@ export function createHealthProvider(options: HealthProviderOptions): HealthProv
   };
 }
 
+function byName(snapshots: readonly CircuitBreakerSnapshot[]): Record<string, CircuitBreakerSnapshot> {
+  return Object.fromEntries(snapshots.map((snapshot) => [snapshot.name, snapshot]));
+}
+
 /** Why a breaker keeps its component from being up: "circuit_open", "circuit_half_open". */
 function breakerErrorOf(snapshot: CircuitBreakerSnapshot | undefined): string | null {
   if (snapshot?.state === CircuitState.OPEN) return "circuit_open";
   if (snapshot?.state === CircuitState.HALF_OPEN) return "circuit_half_open";
   return null;
-}
-
-/** Snapshots of the manager's circuit breakers (redis, postgres, summarizer). */
-export function breakersOf(memory: MemoryManager): CircuitBreakerSnapshot[] {
-  // Only the components the manager runs on: without Redis, a Redis breaker that never sees a
-  // call would read "closed, 0 failures", as if Redis were there and fine.
-  const monitored = memory.health.statuses();
-  return Object.entries(memory.circuitBreaker)
-    .filter(([component]) => monitored[component] !== undefined)
-    .map(([, breaker]) => breaker.snapshot());
-}
-
-/** True while the manager's Redis circuit breaker is OPEN. */
-export function redisBreakerOpen(memory: MemoryManager): boolean {
-  return memory.circuitBreaker.redis.getState() === CircuitState.OPEN;
 }
 
 async function redisHealth(

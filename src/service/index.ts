@@ -16,14 +16,12 @@ export {
 } from "./config.js";
 export {
   type BreakerSnapshots,
-  breakersOf,
   type ComponentReport,
   type ComponentStatus,
   createHealthProvider,
   type HealthProvider,
   type HealthProviderOptions,
   type HealthReport,
-  redisBreakerOpen,
 } from "./health.js";
 export { type ErrorBody, HttpError, mapError } from "./http-errors.js";
 export { type RateLimitStoreOptions, redisRateLimitStore } from "./rate-limit-store.js";

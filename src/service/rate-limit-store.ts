@@ -1,11 +1,9 @@
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from "@fastify/rate-limit";
 import type { Logger } from "../logger.js";
-import { LuaScript } from "../storage/lua-script.js";
 import type { RedisConnection } from "../storage/redis-client.js";
+import { addToRateWindow } from "./lua/rate-limit.js";
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
-
-const rateLimitScript = new LuaScript(new URL("./lua/rate-limit-1.lua", import.meta.url));
 
 /** Default time between two syncs of the counts with Redis, in ms. */
 export const DEFAULT_RATE_LIMIT_SYNC_MS = 100;
@@ -55,6 +53,26 @@ interface Window {
  * and the counts are added once Redis answers.
  */
 export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRateLimitStoreCtor {
+  const windows = new Map<string, Window>();
+  return countingStore(windows, syncWithRedis(options, windows), options.syncIntervalMs);
+}
+
+/** What the store asks of the sync: see `syncWithRedis`. */
+interface RedisSync {
+  /** Adds the window's pending count in Redis and reads the shared total back; false on failure. */
+  syncWindow(key: string, window: Window): Promise<boolean>;
+  /** Syncs every window with pending counts once the interval has passed. */
+  scheduleSync(): void;
+  /** Whether Redis is worth asking now: usable, and no sync failed within `retryAfterMs`. */
+  redisAnswers(): boolean;
+}
+
+/**
+ * Keeps the windows in step with Redis: one Lua call per window with pending counts, pipelined,
+ * every interval. A failed sync keeps its counts pending and the store counts here alone for
+ * `retryAfterMs`.
+ */
+function syncWithRedis(options: RateLimitStoreOptions, windows: Map<string, Window>): RedisSync {
   const {
     redis,
     keyPrefix = "mem",
@@ -63,10 +81,8 @@ export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRate
     syncIntervalMs = DEFAULT_RATE_LIMIT_SYNC_MS,
     retryAfterMs = 1000,
   } = options;
-  const windows = new Map<string, Window>();
+  const fallback = localFallback(logger, retryAfterMs);
   let timer: NodeJS.Timeout | null = null;
-  let degraded = false;
-  let localUntil = 0;
 
   function scheduleSync(): void {
     if (timer) return;
@@ -84,34 +100,23 @@ export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRate
     window.pending = 0;
     window.syncedAt = Date.now();
     try {
-      const [count, ttl] = (await rateLimitScript.run(
-        redis,
-        [`${keyPrefix}:ratelimit:{${key}}`],
-        [String(window.windowMs), String(added)],
-      )) as [number, number];
-      window.shared = Number(count);
-      window.endsAt = Date.now() + Number(ttl);
-      if (degraded) {
-        degraded = false;
-        logger?.warn({}, "rate limits are shared through Redis again");
-      }
+      const shared = await addToRateWindow(redis, `${keyPrefix}:ratelimit:{${key}}`, {
+        windowMs: window.windowMs,
+        added,
+      });
+      window.shared = shared.count;
+      window.endsAt = Date.now() + shared.ttlMs;
+      fallback.answered();
       return true;
     } catch (error) {
       window.pending += added;
-      localUntil = Date.now() + retryAfterMs;
-      if (!degraded) {
-        degraded = true;
-        logger?.warn(
-          { error: String(error) },
-          "Redis did not answer; rate limits are counted in this process alone",
-        );
-      }
+      fallback.failed(error);
       scheduleSync();
       return false;
     }
   }
 
-  const redisAnswers = () => Date.now() >= localUntil && redisUsable();
+  const redisAnswers = () => fallback.retryDue() && redisUsable();
 
   async function sync(): Promise<void> {
     if (!redisAnswers()) {
@@ -129,6 +134,44 @@ export function redisRateLimitStore(options: RateLimitStoreOptions): FastifyRate
     if (hasPending(windows)) scheduleSync();
   }
 
+  return { syncWindow, scheduleSync, redisAnswers };
+}
+
+/**
+ * While Redis fails, the store counts in this process alone: when to ask Redis again, and one
+ * warning when that starts and one when Redis answers again (not one per failed sync).
+ */
+function localFallback(logger: Logger | undefined, retryAfterMs: number) {
+  let degraded = false;
+  let localUntil = 0;
+  return {
+    retryDue: () => Date.now() >= localUntil,
+    failed(error: unknown): void {
+      localUntil = Date.now() + retryAfterMs;
+      if (degraded) return;
+      degraded = true;
+      logger?.warn(
+        { error: String(error) },
+        "Redis did not answer; rate limits are counted in this process alone",
+      );
+    },
+    answered(): void {
+      if (!degraded) return;
+      degraded = false;
+      logger?.warn({}, "rate limits are shared through Redis again");
+    },
+  };
+}
+
+/**
+ * The store @fastify/rate-limit calls: counts each request in its key's window here and answers
+ * with the shared count as of the last sync plus this instance's requests since.
+ */
+function countingStore(
+  windows: Map<string, Window>,
+  { syncWindow, scheduleSync, redisAnswers }: RedisSync,
+  syncIntervalMs = DEFAULT_RATE_LIMIT_SYNC_MS,
+): FastifyRateLimitStoreCtor {
   return class SyncedRateLimitStore implements FastifyRateLimitStore {
     incr(key: string, callback: Callback, timeWindow: number): void {
       const now = Date.now();

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { type Logger as PinoLogger, pino } from "pino";
-import { readProductEnvironment } from "../environment.js";
+import { type MemoryEnvironment, readProductEnvironment } from "../environment.js";
 import {
   connectRedisFromEnv,
   createMemoryManager,
@@ -12,6 +12,7 @@ import { MemoryMetrics } from "../metrics/index.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { createMemoryService } from "./app.js";
 import { type ServiceConfig, serviceConfigFromEnv } from "./config.js";
+import { gracefulShutdown } from "./shutdown.js";
 
 type Environment = Record<string, string | undefined>;
 
@@ -39,6 +40,12 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** What the service opened: closed on a failed start, and by `stop()`. */
+interface Storage {
+  memory: MemoryManager;
+  redis: RedisConnection | null;
+}
+
 /**
  * What `swisper-memory serve` runs: reads the environment, opens Redis (when configured) and the
  * system of record, and listens. Without API keys it binds to loopback only and says so.
@@ -47,18 +54,53 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
   const env = options.env ?? process.env;
   const settings = readProductEnvironment(env);
   const config = serviceConfigFromEnv(env);
-  const log: PinoLogger = pino(
+  const log = serviceLogger(config, options.logDestination ?? process.stdout);
+  const metrics = new MemoryMetrics({ defaultMetrics: true });
+  const storage = await openStorage(env, settings, log, metrics);
+  const { memory, redis } = storage;
+  const app = await createMemoryService({
+    memory,
+    apiKeys: config.apiKeys,
+    bodyLimitBytes: config.bodyLimitBytes,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    redis,
+    keyPrefix: settings.MEMORY_KEY_PREFIX ?? "mem",
+    metrics,
+    databaseKind: settings.DATABASE_URL ? "postgres" : "pglite",
+    logger: log,
+  });
+  const url = await listen(app, config, storage);
+  announce(log, url, config, settings, redis !== null);
+  const { stop, stopped } = gracefulShutdown({
+    app,
+    memory,
+    redis,
+    log,
+    timeoutMs: config.shutdownTimeoutMs,
+    handleSignals: options.handleSignals ?? true,
+  });
+  return { app, memory, config, url, stopped, stop };
+}
+
+function serviceLogger(config: ServiceConfig, destination: NodeJS.WritableStream): PinoLogger {
+  return pino(
     {
       level: config.logLevel,
       base: { service: "swisper-memory" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.logDestination ?? process.stdout,
+    destination,
   );
+}
 
-  const metrics = new MemoryMetrics({ defaultMetrics: true });
+/** Redis (when configured), then the system of record; a failure closes what was opened. */
+async function openStorage(
+  env: Environment,
+  settings: MemoryEnvironment,
+  log: PinoLogger,
+  metrics: MemoryMetrics,
+): Promise<Storage> {
   let redis: RedisConnection | null = null;
-  let memory: MemoryManager | null = null;
   try {
     redis = await connectRedisFromEnv(env);
     if (!settings.DATABASE_URL) {
@@ -68,40 +110,39 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
         "opening the embedded database (the first start in an empty folder creates it, which takes seconds)",
       );
     }
-    memory = await createMemoryManager({
+    const memory = await createMemoryManager({
       env,
       redis: redis ?? false,
       logger: log,
       summarization: { onJob: metrics.onJob },
     });
+    return { memory, redis };
   } catch (error) {
-    await memory?.close();
     await redis?.close();
     throw error;
   }
-  const keyPrefix = settings.MEMORY_KEY_PREFIX ?? "mem";
-  const app = await createMemoryService({
-    memory,
-    apiKeys: config.apiKeys,
-    bodyLimitBytes: config.bodyLimitBytes,
-    rateLimitPerMinute: config.rateLimitPerMinute,
-    redis,
-    keyPrefix,
-    metrics,
-    databaseKind: settings.DATABASE_URL ? "postgres" : "pglite",
-    logger: log,
-  });
+}
 
-  let address: string;
+/** Listens and returns the URL; a failure closes the app and the storage. */
+async function listen(app: FastifyInstance, config: ServiceConfig, storage: Storage): Promise<string> {
   try {
-    address = await app.listen({ port: config.port, host: config.host });
+    const address = await app.listen({ port: config.port, host: config.host });
+    return address.replace("[::1]", "localhost");
   } catch (error) {
     await app.close();
-    await memory.close();
-    await redis?.close();
+    await storage.memory.close();
+    await storage.redis?.close();
     throw error;
   }
-  const url = address.replace("[::1]", "localhost");
+}
+
+function announce(
+  log: PinoLogger,
+  url: string,
+  config: ServiceConfig,
+  settings: MemoryEnvironment,
+  withRedis: boolean,
+): void {
   if (!config.apiKeys.enabled) {
     log.warn(
       { host: config.host },
@@ -113,81 +154,10 @@ export async function startMemoryService(options: StartOptions = {}): Promise<Ru
       url,
       docs: `${url}/docs`,
       tenants: config.apiKeys.tenants,
-      redis: redis !== null,
+      redis: withRedis,
       database: databaseLabel(settings),
       rate_limit_per_minute: config.rateLimitPerMinute,
     },
     `swisper-memory listening on ${url} (docs at ${url}/docs)`,
   );
-
-  let resolveStopped: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    resolveStopped = resolve;
-  });
-  let stopping: Promise<void> | null = null;
-  const openMemory = memory;
-
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      const started = Date.now();
-      log.info({ timeout_ms: config.shutdownTimeoutMs }, "shutting down: draining requests");
-      // A shutdown that hangs (a request that never ends) must not keep the process forever.
-      const deadline = setTimeout(() => {
-        log.error({}, "shutdown timed out; exiting");
-        process.exit(1);
-      }, config.shutdownTimeoutMs + 5000);
-      deadline.unref();
-      try {
-        await app.close();
-        const remaining = Math.max(0, config.shutdownTimeoutMs - (Date.now() - started));
-        const idle = await settlesWithin(openMemory.waitForIdle(), remaining);
-        log.info(
-          { summarization_idle: idle },
-          idle ? "summarization jobs drained" : "summarization jobs cut short",
-        );
-        await openMemory.close();
-        await redis?.close();
-        log.info({ ms: Date.now() - started }, "stopped");
-      } finally {
-        clearTimeout(deadline);
-        removeSignalHandlers();
-        resolveStopped();
-      }
-    })();
-    return stopping;
-  };
-
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
-    }
-    log.info({ signal }, "signal received");
-    stop().catch((error: unknown) => {
-      log.error({ err: error }, "shutdown failed");
-      process.exitCode = 1;
-    });
-  };
-  const removeSignalHandlers = () => {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-  };
-  if (options.handleSignals ?? true) {
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-  }
-
-  return { app, memory, config, url, stopped, stop };
-}
-
-async function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

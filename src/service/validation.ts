@@ -1,4 +1,12 @@
-import type { FastifySchemaCompiler } from "fastify";
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifySchemaCompiler,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { z } from "zod";
 import { toValidationError } from "../schemas/issues.js";
 
@@ -12,6 +20,15 @@ const PART_PREFIX: Record<string, string> = {
 
 /** Names the body in field paths, per route: `message.role`, `config.max_buffer_tokens`. */
 export const bodyFieldNames = new WeakMap<object, string>();
+
+/** Fastify with routes typed by their zod schemas (`app.withTypeProvider<ZodTypeProvider>()`). */
+export type ZodRoutes = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
 
 /**
  * Validates a request part with its zod schema (the one the library validates with); on failure,

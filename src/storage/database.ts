@@ -211,6 +211,16 @@ function statementName(sql: string): string {
 }
 
 /**
+ * The one row an aggregate, a RETURNING or an upsert statement always gives; its absence is a
+ * bug in the statement, said plainly instead of a TypeError further on.
+ */
+export function onlyRow<Row>(rows: readonly Row[], statement: string): Row {
+  const [row] = rows;
+  if (row === undefined) throw new Error(`${statement} returned no row`);
+  return row;
+}
+
+/**
  * Errors that mean no server answered (as opposed to a query the server refused): node's socket
  * errors, pg's own connection errors, and SQLSTATE class 08 (connection exception) and 57P
  * (operator intervention: shutdown, crash).

@@ -77,10 +77,12 @@ export class GroupCommit<Item, Result> {
   }
 
   #takeBatch(): Pending<Item, Result>[] {
-    let weight = this.#options.weight(this.#queue[0]!.item);
-    let count = 1;
-    while (count < this.#queue.length) {
-      const next = this.#options.weight(this.#queue[count]!.item);
+    let weight = 0;
+    let count = 0;
+    for (const pending of this.#queue) {
+      const next = this.#options.weight(pending.item);
+      // The first item always goes, whatever it weighs.
+      if (count > 0 && weight + next > this.#maxBatchWeight) break;
       if (weight + next > this.#maxBatchWeight) break;
       weight += next;
       count++;
@@ -104,6 +106,8 @@ export class GroupCommit<Item, Result> {
     }
     this.#batches++;
     this.#items += batch.length;
+    // `commit` answers one result per item, in order.
+    // biome-ignore lint/style/noNonNullAssertion: the commit function's contract, checked by its tests
     for (const [index, pending] of batch.entries()) pending.resolve(results[index]!);
   }
 }

@@ -119,7 +119,7 @@ function assertMatchesLedger(migrations: readonly Migration[], applied: Readonly
     }
     if (files.get(name) !== checksum) {
       throw new MigrationError(
-        `migration ${name} changed after it was applied (checksum ${checksum.slice(0, 12)}, file ${files.get(name)!.slice(0, 12)}): add a new migration instead of editing an applied one`,
+        `migration ${name} changed after it was applied (checksum ${checksum.slice(0, 12)}, file ${(files.get(name) ?? "").slice(0, 12)}): add a new migration instead of editing an applied one`,
       );
     }
   }

@@ -1,7 +1,7 @@
 import type { SessionRef } from "../buffer/keys.js";
 import { DatabaseUnavailableError } from "../errors.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
-import { type Database, isConnectionError } from "./database.js";
+import { type Database, isConnectionError, onlyRow } from "./database.js";
 import { GroupCommit } from "./group-commit.js";
 
 /** A validated message ready for the transcript, with its serialised form and token count. */
@@ -197,6 +197,13 @@ interface AppendRequest {
  * The transcript in the system of record: every acknowledged message of every session, in seq
  * order. The buffer and the summaries are views of it.
  */
+/** The session's ($1, $2) newest summary version, as a common table expression named `latest`. */
+const LATEST_SUMMARY = `latest AS (
+         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
+         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+         ORDER BY version DESC LIMIT 1
+       )`;
+
 export class Transcript {
   readonly #db: Database;
   readonly #appends: GroupCommit<AppendRequest, AppendResult>;
@@ -249,7 +256,7 @@ export class Transcript {
       }
       const { params, placement } = appendParameters([{ ref, entries }]);
       const { rows } = await tx.query<AppendRow>(APPEND_SQL, params);
-      return placeRows(placement, rows)[0]!.seqs;
+      return onlyRow(placeRows(placement, rows), "the append statement").seqs;
     });
   }
 
@@ -291,11 +298,7 @@ export class Transcript {
    */
   async readSnapshot(ref: SessionRef, defaults: BufferCaps): Promise<TranscriptSnapshot> {
     const { rows } = await this.#db.query<SnapshotRow>(
-      `WITH latest AS (
-         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
-         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
-         ORDER BY version DESC LIMIT 1
-       ),
+      `WITH ${LATEST_SUMMARY},
        session AS (
          SELECT next_seq - 1 AS last_seq, buffer_floor_seq, updated_at, generation
          FROM memory_sessions WHERE tenant = $1 AND session_id = $2
@@ -339,7 +342,7 @@ export class Transcript {
        ORDER BY newest.seq`,
       [ref.tenant, ref.sessionId, defaults.maxMessages, defaults.maxTokens],
     );
-    const first = rows[0]!;
+    const first = onlyRow(rows, "the snapshot query");
     const summary = summaryOfRow(first);
     const messages = rows.filter((row) => row.seq !== null).map((row) => toStoredMessage(row as MessageRow));
     return {
@@ -362,7 +365,7 @@ export class Transcript {
        WHERE tenant = $1 AND session_id = $2 RETURNING buffer_floor_seq AS floor`,
       [ref.tenant, ref.sessionId],
     );
-    return rows.length > 0 ? Number(rows[0]!.floor) : 0;
+    return Number(rows[0]?.floor ?? 0);
   }
 
   /**
@@ -373,11 +376,7 @@ export class Transcript {
    */
   async readJobInput(ref: SessionRef, limits: { maxMessages: number; maxTokens: number }): Promise<JobInput> {
     const { rows } = await this.#db.query<JobInputRow>(
-      `WITH latest AS (
-         SELECT version, summary_text, first_seq, last_seq, tokens, created_at, metadata
-         FROM memory_summaries WHERE tenant = $1 AND session_id = $2
-         ORDER BY version DESC LIMIT 1
-       ),
+      `WITH ${LATEST_SUMMARY},
        head AS (
          SELECT s.next_seq - 1 AS session_last_seq, s.generation::text AS generation,
                 coalesce((SELECT last_seq FROM latest), 0) AS covered_seq,
@@ -478,14 +477,16 @@ interface LatestSummaryColumns {
 }
 
 function summaryOfRow(row: LatestSummaryColumns): SummaryRecord | null {
-  if (row.summary_version === null) return null;
+  const { summary_version: version, summary_text: text, summary_tokens: tokens } = row;
+  // The columns come from one summary row (a left join): all set when its version is.
+  if (version === null || text === null || tokens === null || row.summary_created_at === null) return null;
   return {
-    version: row.summary_version,
-    summary_text: row.summary_text!,
+    version,
+    summary_text: text,
     first_seq: Number(row.summary_first_seq),
     last_seq: Number(row.covered_seq),
-    tokens: row.summary_tokens!,
-    created_at: new Date(row.summary_created_at!).toISOString(),
+    tokens,
+    created_at: new Date(row.summary_created_at).toISOString(),
     metadata: row.summary_metadata ?? {},
   };
 }
@@ -540,12 +541,18 @@ function appendParameters(requests: readonly AppendRequest[]): { params: unknown
 /** Each request's seqs and generation, from the statement's rows. */
 function placeRows(placement: Placement, rows: readonly AppendRow[]): AppendResult[] {
   const stored = new Map(rows.map((row) => [Number(row.ord), row]));
+  // The statement returns one row per entry, numbered by `ord`.
+  const rowOf = (ord: number) => {
+    const row = stored.get(ord);
+    if (!row) throw new Error(`the append statement returned no row for entry ${ord}`);
+    return row;
+  };
   return placement.map((entries) => ({
     seqs: entries.map(({ row, repeated }) => {
-      const result = stored.get(row)!;
+      const result = rowOf(row);
       return { seq: Number(result.seq), duplicate: repeated || result.duplicate };
     }),
-    generation: stored.get(entries[0]!.row)!.generation,
+    generation: rowOf(entries[0]?.row ?? -1).generation,
   }));
 }
 

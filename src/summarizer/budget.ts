@@ -1,3 +1,4 @@
+// biome-ignore-all lint/style/noNonNullAssertion: reads of positions at indexes the binary search keeps in range
 /**
  * Cuts text to a token budget at the best boundary that fits: the end of a sentence or line, else
  * the end of a word (marked with an ellipsis), else a code point. Token counts of prefixes only

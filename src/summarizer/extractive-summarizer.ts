@@ -1,3 +1,4 @@
+// biome-ignore-all lint/style/noNonNullAssertion: capture groups of a regex that matched, and reads at indexes of arrays built alongside (one entry per item)
 import { ValidationError } from "../errors.js";
 import { LruCache } from "../tokens/lru-cache.js";
 import type { StoredMessage, ToolCall } from "../types.js";

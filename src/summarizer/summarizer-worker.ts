@@ -35,7 +35,9 @@ const counter = new TokenCounter({ model: init.model, cacheSize: 1000 });
 const summarizer = new ExtractiveSummarizer(init.extractive);
 const countTokens = (text: string) => counter.countTokens(text);
 
-parentPort!.on("message", (request: WorkerRequest) => {
+if (!parentPort) throw new Error("summarizer-worker.js runs as a worker thread (see WorkerSummarizer)");
+const port = parentPort;
+port.on("message", (request: WorkerRequest) => {
   summarizer
     .summarize({
       previousSummary: request.previousSummary,
@@ -54,5 +56,5 @@ parentPort!.on("message", (request: WorkerRequest) => {
       }),
       (error: unknown): WorkerReply => ({ id: request.id, ok: false, message: String(error) }),
     )
-    .then((reply) => parentPort!.postMessage(reply));
+    .then((reply) => port.postMessage(reply));
 });

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { SessionRef } from "../buffer/keys.js";
 import { sessionKeys } from "../buffer/keys.js";
-import type { Database } from "../storage/database.js";
-import { LuaScript } from "../storage/lua-script.js";
+import { type Database, onlyRow } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
+import { acquireLease } from "./lua/acquire-lease.js";
+import { extendLease } from "./lua/extend-lease.js";
+import { releaseLease } from "./lua/release-lease.js";
 
 /** A held summarizer lease. Its token fences commits: a lower token never commits after a higher. */
 export interface Lease {
@@ -21,10 +23,6 @@ export interface LeaseManager {
   /** `floor` is the highest fencing token committed so far: the new token is above it. */
   acquire(ref: SessionRef, floor: number): Promise<LeaseAttempt>;
 }
-
-const acquireScript = new LuaScript(new URL("./lua/acquire-lease-2.lua", import.meta.url));
-const extendScript = new LuaScript(new URL("./lua/extend-lease-1.lua", import.meta.url));
-const releaseScript = new LuaScript(new URL("./lua/release-lease-1.lua", import.meta.url));
 
 export interface LeaseOptions {
   /** Milliseconds a lease lasts unless extended (default 30000). Holders extend it at a third. */
@@ -51,21 +49,23 @@ export class RedisLeaseManager implements LeaseManager {
     const keys = sessionKeys(this.#keyPrefix, ref);
     // The counter outlives any lease by far; the floor restores it if Redis lost it anyway.
     const counterTtlSeconds = 30 * 24 * 60 * 60;
-    const [token, remainingMs] = (await acquireScript.run(
-      this.#redis,
-      [keys.lease, keys.fence],
-      [this.#holderId, String(this.leaseMs), String(floor), String(counterTtlSeconds)],
-    )) as [number, number];
-    if (token === 0) return { lease: null, retryAfterMs: Math.max(1, remainingMs) };
+    const reply = await acquireLease(this.#redis, keys, {
+      holderId: this.#holderId,
+      leaseMs: this.leaseMs,
+      floor,
+      counterTtlSeconds,
+    });
+    if (reply.status === "held") return { lease: null, retryAfterMs: Math.max(1, reply.remainingMs) };
+    const { token } = reply;
     const value = `${token}:${this.#holderId}`;
     const redis = this.#redis;
     const leaseMs = this.leaseMs;
     return {
       lease: {
         token,
-        extend: async () => (await extendScript.run(redis, [keys.lease], [value, String(leaseMs)])) === 1,
+        extend: () => extendLease(redis, keys, value, leaseMs),
         release: async () => {
-          await releaseScript.run(redis, [keys.lease], [value]);
+          await releaseLease(redis, keys, value);
         },
       },
     };
@@ -100,7 +100,7 @@ export class SqlLeaseManager implements LeaseManager {
                FROM memory_summary_leases WHERE tenant = $1 AND session_id = $2) AS remaining_ms`,
       [ref.tenant, ref.sessionId, floor, this.#holderId, this.leaseMs],
     );
-    const row = rows[0]!;
+    const row = onlyRow(rows, "the lease statement");
     if (row.token === null) return { lease: null, retryAfterMs: Math.max(1, Number(row.remaining_ms ?? 1)) };
     const token = Number(row.token);
     const db = this.#db;

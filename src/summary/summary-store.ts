@@ -1,7 +1,7 @@
 import type { SessionRef } from "../buffer/keys.js";
 import { RedisUnavailableError, ValidationError } from "../errors.js";
 import { validateSessionId } from "../messages/validate.js";
-import type { Database } from "../storage/database.js";
+import { type Database, onlyRow } from "../storage/database.js";
 import type { SummaryRecord } from "../types.js";
 
 /** The Redis side of summaries: a cache of the current version (absent without Redis). */
@@ -159,8 +159,9 @@ export class SummaryStore {
       throw error;
     }
     const row = rows[0];
-    const record = row ? toRecord(row) : null;
-    if (record) await this.#publish(ref, record, row!.generation);
+    if (!row) return null;
+    const record = toRecord(row);
+    await this.#publish(ref, record, row.generation);
     return record;
   }
 
@@ -193,8 +194,9 @@ export class SummaryStore {
       [ref.tenant, ref.sessionId],
     );
     const row = rows[0];
-    const record = row ? toRecord(row) : null;
-    if (record) await this.#publish(ref, record, row!.generation);
+    if (!row) return null;
+    const record = toRecord(row);
+    await this.#publish(ref, record, row.generation);
     return record;
   }
 
@@ -243,7 +245,7 @@ export class SummaryStore {
        FROM memory_summaries WHERE tenant = $1 AND session_id = $2`,
       [ref.tenant, ref.sessionId],
     );
-    const row = rows[0]!;
+    const row = onlyRow(rows, "the summary statistics query");
     return {
       summary_count: Number(row.summary_count),
       current_version: Number(row.current_version),

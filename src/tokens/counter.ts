@@ -194,7 +194,7 @@ export class TokenCounter {
     let remaining = counts.reduce((sum, tokens) => sum + tokens, 0);
     let removed = 0;
     while (removed < messages.length && remaining + REPLY_PRIMING_TOKENS > maxTokens) {
-      remaining -= counts[removed]!;
+      remaining -= counts[removed] ?? 0;
       removed++;
     }
     return messages.slice(0, removed);

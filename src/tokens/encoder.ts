@@ -48,7 +48,7 @@ export class BytePairEncoder implements TokenEncoder {
   count(text: string): number {
     const pieces = splitPieces(this.#pattern, text);
     let tokens = 0;
-    for (let i = 0; i < pieces.length; i++) tokens += this.#countPiece(pieces[i]!);
+    for (const piece of pieces) tokens += this.#countPiece(piece);
     return tokens;
   }
 
@@ -70,7 +70,8 @@ export class BytePairEncoder implements TokenEncoder {
       if (bytes.length <= SMALL_PIECE_BYTES) mergeSmallPiece(bytes, this.#ranks, starts);
       else mergeLargePiece(bytes, this.#ranks, starts);
       for (let i = 0; i < starts.length; i++) {
-        const token = bytes.slice(starts[i]!, i + 1 < starts.length ? starts[i + 1]! : bytes.length);
+        const token = bytes.slice(starts[i] ?? 0, starts[i + 1] ?? bytes.length);
+        // biome-ignore lint/style/noNonNullAssertion: every merge result is a token of the vocabulary
         ids.push(this.#ranks.get(token)!);
       }
     }

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/style/noNonNullAssertion: reads of typed arrays and strings at indexes the loop bounds keep in range; a check would cost in the tokenizer's hot loop
 import type { RankMap } from "./vocabulary.js";
 
 /**

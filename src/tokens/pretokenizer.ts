@@ -58,10 +58,11 @@ export const RUNTIME_CATEGORIES: CategoryClasses = {
 export function explicitCategory(name: CategoryName): string {
   let body = "";
   let next = 0;
-  const numbers = CATEGORY_RANGES[name].split(" ");
+  const numbers = CATEGORY_RANGES[name].split(" ").map((number) => Number.parseInt(number, 36));
   for (let i = 0; i + 1 < numbers.length; i += 2) {
-    const start = next + Number.parseInt(numbers[i]!, 36);
-    const end = start + Number.parseInt(numbers[i + 1]!, 36);
+    const [gap = 0, length = 0] = numbers.slice(i, i + 2);
+    const start = next + gap;
+    const end = start + length;
     body += start === end ? codePointEscape(start) : `${codePointEscape(start)}-${codePointEscape(end)}`;
     next = end + 1;
   }
@@ -123,7 +124,7 @@ function matchedCodePoints(text: string, classSource: string): string {
     if (rangeEnd > rangeStart) body += `-${codePointEscape(rangeEnd)}`;
   };
   for (const [char] of text.matchAll(new RegExp(classSource, "gv"))) {
-    const codePoint = char.codePointAt(0)!;
+    const codePoint = char.codePointAt(0) ?? 0; // a match is never empty
     if (codePoint !== rangeEnd + 1) {
       flush();
       rangeStart = codePoint;

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Environment } from "../../src/cli/command.js";
+import { CircuitState } from "../../src/resilience/index.js";
 import { type RunningService, startMemoryService } from "../../src/service/index.js";
 import { freePort } from "../support/processes.js";
 import {
@@ -69,13 +70,20 @@ afterAll(async () => {
 describe("inspect --url", () => {
   it("reads the session from the service and shows the service's breakers as they are", async () => {
     const summarizer = service.memory.circuitBreaker.summarizer;
-    summarizer.forceOpen(new Error("upstream model refused the request"));
+    // Opened the way summarization jobs open it: calls failing through the breaker until it trips.
+    for (let call = 0; call < 100 && summarizer.getState() !== CircuitState.OPEN; call++) {
+      await summarizer
+        .execute(() => Promise.reject(new Error("upstream model refused the request")))
+        .catch(() => {});
+    }
     try {
       const result = await cli(remote, "inspect", "remote-1");
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       expect(result.stdout).toContain("Circuit breakers:  the service's, live");
-      expect(result.stdout).toMatch(/\n {2}summarizer\s+OPEN \(\d+ failures, retry in \d+ ms/);
+      expect(result.stdout).toMatch(
+        /\n {2}summarizer\s+OPEN \(\d+ failures, retry in \d+ ms, last error: upstream model refused the request\)/,
+      );
       expect(result.stdout).toMatch(/#2 assistant \(\d+ tokens\): The ThinkPad X1 Carbon weighs 1.12 kg./);
 
       // Opening the storage instead builds breakers of this command's own: all closed.

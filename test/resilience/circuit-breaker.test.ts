@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { MemoryError, ValidationError } from "../../src/errors.js";
 import type { Logger } from "../../src/logger.js";
 import {
-  type BreakStrategy,
   CircuitBreaker,
   type CircuitBreakerOptions,
   CircuitOpenError,
@@ -125,8 +124,6 @@ describe("CircuitBreaker", () => {
     await fail(breaker, 3);
     clock.advance(4_000);
     const operation = vi.fn(() => ok("never"));
-    const rejected = vi.fn();
-    breaker.on("rejected", rejected);
 
     const error = await breaker.execute(operation).catch((e: unknown) => e);
 
@@ -140,12 +137,6 @@ describe("CircuitBreaker", () => {
     expect(open.state).toBe(CircuitState.OPEN);
     expect(open.retryAfterMs).toBe(6_000);
     expect(open.name).toBe("CircuitOpenError");
-    expect(rejected).toHaveBeenCalledWith({
-      name: "redis",
-      state: "open",
-      at: clock.now(),
-      retryAfterMs: 6_000,
-    });
     expect(breaker.snapshot().rejections).toBe(1);
   });
 
@@ -170,6 +161,38 @@ describe("CircuitBreaker", () => {
     expect(breaker.snapshot().failures).toBe(0);
     await fail(breaker, 2);
     expect(breaker.getState()).toBe(CircuitState.CLOSED);
+  });
+
+  it("getState() and snapshot() only read: the half-open transition is made by the call it admits", async () => {
+    const { breaker, clock, transitions } = makeBreaker();
+    await fail(breaker, 3);
+    clock.advance(10_000);
+
+    expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
+    expect(breaker.snapshot()).toMatchObject({ state: "half_open", retry_after_ms: 0 });
+    expect(transitions.map((t) => t.to)).toEqual(["open"]);
+
+    clock.advance(500);
+    await breaker.execute(() => ok("trial"));
+    expect(transitions.map((t) => [t.to, t.reason, t.at - clock.now()])).toEqual([
+      ["open", "failures", -10_500],
+      ["half_open", "recovery_timeout", 0],
+      ["closed", "trial_success", 0],
+    ]);
+  });
+
+  it("probeSucceeded() half-opens an OPEN breaker before its timeout; the next call is the trial", async () => {
+    const { breaker, clock, transitions } = makeBreaker();
+    breaker.probeSucceeded(); // CLOSED: nothing to do
+    await fail(breaker, 3);
+    clock.advance(1_000);
+
+    breaker.probeSucceeded();
+    expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
+    expect(transitions.at(-1)).toMatchObject({ from: "open", to: "half_open", reason: "probe_success" });
+    await expect(breaker.execute(() => ok("PONG"))).resolves.toBe("PONG");
+    expect(breaker.getState()).toBe(CircuitState.CLOSED);
+    expect(transitions).toHaveLength(3);
   });
 
   it("re-opens on a failed trial, with a fresh recovery timer", async () => {
@@ -215,22 +238,20 @@ describe("CircuitBreaker", () => {
     await expect(breaker.execute(other)).resolves.toBe("other");
   });
 
-  it("admits halfOpenMaxCalls trials at once; the first outcome decides", async () => {
-    const { breaker, clock } = makeBreaker({ halfOpenMaxCalls: 2 });
-    await fail(breaker, 3);
+  it("a call admitted before the breaker opened cannot close it by succeeding late", async () => {
+    const { breaker, clock } = makeBreaker({ failureThreshold: 1 });
+    const slow = deferred<string>();
+    const slowCall = breaker.execute(() => slow.promise);
+    await fail(breaker, 1);
     clock.advance(10_000);
-    const first = deferred<string>();
-    const second = deferred<string>();
-    const firstCall = breaker.execute(() => first.promise);
-    const secondCall = breaker.execute(() => second.promise);
-    await expect(breaker.execute(() => ok("third"))).rejects.toBeInstanceOf(CircuitOpenError);
+    const trial = deferred<string>();
+    const trialCall = breaker.execute(() => trial.promise);
 
-    first.reject(new Error("still down"));
-    await expect(firstCall).rejects.toThrow("still down");
-    expect(breaker.getState()).toBe(CircuitState.OPEN);
-    // The second trial belongs to the finished half-open episode: its success cannot close.
-    second.resolve("late");
-    await expect(secondCall).resolves.toBe("late");
+    slow.resolve("late");
+    await expect(slowCall).resolves.toBe("late");
+    expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
+    trial.reject(new Error("still down"));
+    await expect(trialCall).rejects.toThrow("still down");
     expect(breaker.getState()).toBe(CircuitState.OPEN);
   });
 
@@ -327,33 +348,34 @@ describe("CircuitBreaker", () => {
     expect(breaker.getState()).toBe(CircuitState.OPEN);
   });
 
-  it("emits success, failure and rejected events for metrics", async () => {
-    const { breaker, clock } = makeBreaker({ failureThreshold: 1 });
-    const seen: string[] = [];
-    breaker.on("success", (e) => seen.push(`success:${e.state}:${e.durationMs}`));
-    breaker.on("failure", (e) => seen.push(`failure:${e.state}:${(e.error as Error).message}`));
-    breaker.on("rejected", (e) => seen.push(`rejected:${e.state}`));
-
-    await breaker.execute(async () => {
-      clock.advance(25);
-      return 1;
+  it("emits a failure event for each counted failure only (the health monitor's last error)", async () => {
+    const { breaker, clock } = makeBreaker({
+      failureThreshold: 1,
+      isFailure: (error) => !(error instanceof ValidationError),
     });
+    const failures: unknown[] = [];
+    breaker.on("failure", (event) => failures.push(event));
+
+    await breaker.execute(() => ok(1));
+    await expect(breaker.execute(() => Promise.reject(new ValidationError("x", "bad")))).rejects.toThrow();
+    clock.advance(25);
     await fail(breaker, 1);
     await expect(breaker.execute(() => ok(1))).rejects.toBeInstanceOf(CircuitOpenError);
 
-    expect(seen).toEqual(["success:closed:25", "failure:closed:ECONNREFUSED", "rejected:open"]);
+    expect(failures).toEqual([{ name: "redis", at: clock.now(), error: new Error("ECONNREFUSED") }]);
   });
 
   it("unsubscribes, and isolates a throwing listener from the call", async () => {
     const logger: Logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
-    const { breaker } = makeBreaker({ failureThreshold: 1, logger });
+    const { breaker } = makeBreaker({ failureThreshold: 2, logger });
     const listener = vi.fn();
     const off = breaker.onStateChange(listener);
-    breaker.on("success", () => {
+    breaker.on("failure", () => {
       throw new Error("metrics bug");
     });
 
-    await expect(breaker.execute(() => ok("still fine"))).resolves.toBe("still fine");
+    // The caller sees the operation's own error, not the listener's.
+    await fail(breaker, 1);
     expect(logger.error).toHaveBeenCalledOnce();
 
     off();
@@ -376,50 +398,19 @@ describe("CircuitBreaker", () => {
     expect(get).toHaveBeenCalledTimes(2);
   });
 
-  it("forceOpen() trips by hand and half-opens after the recovery timeout", async () => {
-    const { breaker, clock, transitions } = makeBreaker();
-    breaker.forceOpen(new Error("maintenance"));
-    expect(breaker.getState()).toBe(CircuitState.OPEN);
-    expect(breaker.snapshot().last_error).toBe("maintenance");
-    expect(transitions.at(-1)).toMatchObject({ from: "closed", to: "open", reason: "forced_open" });
-
+  it("a call failing after the breaker opened is history: it neither extends the timer nor re-opens", async () => {
+    const { breaker, clock, transitions } = makeBreaker({ failureThreshold: 1 });
+    const slow = deferred<never>();
+    const slowCall = breaker.execute(() => slow.promise);
+    await fail(breaker, 1);
     clock.advance(5_000);
-    breaker.forceOpen(); // already open: restarts the timer, no new transition
+
+    slow.reject(new Error("timed out"));
+    await expect(slowCall).rejects.toThrow("timed out");
+    expect(breaker.snapshot()).toMatchObject({ state: "open", retry_after_ms: 5_000, total_failures: 2 });
     expect(transitions).toHaveLength(1);
-    clock.advance(9_999);
-    expect(breaker.getState()).toBe(CircuitState.OPEN);
-    clock.advance(1);
-    expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
-  });
-
-  it("recordFailure()/recordSuccess() feed outcomes observed outside execute()", async () => {
-    const { breaker, clock } = makeBreaker();
-    breaker.recordFailure(new Error("socket closed"));
-    breaker.recordFailure(new Error("socket closed"));
-    breaker.recordSuccess();
-    breaker.recordFailure(new Error("socket closed"));
-    breaker.recordFailure(new Error("socket closed"));
-    expect(breaker.getState()).toBe(CircuitState.CLOSED);
-    breaker.recordFailure(new Error("socket closed"));
-    expect(breaker.getState()).toBe(CircuitState.OPEN);
-
-    // While OPEN an observed failure is history: it does not extend the timer.
-    clock.advance(5_000);
-    breaker.recordFailure(new Error("reconnect failed"));
     clock.advance(5_000);
     expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
-
-    breaker.recordSuccess();
-    expect(breaker.getState()).toBe(CircuitState.CLOSED);
-  });
-
-  it("recordFailure() during HALF_OPEN re-opens", () => {
-    const { breaker, clock } = makeBreaker({ failureThreshold: 1 });
-    breaker.recordFailure(new Error("down"));
-    clock.advance(10_000);
-    expect(breaker.getState()).toBe(CircuitState.HALF_OPEN);
-    breaker.recordFailure(new Error("still down"));
-    expect(breaker.getState()).toBe(CircuitState.OPEN);
   });
 
   it("snapshot() reports the figures", async () => {
@@ -481,29 +472,9 @@ describe("CircuitBreaker", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("accepts a custom strategy and resets it on close", async () => {
-    const calls: string[] = [];
-    const strategy: BreakStrategy = {
-      success: () => calls.push("success"),
-      failure: () => {
-        calls.push("failure");
-        return true;
-      },
-      reset: () => calls.push("reset"),
-    };
-    const { breaker } = makeBreaker({ failureThreshold: undefined, strategy });
-    await breaker.execute(() => ok(1));
-    await fail(breaker, 1);
-    expect(breaker.getState()).toBe(CircuitState.OPEN);
-    breaker.reset();
-    expect(calls).toEqual(["success", "failure", "reset"]);
-  });
-
   it("rejects invalid options", () => {
     expect(() => new CircuitBreaker({ name: "x", failureThreshold: 0 })).toThrow(RangeError);
+    expect(() => new CircuitBreaker({ name: "x", failureThreshold: 2.5 })).toThrow(RangeError);
     expect(() => new CircuitBreaker({ name: "x", recoveryTimeoutMs: -1 })).toThrow(RangeError);
-    expect(() => new CircuitBreaker({ name: "x", halfOpenMaxCalls: 0 })).toThrow(RangeError);
-    const strategy: BreakStrategy = { success: () => {}, failure: () => false, reset: () => {} };
-    expect(() => new CircuitBreaker({ name: "x", failureThreshold: 3, strategy })).toThrow(TypeError);
   });
 });

@@ -18,7 +18,7 @@ import {
 } from "../support/servers.js";
 import { FlakySummarizer } from "../support/test-summarizers.js";
 
-// The seed's graceful degradation, each rule made to happen with real servers: this file starts
+// The specification's graceful degradation, each rule made to happen with real servers: this file starts
 // its own redis-server and PostgreSQL cluster and kills, pauses and restarts them mid-traffic.
 
 const fast = {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { addressOf, assessHealth, errorCode } from "../../src/resilience/index.js";
+import {
+  addressOf,
+  assessHealth,
+  CircuitBreaker,
+  errorCode,
+  HealthModel,
+} from "../../src/resilience/index.js";
 
 // The one health model behind /health, /ready and isAvailable.
 
@@ -56,6 +62,69 @@ describe("assessHealth", () => {
     expect(verdict.components).toEqual({ postgres: "degraded", redis: "down", summarizer: "degraded" });
     // The breaker, not one failed probe, decides whether writes are acknowledged.
     expect(verdict).toMatchObject({ status: "degraded", canAcknowledgeWrites: true });
+  });
+});
+
+describe("HealthModel", () => {
+  function model(options: { redis: boolean; outboxDurable: boolean }) {
+    let now = Date.UTC(2025, 0, 1);
+    const clock = {
+      now: () => now,
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
+    const breaker = (name: string) =>
+      new CircuitBreaker({ name, failureThreshold: 1, recoveryTimeoutMs: 1000, now: clock.now });
+    const breakers = {
+      postgres: breaker("postgres"),
+      summarizer: breaker("summarizer"),
+      redis: breaker("redis"),
+    };
+    const health = new HealthModel({
+      components: options.redis ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
+      outboxDurable: () => options.outboxDurable,
+    });
+    health.monitor.attachBreaker(breakers.postgres);
+    health.monitor.attachBreaker(breakers.summarizer);
+    if (options.redis) health.monitor.attachBreaker(breakers.redis);
+    return { health, breakers, clock };
+  }
+
+  it("gives the breakers of the components in use only", () => {
+    const withoutRedis = model({ redis: false, outboxDurable: false }).health;
+    expect(withoutRedis.breakerSnapshots().map((snapshot) => snapshot.name)).toEqual([
+      "postgres",
+      "summarizer",
+    ]);
+    expect(Object.keys(withoutRedis.assess().breakers)).toEqual(["postgres", "summarizer"]);
+    expect(withoutRedis.assess().components).toEqual({ postgres: "up", summarizer: "up" });
+    const withRedis = model({ redis: true, outboxDurable: false }).health;
+    expect(withRedis.breakerSnapshots().map((snapshot) => snapshot.name)).toEqual([
+      "redis",
+      "postgres",
+      "summarizer",
+    ]);
+  });
+
+  it("the monitor's status and assess agree through an outage", async () => {
+    for (const outboxDurable of [true, false]) {
+      const { health, breakers, clock } = model({ redis: true, outboxDurable });
+      await breakers.postgres.execute(() => Promise.reject(new Error("ECONNREFUSED"))).catch(() => {});
+      const verdict = health.assess();
+      expect(verdict).toMatchObject({
+        status: outboxDurable ? "degraded" : "down",
+        canAcknowledgeWrites: outboxDurable,
+      });
+      expect(verdict.breakers.postgres?.state).toBe("open");
+      expect(health.monitor.snapshot().status).toBe(verdict.status);
+      // The recovery time passes with no call: the breaker reads half-open, and so does the model.
+      clock.advance(1000);
+      const later = health.assess();
+      expect(later.breakers.postgres?.state).toBe("half_open");
+      expect(later.components.postgres).toBe("degraded");
+      expect(health.monitor.snapshot().status).toBe(later.status);
+    }
   });
 });
 

@@ -20,12 +20,7 @@
 -- @include "includes/buffer.lua"
 
 local buffer_key, meta_key, config_key, outbox_key, epoch_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local defaults = {
-  buffer_ttl_seconds = tonumber(ARGV[2]),
-  max_buffer_messages = tonumber(ARGV[3]),
-  max_buffer_tokens = tonumber(ARGV[4]),
-  summary_trigger_tokens = tonumber(ARGV[5]),
-}
+local defaults = argv_defaults()
 
 -- Provisional seqs in the buffer would collide with the transcript's.
 if redis.call("EXISTS", outbox_key) == 1 then return { "outbox" } end
@@ -47,21 +42,5 @@ for i = 7, #ARGV do
   -- seq < expected: already in the buffer or summarized (a retried or late write).
 end
 
-local count, tokens, estimated = state.count, state.tokens, state.estimated
-for _, entry in ipairs(to_push) do
-  local _, entry_tokens, entry_estimated = entry_header(entry)
-  redis.call("RPUSH", buffer_key, entry)
-  count = count + 1
-  tokens = tokens + entry_tokens
-  estimated = estimated + entry_estimated
-end
-count, tokens, estimated = enforce_caps(buffer_key, count, tokens, estimated,
-  config.max_buffer_messages, config.max_buffer_tokens)
-
-local first_seq = first_seq_of(buffer_key)
-local last_seq = expected - 1
-redis.call("HSET", meta_key, "message_count", count, "total_tokens", tokens, "estimated_count", estimated,
-  "first_seq", first_seq, "last_seq", last_seq, "last_updated", ARGV[1])
-expire_all(config.buffer_ttl_seconds, { buffer_key, meta_key, config_key })
-return { "ok", count, tokens, first_seq, last_seq, config.summary_trigger_tokens, state.covered_seq,
-  config.max_buffer_messages }
+local keys = { buffer = buffer_key, meta = meta_key, config = config_key }
+return push_entries(keys, state, config, to_push, expected - 1, ARGV[1])

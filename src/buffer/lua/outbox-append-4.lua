@@ -17,33 +17,18 @@
 -- @include "includes/buffer.lua"
 
 local buffer_key, meta_key, config_key, outbox_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local defaults = {
-  buffer_ttl_seconds = tonumber(ARGV[2]),
-  max_buffer_messages = tonumber(ARGV[3]),
-  max_buffer_tokens = tonumber(ARGV[4]),
-  summary_trigger_tokens = tonumber(ARGV[5]),
-}
+local defaults = argv_defaults()
 local state = proven_state(buffer_key, meta_key, config_key)
 if not state then return { "missing" } end
 local config = read_config(config_key, defaults)
 
-local last_seq, count, tokens, estimated = state.last_seq, state.count, state.tokens, state.estimated
+local last_seq = state.last_seq
+local entries = {}
 for i = 6, #ARGV, 2 do
   last_seq = last_seq + 1
-  local entry = last_seq .. ":" .. ARGV[i]
-  local _, entry_tokens, entry_estimated = entry_header(entry)
-  redis.call("RPUSH", buffer_key, entry)
+  entries[#entries + 1] = last_seq .. ":" .. ARGV[i]
+  -- The outbox has no TTL: it must outlive the buffer until it is replayed.
   redis.call("XADD", outbox_key, "*", "entry", ARGV[i], "key", ARGV[i + 1], "gen", state.gen or "-")
-  count = count + 1
-  tokens = tokens + entry_tokens
-  estimated = estimated + entry_estimated
 end
-count, tokens, estimated = enforce_caps(buffer_key, count, tokens, estimated,
-  config.max_buffer_messages, config.max_buffer_tokens)
-local first_seq = first_seq_of(buffer_key)
-redis.call("HSET", meta_key, "message_count", count, "total_tokens", tokens, "estimated_count", estimated,
-  "first_seq", first_seq, "last_seq", last_seq, "last_updated", ARGV[1])
--- The outbox has no TTL: it must outlive the buffer until it is replayed.
-expire_all(config.buffer_ttl_seconds, { buffer_key, meta_key, config_key })
-return { "ok", count, tokens, first_seq, last_seq, config.summary_trigger_tokens, state.covered_seq,
-  config.max_buffer_messages }
+local keys = { buffer = buffer_key, meta = meta_key, config = config_key }
+return push_entries(keys, state, config, entries, last_seq, ARGV[1])

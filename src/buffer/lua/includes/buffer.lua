@@ -55,6 +55,37 @@ local function expire_all(ttl_seconds, keys)
   for _, key in ipairs(keys) do redis.call("EXPIRE", key, ttl_seconds) end
 end
 
+-- The session defaults the append scripts take in ARGV[2..5].
+local function argv_defaults()
+  return {
+    buffer_ttl_seconds = tonumber(ARGV[2]),
+    max_buffer_messages = tonumber(ARGV[3]),
+    max_buffer_tokens = tonumber(ARGV[4]),
+    summary_trigger_tokens = tonumber(ARGV[5]),
+  }
+end
+
+-- Pushes entries ("<seq>:<tokens>:<estimated>:<json>", in seq order, the last one last_seq) onto
+-- a proven buffer, keeps the caps, records the totals and renews the TTL. Returns the "ok" reply.
+local function push_entries(keys, state, config, entries, last_seq, now)
+  local count, tokens, estimated = state.count, state.tokens, state.estimated
+  for _, entry in ipairs(entries) do
+    local _, entry_tokens, entry_estimated = entry_header(entry)
+    redis.call("RPUSH", keys.buffer, entry)
+    count = count + 1
+    tokens = tokens + entry_tokens
+    estimated = estimated + entry_estimated
+  end
+  count, tokens, estimated = enforce_caps(keys.buffer, count, tokens, estimated,
+    config.max_buffer_messages, config.max_buffer_tokens)
+  local first_seq = first_seq_of(keys.buffer)
+  redis.call("HSET", keys.meta, "message_count", count, "total_tokens", tokens, "estimated_count", estimated,
+    "first_seq", first_seq, "last_seq", last_seq, "last_updated", now)
+  expire_all(config.buffer_ttl_seconds, { keys.buffer, keys.meta, keys.config })
+  return { "ok", count, tokens, first_seq, last_seq, config.summary_trigger_tokens, state.covered_seq,
+    config.max_buffer_messages }
+end
+
 -- The run id of this Redis server process. A buffer records the run id it was built under: one
 -- found under another (a restart from an old snapshot, a failover to a replica that may lag) is
 -- not proven current and is rebuilt from the transcript.

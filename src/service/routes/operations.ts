@@ -1,11 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { MemoryManager } from "../manager/memory-manager.js";
-import type { MemoryMetrics } from "../metrics/index.js";
-import { errorAnswers, json, SHUTTING_DOWN } from "./answers.js";
-import type { HealthProvider } from "./health.js";
-import { ErrorBodySchema, HealthReportSchema, LiveSchema, ReadySchema } from "./schemas.js";
+import type { MemoryManager } from "../../manager/memory-manager.js";
+import type { MemoryMetrics } from "../../metrics/index.js";
+import { errorAnswers, json, SHUTTING_DOWN } from "../answers.js";
+import type { HealthProvider } from "../health.js";
+import { ErrorBodySchema, HealthReportSchema, LiveSchema, ReadySchema } from "../schemas.js";
+import type { ZodRoutes } from "../validation.js";
 
 export interface OperationsRoutesOptions {
   memory: MemoryManager;
@@ -17,7 +18,7 @@ const TAG = "operations";
 // No API key: these hold no session data.
 const PUBLIC: [] = [];
 
-// While draining, every route but /live answers the error `shutting_down` (see app.ts).
+// While draining, every route but /live answers the error `shutting_down` (see plugins/draining.ts).
 const DRAINING = "the service is shutting down (`shutting_down`): the error, with Retry-After";
 const RETRY_AFTER = {
   "Retry-After": { type: "integer" as const, description: "While shutting down: seconds to wait" },
@@ -25,9 +26,14 @@ const RETRY_AFTER = {
 
 /** `/live`, `/health`, `/ready` and `/metrics`: for probes and Prometheus, never rate limited. */
 export function operationsRoutes(app: FastifyInstance, options: OperationsRoutesOptions): void {
-  const { memory, health, metrics } = options;
   const routes = app.withTypeProvider<ZodTypeProvider>();
+  liveRoute(routes);
+  healthRoute(routes, options.health);
+  readyRoute(routes, options.memory);
+  metricsRoute(routes, options.metrics);
+}
 
+function liveRoute(routes: ZodRoutes): void {
   routes.get(
     "/live",
     {
@@ -44,7 +50,9 @@ export function operationsRoutes(app: FastifyInstance, options: OperationsRoutes
     },
     async () => ({ live: true as const }),
   );
+}
 
+function healthRoute(routes: ZodRoutes, health: HealthProvider): void {
   routes.get(
     "/health",
     {
@@ -75,7 +83,9 @@ export function operationsRoutes(app: FastifyInstance, options: OperationsRoutes
       return reply.code(report.status === "down" ? 503 : 200).send(report);
     },
   );
+}
 
+function readyRoute(routes: ZodRoutes, memory: MemoryManager): void {
   routes.get(
     "/ready",
     {
@@ -115,7 +125,9 @@ export function operationsRoutes(app: FastifyInstance, options: OperationsRoutes
       return { ready: true };
     },
   );
+}
 
+function metricsRoute(routes: ZodRoutes, metrics: MemoryMetrics): void {
   routes.get(
     "/metrics",
     {
