@@ -1,13 +1,4 @@
-import {
-  ClientClosedError,
-  ClientOfflineError,
-  ConnectionTimeoutError,
-  ReconnectStrategyError,
-  RootNodesUnavailableError,
-  SocketClosedUnexpectedlyError,
-  SocketTimeoutError,
-  TimeoutError,
-} from "redis";
+import * as redis from "redis";
 import {
   DatabaseUnavailableError,
   RedisUnavailableError,
@@ -63,14 +54,14 @@ export interface MappedError {
 }
 
 const REDIS_CONNECTION_ERRORS = [
-  ClientClosedError,
-  ClientOfflineError,
-  ConnectionTimeoutError,
-  ReconnectStrategyError,
-  RootNodesUnavailableError,
-  SocketClosedUnexpectedlyError,
-  SocketTimeoutError,
-  TimeoutError,
+  redis.ClientClosedError,
+  redis.ClientOfflineError,
+  redis.ConnectionTimeoutError,
+  redis.ReconnectStrategyError,
+  redis.RootNodesUnavailableError,
+  redis.SocketClosedUnexpectedlyError,
+  redis.SocketTimeoutError,
+  redis.TimeoutError,
 ];
 
 // Fastify's own client errors, by code: status and our code. The message is ours, never theirs.
