@@ -100,7 +100,14 @@ const CLI = {
   MEMORY_API_KEY: text(),
 };
 
-export const MemoryEnvironmentSchema = z.object({ ...LIBRARY, ...SUMMARIZER, ...SERVICE, ...CLI }).partial();
+/** What `swisper-memory legacy` reads: the legacy session store (`swisper_sessions`) it migrates from. */
+const LEGACY = {
+  LEGACY_DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/swisper"),
+};
+
+export const MemoryEnvironmentSchema = z
+  .object({ ...LIBRARY, ...SUMMARIZER, ...SERVICE, ...CLI, ...LEGACY })
+  .partial();
 
 export type MemoryEnvironment = z.infer<typeof MemoryEnvironmentSchema>;
 
