@@ -7,6 +7,7 @@ import { clearCommand } from "./clear.js";
 import { type CliContext, type Command, describeError, UsageError, write } from "./command.js";
 import { demoCommand } from "./demo.js";
 import { inspectCommand } from "./inspect.js";
+import { legacyCommand } from "./legacy.js";
 import { migrateCommand } from "./migrate.js";
 import { serveCommand } from "./serve.js";
 import { statsCommand } from "./stats.js";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   clearCommand,
   benchCommand,
   demoCommand,
+  legacyCommand,
 ];
 
 const HELP = `swisper-memory: session memory for LLM chat applications
@@ -34,6 +36,7 @@ Environment:
   REDIS_URL          Redis hot tier, or REDIS_HOST / REDIS_PORT / REDIS_DB (default: none)
   MEMORY_URL         inspect, stats and clear ask this running service instead (or --url)
   MEMORY_API_KEY     the API key they send to it
+  LEGACY_DATABASE_URL  legacy: the database with the legacy swisper_sessions table
 
 Run 'swisper-memory <command> --help' for a command's options.`;
 

@@ -7,6 +7,8 @@ export interface ProgressOptions {
   total: number;
   /** Least time between two updates, in ms (default 200 on a terminal, 2000 otherwise). */
   intervalMs?: number;
+  /** With a unit name (e.g. "sessions"), each line also shows the rate per second and the ETA. */
+  rateUnit?: string;
 }
 
 /**
@@ -19,6 +21,7 @@ export class Progress {
   readonly #total: number;
   readonly #intervalMs: number;
   readonly #tty: boolean;
+  readonly #rateUnit: string | undefined;
   readonly #started = performance.now();
   #done = 0;
   #lastDrawn = 0;
@@ -29,6 +32,7 @@ export class Progress {
     this.#total = Math.max(1, options.total);
     this.#tty = options.stream.isTTY === true;
     this.#intervalMs = options.intervalMs ?? (this.#tty ? 200 : 2000);
+    this.#rateUnit = options.rateUnit;
   }
 
   tick(units = 1): void {
@@ -45,13 +49,22 @@ export class Progress {
     this.#draw(true);
   }
 
+  /** " 120 sessions/s ETA 35s", or nothing without a unit or before the first unit is done. */
+  #rate(elapsed: number): string {
+    if (this.#rateUnit === undefined || this.#done === 0 || elapsed <= 0) return "";
+    const rate = this.#done / elapsed;
+    const eta = Math.ceil((this.#total - this.#done) / rate);
+    return ` ${rate.toFixed(rate < 10 ? 1 : 0)} ${this.#rateUnit}/s ETA ${eta}s`;
+  }
+
   #draw(final: boolean): void {
     const ratio = this.#done / this.#total;
-    const seconds = ((performance.now() - this.#started) / 1000).toFixed(1);
+    const elapsed = (performance.now() - this.#started) / 1000;
+    const seconds = elapsed.toFixed(1);
     const width = 24;
     const filled = Math.round(ratio * width);
     const bar = `[${"#".repeat(filled)}${" ".repeat(width - filled)}]`;
-    const text = `${this.#label} ${bar} ${Math.floor(ratio * 100)}% ${this.#done}/${this.#total} ${seconds}s`;
+    const text = `${this.#label} ${bar} ${Math.floor(ratio * 100)}% ${this.#done}/${this.#total} ${seconds}s${this.#rate(elapsed)}`;
     if (this.#tty) this.#stream.write(`\r${text}${final ? "\n" : ""}`);
     else this.#stream.write(`${text}\n`);
   }

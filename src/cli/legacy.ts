@@ -1,0 +1,194 @@
+import { importLegacySessions, type LegacyImportTotals, type SkippedItem } from "../legacy/import.js";
+import { PostgresLegacyStore } from "../legacy/legacy-store.js";
+import { isTimeZone } from "../legacy/local-time.js";
+import { type LegacyVerifyResult, verifyLegacySessions } from "../legacy/verify.js";
+import {
+  type CliContext,
+  type Command,
+  type Environment,
+  integerOption,
+  parseCommandLine,
+  UsageError,
+  write,
+} from "./command.js";
+import { type OpenedMemory, openMemory } from "./open-memory.js";
+import { Progress } from "./progress.js";
+
+const HELP = `Usage: swisper-memory legacy <import|verify> [options]
+
+Moves sessions from the legacy session store (the swisper_sessions table in LEGACY_DATABASE_URL)
+into this memory (DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL), through the library's write path.
+
+  import   Streams every row (or --session ID) into the transcript. Each history element gets an
+           id derived from the session id, its index and its content, so a re-run or a run
+           resumed after a crash stores nothing twice. Elements that are not valid messages are
+           reported and skipped. Prints totals; exit 0.
+  verify   Compares every session (or --session ID, or --sample N at random): message count,
+           order, role and content of every message, and the contract context. Exit 0 when all
+           agree, 1 with each diverging session's report.
+
+Options:
+  --session ID       only this session
+  --tenant NAME      the memory's tenant (default "default")
+  --time-zone ZONE   IANA zone of the legacy local times (default UTC)
+  --json             print the result as JSON
+  import only:
+  --dry-run          read and check everything, write nothing
+  --batch-size N     messages per addMessages call, 1-1000 (default 1000)
+  --max-sessions N   stop after N sessions (a later run resumes)
+  verify only:
+  --sample N         check N sessions chosen at random`;
+
+const OPTIONS = {
+  session: { type: "string" },
+  tenant: { type: "string" },
+  "time-zone": { type: "string" },
+  json: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  "batch-size": { type: "string" },
+  "max-sessions": { type: "string" },
+  sample: { type: "string" },
+} as const;
+
+type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>["values"];
+
+export const legacyCommand: Command = {
+  name: "legacy",
+  summary: "Import sessions from the legacy swisper_sessions table, and verify them",
+  help: HELP,
+  async run(args, context) {
+    const { values, positionals } = parseCommandLine(args, OPTIONS, { min: 1, max: 1 });
+    const [action] = positionals;
+    if (action !== "import" && action !== "verify") throw new UsageError(`unknown action '${action}'`);
+    const timeZone = values["time-zone"] ?? "UTC";
+    if (!isTimeZone(timeZone)) throw new UsageError(`--time-zone '${timeZone}' is not an IANA time zone`);
+    if (action === "import" && values.sample !== undefined) throw new UsageError("--sample is for verify");
+    if (action === "verify" && (values["dry-run"] || values["max-sessions"] !== undefined)) {
+      throw new UsageError("--dry-run and --max-sessions are for import");
+    }
+    const legacy = openLegacy(context.env, timeZone);
+    let opened: OpenedMemory | null = null;
+    try {
+      opened = await openMemory(context.env, values.tenant !== undefined ? { tenant: values.tenant } : {});
+      const legacyRun: LegacyRun = { values, timeZone, legacy, opened, context };
+      return action === "import" ? await runImport(legacyRun) : await runVerify(legacyRun);
+    } finally {
+      await opened?.close();
+      await legacy.close();
+    }
+  },
+};
+
+function openLegacy(env: Environment, timeZone: string): PostgresLegacyStore {
+  const connectionString = env.LEGACY_DATABASE_URL?.trim();
+  if (!connectionString) {
+    throw new UsageError(
+      "LEGACY_DATABASE_URL is not set: the PostgreSQL database with the swisper_sessions table",
+    );
+  }
+  return new PostgresLegacyStore({ connectionString, timeZone });
+}
+
+/** What both actions work with. */
+interface LegacyRun {
+  values: Values;
+  timeZone: string;
+  legacy: PostgresLegacyStore;
+  opened: OpenedMemory;
+  context: CliContext;
+}
+
+/** A positive count option, or undefined when absent. */
+function countOption(value: string | undefined, name: string): number | undefined {
+  return value === undefined ? undefined : integerOption(value, name, 0, 1, Number.MAX_SAFE_INTEGER);
+}
+
+/** Skipped items printed one by one; the rest are only counted. */
+const SKIPPED_SHOWN = 20;
+
+async function runImport({ values, timeZone, legacy, opened, context }: LegacyRun): Promise<number> {
+  const { stdout, stderr } = context;
+  const maxSessions = countOption(values["max-sessions"], "max-sessions");
+  const available = values.session !== undefined ? 1 : await legacy.countSessions();
+  const total = Math.min(available, maxSessions ?? available);
+  const progress = new Progress({ stream: stderr, label: "legacy import", total, rateUnit: "sessions" });
+  let shown = 0;
+  const totals = await importLegacySessions({
+    legacy,
+    memory: opened.memory,
+    timeZone,
+    dryRun: values["dry-run"] === true,
+    batchSize: integerOption(values["batch-size"], "batch-size", 1000, 1, 1000),
+    ...(values.session !== undefined ? { sessionId: values.session } : {}),
+    ...(maxSessions !== undefined ? { maxSessions } : {}),
+    onSession: () => progress.tick(),
+    onSkipped: (item: SkippedItem) => {
+      if (shown++ < SKIPPED_SHOWN) write(stderr, `skipped ${describeSkipped(item)}`);
+    },
+  });
+  progress.finish();
+  if (values.session !== undefined && totals.sessions === 0) {
+    write(stderr, `no session '${values.session}' in swisper_sessions`);
+    return 1;
+  }
+  if (values.json) write(stdout, JSON.stringify(totals));
+  else printImportTotals(totals, values["dry-run"] === true, stdout);
+  return 0;
+}
+
+function describeSkipped(item: SkippedItem): string {
+  const where = item.index === null ? item.sessionId : `${item.sessionId}[${item.index}]`;
+  return `${where}: ${item.reason}`;
+}
+
+function printImportTotals(totals: LegacyImportTotals, dryRun: boolean, stdout: NodeJS.WritableStream): void {
+  const skipped = Object.entries(totals.skippedByReason);
+  const skippedCount = skipped.reduce((sum, [, count]) => sum + count, 0);
+  const reasons = skipped.map(([reason, count]) => `${reason}: ${count}`).join(", ");
+  const lines: [string, string | number][] = [
+    ["sessions", totals.sessions],
+    [dryRun ? "messages (dry run, not stored)" : "messages read", totals.messagesRead],
+    ["messages stored", totals.messagesStored],
+    ["duplicates skipped", totals.duplicatesSkipped],
+    ["contexts saved", totals.contextsSaved],
+    ["invalid skipped", skippedCount === 0 ? 0 : `${skippedCount} (${reasons})`],
+    ["seconds", totals.seconds.toFixed(1)],
+  ];
+  for (const [name, value] of lines) write(stdout, `${name.padEnd(20)} ${value}`);
+}
+
+async function runVerify({ values, timeZone, legacy, opened, context }: LegacyRun): Promise<number> {
+  const { stdout, stderr } = context;
+  const sample = countOption(values.sample, "sample");
+  const total = values.session !== undefined ? 1 : (sample ?? (await legacy.countSessions()));
+  const progress = new Progress({ stream: stderr, label: "legacy verify", total, rateUnit: "sessions" });
+  const result = await verifyLegacySessions({
+    legacy,
+    memory: opened.memory,
+    database: opened.db,
+    timeZone,
+    ...(values.session !== undefined ? { sessionId: values.session } : {}),
+    ...(sample !== undefined ? { sample } : {}),
+    onSession: () => progress.tick(),
+  });
+  progress.finish();
+  if (values.session !== undefined && result.sessions === 0) {
+    write(stderr, `no session '${values.session}' in swisper_sessions`);
+    return 1;
+  }
+  if (values.json) write(stdout, JSON.stringify(result));
+  else printVerifyReport(result, stdout);
+  return result.diverging.length === 0 ? 0 : 1;
+}
+
+function printVerifyReport(result: LegacyVerifyResult, stdout: NodeJS.WritableStream): void {
+  for (const verdict of result.diverging) {
+    write(
+      stdout,
+      `session ${verdict.sessionId}: legacy ${verdict.legacyMessages}, memory ${verdict.storedMessages}`,
+    );
+    for (const divergence of verdict.divergences) write(stdout, `  ${divergence.kind}: ${divergence.detail}`);
+  }
+  const agreeing = result.sessions - result.diverging.length;
+  write(stdout, `${result.sessions} sessions checked: ${agreeing} agree, ${result.diverging.length} diverge`);
+}

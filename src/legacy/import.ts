@@ -1,0 +1,181 @@
+/**
+ * The backfill: every `swisper_sessions` row into the transcript, through the library's own
+ * write path (`addMessages`), so that every invariant of the write path holds for imported
+ * messages too. Each element carries a deterministic id (convert.ts), which makes the import
+ * idempotent: a re-run, or a run resumed after a crash, stores nothing twice.
+ */
+import { ValidationError } from "../errors.js";
+import type { MemoryManager } from "../manager/memory-manager.js";
+import type { ChatMessage } from "../types.js";
+import { convertContext, convertElement } from "./convert.js";
+import type { LegacySessionRow, LegacySessionStore } from "./legacy-store.js";
+import { localIsoToEpochSeconds } from "./local-time.js";
+
+export interface LegacyImportOptions {
+  legacy: LegacySessionStore;
+  memory: MemoryManager;
+  /** The IANA zone of the legacy local times (default "UTC"). */
+  timeZone?: string;
+  /** Import only this session. */
+  sessionId?: string;
+  /** Read and check everything, write nothing. */
+  dryRun?: boolean;
+  /** Messages per `addMessages` call, 1 to 1000 (default 1000). */
+  batchSize?: number;
+  /** Rows read per page (default 50): what is held in memory at once. */
+  pageSize?: number;
+  /** Stop after this many sessions (a partial run; the next run resumes where it stopped). */
+  maxSessions?: number;
+  /** Called once a session is done (the progress bar). */
+  onSession?: (sessionId: string, messages: number) => void;
+  /** Called for each element or context that is skipped, with the reason. */
+  onSkipped?: (skipped: SkippedItem) => void;
+}
+
+/** Something that was not imported, and why. */
+export interface SkippedItem {
+  sessionId: string;
+  /** The element's index in `chat_history`; null for the context or the whole session. */
+  index: number | null;
+  reason: string;
+}
+
+export interface LegacyImportTotals {
+  sessions: number;
+  /** Valid elements read (what a dry run would store). */
+  messagesRead: number;
+  /** Messages newly written to the transcript. */
+  messagesStored: number;
+  /** Messages already stored by an earlier run (same id): not written again. */
+  duplicatesSkipped: number;
+  /** Elements (and contexts, sessions) skipped, by reason. */
+  skippedByReason: Record<string, number>;
+  contextsSaved: number;
+  seconds: number;
+}
+
+/** Imports every session (or one); returns the totals. Invalid elements never stop it. */
+export async function importLegacySessions(options: LegacyImportOptions): Promise<LegacyImportTotals> {
+  const started = performance.now();
+  const totals: LegacyImportTotals = {
+    sessions: 0,
+    messagesRead: 0,
+    messagesStored: 0,
+    duplicatesSkipped: 0,
+    skippedByReason: {},
+    contextsSaved: 0,
+    seconds: 0,
+  };
+  for await (const row of legacyRows(options)) {
+    await importSession(row, options, totals);
+    totals.sessions += 1;
+    options.onSession?.(row.sessionId, row.chatHistory.length);
+    if (options.maxSessions !== undefined && totals.sessions >= options.maxSessions) break;
+  }
+  totals.seconds = (performance.now() - started) / 1000;
+  return totals;
+}
+
+/** The rows to import, a page at a time: never the whole table in memory. */
+export async function* legacyRows(options: {
+  legacy: LegacySessionStore;
+  sessionId?: string;
+  pageSize?: number;
+}): AsyncGenerator<LegacySessionRow> {
+  if (options.sessionId !== undefined) {
+    const row = await options.legacy.readSession(options.sessionId);
+    if (row) yield row;
+    return;
+  }
+  const pageSize = options.pageSize ?? 50;
+  let after: string | null = null;
+  for (;;) {
+    const page = await options.legacy.readSessionsAfter(after, pageSize);
+    for (const row of page) yield row;
+    const last = page.at(-1);
+    if (!last || page.length < pageSize) return;
+    after = last.sessionId;
+  }
+}
+
+/** A session's valid elements as messages, in order, and what was skipped. */
+export function convertSession(
+  row: LegacySessionRow,
+  timeZone: string,
+): { messages: (ChatMessage & { id: string })[]; skipped: SkippedItem[] } {
+  const messages: (ChatMessage & { id: string })[] = [];
+  const skipped: SkippedItem[] = [];
+  // An element without a readable time gets its predecessor's, so that times never go backwards.
+  let fallback = localIsoToEpochSeconds(row.createdAt, timeZone) ?? undefined;
+  row.chatHistory.forEach((element, index) => {
+    const converted = convertElement(row.sessionId, index, element, timeZone, fallback);
+    if (converted.ok) {
+      messages.push(converted.message);
+      fallback = converted.message.timestamp;
+    } else {
+      skipped.push({ sessionId: row.sessionId, index, reason: converted.reason });
+    }
+  });
+  return { messages, skipped };
+}
+
+async function importSession(
+  row: LegacySessionRow,
+  options: LegacyImportOptions,
+  totals: LegacyImportTotals,
+): Promise<void> {
+  const skip = (item: SkippedItem) => {
+    totals.skippedByReason[item.reason] = (totals.skippedByReason[item.reason] ?? 0) + 1;
+    options.onSkipped?.(item);
+  };
+  const { messages, skipped } = convertSession(row, options.timeZone ?? "UTC");
+  for (const item of skipped) skip(item);
+  totals.messagesRead += messages.length;
+  if (options.dryRun) return;
+  const batchSize = Math.min(1000, Math.max(1, options.batchSize ?? 1000));
+  try {
+    for (let start = 0; start < messages.length; start += batchSize) {
+      await storeBatch(row.sessionId, messages.slice(start, start + batchSize), options.memory, totals, skip);
+    }
+    const context = convertContext(row.sessionId, row.sessionMetadata);
+    if (context) {
+      await options.memory.saveContext(row.sessionId, context);
+      totals.contextsSaved += 1;
+    }
+  } catch (error) {
+    // A session the library refuses as a whole (its id, its context) is reported, not fatal.
+    if (!(error instanceof ValidationError)) throw error;
+    skip({ sessionId: row.sessionId, index: null, reason: `refused by the library: ${error.field}` });
+  }
+}
+
+/**
+ * Stores one batch. A message the library refuses (too large, metadata too deep) is reported and
+ * left out, and the rest of the batch is sent again: the library checks a batch whole.
+ */
+async function storeBatch(
+  sessionId: string,
+  batch: (ChatMessage & { id: string })[],
+  memory: MemoryManager,
+  totals: LegacyImportTotals,
+  skip: (item: SkippedItem) => void,
+): Promise<void> {
+  let pending = batch;
+  while (pending.length > 0) {
+    try {
+      const seqs = await memory.addMessages(sessionId, pending);
+      for (const seq of seqs) {
+        if (seq.duplicate) totals.duplicatesSkipped += 1;
+        else totals.messagesStored += 1;
+      }
+      return;
+    } catch (error) {
+      const position = error instanceof ValidationError ? /^messages\[(\d+)\]/.exec(error.field) : null;
+      if (!position || !(error instanceof ValidationError)) throw error;
+      const refused = Number(position[1]);
+      const field = error.field.replace(/^messages\[\d+\]/, "message");
+      skip({ sessionId, index: null, reason: `refused by the library: ${field}` });
+      pending = pending.filter((_message, index) => index !== refused);
+    }
+  }
+}
