@@ -31,9 +31,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import pg from "pg";
 import { connectRedis } from "../src/storage/redis-client.js";
 import { serverAnswers } from "../test/support/urls.js";
+import { createScratchDatabase } from "./scratch-database.js";
 import { chatTurn, ms, seeded, summarize } from "./workload.js";
 
 const RATE = Number(process.env.BENCH_RATE ?? 2000);
@@ -66,22 +66,8 @@ interface Scratch {
 }
 
 async function scratchDatabase(): Promise<Scratch> {
-  const name = `swm_http_bench_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    env: { DATABASE_URL: url.toString() },
-    async cleanup() {
-      const client = new pg.Client({ connectionString: ADMIN_URL });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
+  const scratch = await createScratchDatabase(ADMIN_URL, "swm_http_bench");
+  return { env: { DATABASE_URL: scratch.url }, cleanup: () => scratch.drop() };
 }
 
 function scratchRedis(): Scratch {

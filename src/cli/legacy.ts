@@ -36,6 +36,7 @@ Options:
   --dry-run          read and check everything, write nothing
   --batch-size N     messages per addMessages call, 1-1000 (default 1000)
   --max-sessions N   stop after N sessions (a later run resumes)
+  --concurrency N    sessions imported at once, 1-32 (default 4)
   verify only:
   --sample N         check N sessions chosen at random`;
 
@@ -47,6 +48,7 @@ const OPTIONS = {
   "dry-run": { type: "boolean" },
   "batch-size": { type: "string" },
   "max-sessions": { type: "string" },
+  concurrency: { type: "string" },
   sample: { type: "string" },
 } as const;
 
@@ -63,8 +65,11 @@ export const legacyCommand: Command = {
     const timeZone = values["time-zone"] ?? "UTC";
     if (!isTimeZone(timeZone)) throw new UsageError(`--time-zone '${timeZone}' is not an IANA time zone`);
     if (action === "import" && values.sample !== undefined) throw new UsageError("--sample is for verify");
-    if (action === "verify" && (values["dry-run"] || values["max-sessions"] !== undefined)) {
-      throw new UsageError("--dry-run and --max-sessions are for import");
+    if (
+      action === "verify" &&
+      (values["dry-run"] || values["max-sessions"] !== undefined || values.concurrency)
+    ) {
+      throw new UsageError("--dry-run, --max-sessions and --concurrency are for import");
     }
     const legacy = openLegacy(context.env, timeZone);
     let opened: OpenedMemory | null = null;
@@ -119,6 +124,7 @@ async function runImport({ values, timeZone, legacy, opened, context }: LegacyRu
     timeZone,
     dryRun: values["dry-run"] === true,
     batchSize: integerOption(values["batch-size"], "batch-size", 1000, 1, 1000),
+    concurrency: integerOption(values.concurrency, "concurrency", 4, 1, 32),
     ...(values.session !== undefined ? { sessionId: values.session } : {}),
     ...(maxSessions !== undefined ? { maxSessions } : {}),
     onSession: () => progress.tick(),

@@ -24,6 +24,8 @@ export interface LegacyImportOptions {
   batchSize?: number;
   /** Rows read per page (default 50): what is held in memory at once. */
   pageSize?: number;
+  /** Sessions imported at once (default 4); each session's messages stay in order. */
+  concurrency?: number;
   /** Stop after this many sessions (a partial run; the next run resumes where it stopped). */
   maxSessions?: number;
   /** Called once a session is done (the progress bar). */
@@ -66,12 +68,30 @@ export async function importLegacySessions(options: LegacyImportOptions): Promis
     contextsSaved: 0,
     seconds: 0,
   };
-  for await (const row of legacyRows(options)) {
-    await importSession(row, options, totals);
-    totals.sessions += 1;
-    options.onSession?.(row.sessionId, row.chatHistory.length);
-    if (options.maxSessions !== undefined && totals.sessions >= options.maxSessions) break;
-  }
+  const rows = legacyRows(options);
+  let taken = 0;
+  let failed = false;
+  // Sessions are independent: a few at once keep PostgreSQL busy while this process converts
+  // and counts tokens (one at a time left both idle half the time). The generator hands each
+  // row to one worker only.
+  const worker = async () => {
+    while (!failed) {
+      const next = await rows.next();
+      if (next.done || failed) return;
+      if (options.maxSessions !== undefined && taken >= options.maxSessions) return;
+      taken += 1;
+      try {
+        await importSession(next.value, options, totals);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+      totals.sessions += 1;
+      options.onSession?.(next.value.sessionId, next.value.chatHistory.length);
+    }
+  };
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  await Promise.all(Array.from({ length: concurrency }, worker));
   totals.seconds = (performance.now() - started) / 1000;
   return totals;
 }
