@@ -153,13 +153,14 @@ function printImportTotals(totals: LegacyImportTotals, dryRun: boolean, stdout: 
   const reasons = skipped.map(([reason, count]) => `${reason}: ${count}`).join(", ");
   const lines: [string, string | number][] = [
     ["sessions", totals.sessions],
-    [dryRun ? "messages (dry run, not stored)" : "messages read", totals.messagesRead],
+    ["messages read", totals.messagesRead],
     ["messages stored", totals.messagesStored],
     ["duplicates skipped", totals.duplicatesSkipped],
     ["contexts saved", totals.contextsSaved],
     ["invalid skipped", skippedCount === 0 ? 0 : `${skippedCount} (${reasons})`],
     ["seconds", totals.seconds.toFixed(1)],
   ];
+  if (dryRun) lines.unshift(["dry run", "nothing written"]);
   for (const [name, value] of lines) write(stdout, `${name.padEnd(20)} ${value}`);
 }
 
