@@ -122,8 +122,10 @@ export async function* legacyRows(options: {
 export function convertSession(
   row: LegacySessionRow,
   timeZone: string,
-): { messages: (ChatMessage & { id: string })[]; skipped: SkippedItem[] } {
+): { messages: (ChatMessage & { id: string })[]; indexes: number[]; skipped: SkippedItem[] } {
   const messages: (ChatMessage & { id: string })[] = [];
+  /** Each message's index in `chat_history`. */
+  const indexes: number[] = [];
   const skipped: SkippedItem[] = [];
   // An element without a readable time gets its predecessor's, so that times never go backwards.
   let fallback = localIsoToEpochSeconds(row.createdAt, timeZone) ?? undefined;
@@ -131,12 +133,13 @@ export function convertSession(
     const converted = convertElement(row.sessionId, index, element, timeZone, fallback);
     if (converted.ok) {
       messages.push(converted.message);
+      indexes.push(index);
       fallback = converted.message.timestamp;
     } else {
       skipped.push({ sessionId: row.sessionId, index, reason: converted.reason });
     }
   });
-  return { messages, skipped };
+  return { messages, indexes, skipped };
 }
 
 async function importSession(
@@ -148,14 +151,16 @@ async function importSession(
     totals.skippedByReason[item.reason] = (totals.skippedByReason[item.reason] ?? 0) + 1;
     options.onSkipped?.(item);
   };
-  const { messages, skipped } = convertSession(row, options.timeZone ?? "UTC");
+  const { messages, indexes, skipped } = convertSession(row, options.timeZone ?? "UTC");
   for (const item of skipped) skip(item);
   totals.messagesRead += messages.length;
   if (options.dryRun) return;
   const batchSize = Math.min(1000, Math.max(1, options.batchSize ?? 1000));
   try {
     for (let start = 0; start < messages.length; start += batchSize) {
-      await storeBatch(row.sessionId, messages.slice(start, start + batchSize), options.memory, totals, skip);
+      const batch = messages.slice(start, start + batchSize);
+      const batchIndexes = indexes.slice(start, start + batchSize);
+      await storeBatch(row.sessionId, batch, batchIndexes, options.memory, totals, skip);
     }
     const context = convertContext(row.sessionId, row.sessionMetadata);
     if (context) {
@@ -176,11 +181,13 @@ async function importSession(
 async function storeBatch(
   sessionId: string,
   batch: (ChatMessage & { id: string })[],
+  indexes: number[],
   memory: MemoryManager,
   totals: LegacyImportTotals,
   skip: (item: SkippedItem) => void,
 ): Promise<void> {
   let pending = batch;
+  let pendingIndexes = indexes;
   while (pending.length > 0) {
     try {
       const seqs = await memory.addMessages(sessionId, pending);
@@ -194,8 +201,9 @@ async function storeBatch(
       if (!position || !(error instanceof ValidationError)) throw error;
       const refused = Number(position[1]);
       const field = error.field.replace(/^messages\[\d+\]/, "message");
-      skip({ sessionId, index: null, reason: `refused by the library: ${field}` });
+      skip({ sessionId, index: pendingIndexes[refused] ?? null, reason: `refused by the library: ${field}` });
       pending = pending.filter((_message, index) => index !== refused);
+      pendingIndexes = pendingIndexes.filter((_legacyIndex, index) => index !== refused);
     }
   }
 }

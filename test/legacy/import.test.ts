@@ -159,6 +159,32 @@ describe.skipIf(!inject("postgresAvailable"))("swisper-memory legacy", () => {
     await expectEveryValidElementOnce("resume", SESSIONS);
   }, 120_000);
 
+  it("reports and skips a message the library refuses, and stores the rest of its batch", async () => {
+    const history = [
+      { role: "user", content: "before", timestamp: "2025-06-03T14:07:55.123456" },
+      { role: "assistant", content: "x".repeat(300 * 1024), timestamp: "2025-06-03T14:07:56.123456" },
+      { role: "user", content: "after", timestamp: "2025-06-03T14:07:57.123456" },
+    ];
+    await db.query("INSERT INTO swisper_sessions (session_id, chat_history) VALUES ('oversize', $1::jsonb)", [
+      JSON.stringify(history),
+    ]);
+    try {
+      const result = await cli(env, "legacy", "import", "--tenant", "big", "--session", "oversize", "--json");
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain("skipped oversize[1]: refused by the library: message.content");
+      expect(JSON.parse(result.stdout)).toMatchObject({
+        messagesStored: 2,
+        skippedByReason: { "refused by the library: message.content": 1 },
+      });
+      expect((await transcripts("big")).get("oversize")).toEqual([
+        { role: "user", content: "before" },
+        { role: "user", content: "after" },
+      ]);
+    } finally {
+      await db.query("DELETE FROM swisper_sessions WHERE session_id = 'oversize'");
+    }
+  });
+
   it("writes nothing in a dry run", async () => {
     const dry = await importJson("--tenant", "dry", "--dry-run");
     expect(dry).toMatchObject({ sessions: SESSIONS.length, messagesRead: validCount, messagesStored: 0 });
