@@ -1,4 +1,7 @@
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Environment } from "../../src/cli/command.js";
 import { openMemory } from "../../src/cli/open-memory.js";
@@ -18,6 +21,7 @@ import { TEST_REDIS_URL } from "../support/urls.js";
 // table into the test's own database (and Redis key prefix). The history is judged by what the
 // transcript holds afterwards: every valid element exactly once, in order.
 
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TABLE_SQL = readFileSync(new URL("./swisper_sessions.sql", import.meta.url), "utf8");
 
 /** A few hundred sessions of 0-30 elements with hostile ones mixed in, one of 5,000. */
@@ -184,6 +188,35 @@ describe.skipIf(!inject("postgresAvailable"))("swisper-memory legacy", () => {
       await db.query("DELETE FROM swisper_sessions WHERE session_id = 'oversize'");
     }
   });
+
+  it("resumes an import whose process was killed (SIGKILL) halfway, and stores nothing twice", async () => {
+    const countStored = async () => {
+      const { rows } = await db.query<{ count: number }>(
+        "SELECT count(*)::int AS count FROM memory_messages WHERE tenant = 'killed'",
+      );
+      return rows[0]?.count ?? 0;
+    };
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "legacy", "import", "--tenant", "killed", "--batch-size", "20"],
+      { cwd: ROOT, env: { ...process.env, ...env }, stdio: "ignore" },
+    );
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      const deadline = Date.now() + 60_000;
+      while ((await countStored()) < validCount / 4 && Date.now() < deadline) await sleep(10);
+    } finally {
+      child.kill("SIGKILL");
+      await exited;
+    }
+    const atKill = await countStored();
+    // Killed halfway: some stored, not all (else this test would prove nothing).
+    expect(atKill).toBeGreaterThan(0);
+    expect(atKill).toBeLessThan(validCount);
+    const rest = await importJson("--tenant", "killed");
+    expect(rest.messagesStored).toBe(validCount - atKill);
+    await expectEveryValidElementOnce("killed", SESSIONS);
+  }, 120_000);
 
   it("writes nothing in a dry run", async () => {
     const dry = await importJson("--tenant", "dry", "--dry-run");
