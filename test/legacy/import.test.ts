@@ -253,6 +253,17 @@ describe.skipIf(!inject("postgresAvailable"))("swisper-memory legacy", () => {
     });
   }, 120_000);
 
+  it("refuses a bad command line (exit 2) and an unknown session (exit 1)", async () => {
+    const zone = await cli(env, "legacy", "import", "--time-zone", "Mars/Olympus");
+    expect(zone.code).toBe(2);
+    expect(zone.stderr).toContain("--time-zone 'Mars/Olympus' is not an IANA time zone");
+    expect((await cli(env, "legacy", "export")).code).toBe(2);
+    expect((await cli(env, "legacy", "verify", "--dry-run")).code).toBe(2);
+    const unknown = await cli(env, "legacy", "import", "--session", "no-such-session");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no session 'no-such-session' in swisper_sessions");
+  });
+
   it("names LEGACY_DATABASE_URL when it is missing", async () => {
     const { LEGACY_DATABASE_URL: _unset, ...without } = env;
     const result = await cli(without, "legacy", "import");
