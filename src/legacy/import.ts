@@ -6,6 +6,7 @@
  */
 import { ValidationError } from "../errors.js";
 import type { MemoryManager } from "../manager/memory-manager.js";
+import type { SwisperContext } from "../schemas/swisper-context.js";
 import type { ChatMessage } from "../types.js";
 import { convertContext, convertElement } from "./convert.js";
 import type { LegacySessionRow, LegacySessionStore } from "./legacy-store.js";
@@ -57,7 +58,39 @@ export interface LegacyImportTotals {
 }
 
 /** Imports every session (or one); returns the totals. Invalid elements never stop it. */
-export async function importLegacySessions(options: LegacyImportOptions): Promise<LegacyImportTotals> {
+export function importLegacySessions(options: LegacyImportOptions): Promise<LegacyImportTotals> {
+  return importSessions(legacySourceSessions(options), options);
+}
+
+/**
+ * One session as a source hands it to the engine: its valid elements already converted (each
+ * with its deterministic id), oldest first, and what was skipped. Every source (the legacy table,
+ * LangChain's Redis lists, Motorhead's) yields these, so that batching, idempotency, reporting and
+ * totals are the same code for all of them.
+ */
+export interface SourceSession {
+  sessionId: string;
+  messages: (ChatMessage & { id: string })[];
+  /** Each message's index in the source's history, oldest first (what a skip report names). */
+  indexes: number[];
+  skipped: SkippedItem[];
+  /** The context to save after the messages, or null. */
+  context: SwisperContext | null;
+  /** Elements read from the source, valid or not (the progress callback's count). */
+  elements: number;
+}
+
+/** What the engine needs besides the sessions: the memory and the batching knobs. */
+export type ImportEngineOptions = Pick<
+  LegacyImportOptions,
+  "memory" | "dryRun" | "batchSize" | "concurrency" | "maxSessions" | "onSession" | "onSkipped"
+>;
+
+/** The engine: stores each session's messages in batches, then its context; returns the totals. */
+export async function importSessions(
+  sessions: AsyncIterator<SourceSession>,
+  options: ImportEngineOptions,
+): Promise<LegacyImportTotals> {
   const started = performance.now();
   const totals: LegacyImportTotals = {
     sessions: 0,
@@ -68,15 +101,15 @@ export async function importLegacySessions(options: LegacyImportOptions): Promis
     contextsSaved: 0,
     seconds: 0,
   };
-  const rows = legacyRows(options);
   let taken = 0;
   let failed = false;
   // Sessions are independent: a few at once keep PostgreSQL busy while this process converts
-  // and counts tokens (one at a time left both idle half the time). The generator hands each
-  // row to one worker only.
+  // and counts tokens (one at a time left both idle half the time). The iterator hands each
+  // session to one worker only.
   const worker = async () => {
     while (!failed) {
-      const next = await rows.next();
+      if (options.maxSessions !== undefined && taken >= options.maxSessions) return;
+      const next = await sessions.next();
       if (next.done || failed) return;
       if (options.maxSessions !== undefined && taken >= options.maxSessions) return;
       taken += 1;
@@ -87,13 +120,26 @@ export async function importLegacySessions(options: LegacyImportOptions): Promis
         throw error;
       }
       totals.sessions += 1;
-      options.onSession?.(next.value.sessionId, next.value.chatHistory.length);
+      options.onSession?.(next.value.sessionId, next.value.elements);
     }
   };
   const concurrency = Math.max(1, options.concurrency ?? 4);
   await Promise.all(Array.from({ length: concurrency }, worker));
   totals.seconds = (performance.now() - started) / 1000;
   return totals;
+}
+
+/** The legacy rows as source sessions, converted one at a time as the engine asks. */
+async function* legacySourceSessions(options: LegacyImportOptions): AsyncGenerator<SourceSession> {
+  const timeZone = options.timeZone ?? "UTC";
+  for await (const row of legacyRows(options)) {
+    yield {
+      sessionId: row.sessionId,
+      ...convertSession(row, timeZone),
+      context: convertContext(row.sessionId, row.sessionMetadata),
+      elements: row.chatHistory.length,
+    };
+  }
 }
 
 /** The rows to import, a page at a time: never the whole table in memory. */
@@ -143,15 +189,15 @@ export function convertSession(
 }
 
 async function importSession(
-  row: LegacySessionRow,
-  options: LegacyImportOptions,
+  session: SourceSession,
+  options: ImportEngineOptions,
   totals: LegacyImportTotals,
 ): Promise<void> {
   const skip = (item: SkippedItem) => {
     totals.skippedByReason[item.reason] = (totals.skippedByReason[item.reason] ?? 0) + 1;
     options.onSkipped?.(item);
   };
-  const { messages, indexes, skipped } = convertSession(row, options.timeZone ?? "UTC");
+  const { sessionId, messages, indexes, skipped, context } = session;
   for (const item of skipped) skip(item);
   totals.messagesRead += messages.length;
   if (options.dryRun) return;
@@ -160,17 +206,16 @@ async function importSession(
     for (let start = 0; start < messages.length; start += batchSize) {
       const batch = messages.slice(start, start + batchSize);
       const batchIndexes = indexes.slice(start, start + batchSize);
-      await storeBatch(row.sessionId, batch, batchIndexes, options.memory, totals, skip);
+      await storeBatch(sessionId, batch, batchIndexes, options.memory, totals, skip);
     }
-    const context = convertContext(row.sessionId, row.sessionMetadata);
     if (context) {
-      await options.memory.saveContext(row.sessionId, context);
+      await options.memory.saveContext(sessionId, context);
       totals.contextsSaved += 1;
     }
   } catch (error) {
     // A session the library refuses as a whole (its id, its context) is reported, not fatal.
     if (!(error instanceof ValidationError)) throw error;
-    skip({ sessionId: row.sessionId, index: null, reason: `refused by the library: ${error.field}` });
+    skip({ sessionId, index: null, reason: `refused by the library: ${error.field}` });
   }
 }
 
