@@ -1,7 +1,22 @@
-import { importLegacySessions, type LegacyImportTotals, type SkippedItem } from "../legacy/import.js";
+import {
+  ARCHIVED_SOURCES,
+  type ArchivedSource,
+  archivedSessions,
+  countArchivedSessions,
+  defaultKeyPrefix,
+  type LangChainLayout,
+} from "../legacy/archived.js";
+import {
+  type ImportEngineOptions,
+  importLegacySessions,
+  importSessions,
+  type LegacyImportTotals,
+  type SkippedItem,
+} from "../legacy/import.js";
 import { PostgresLegacyStore } from "../legacy/legacy-store.js";
 import { isTimeZone } from "../legacy/local-time.js";
 import { type LegacyVerifyResult, verifyLegacySessions } from "../legacy/verify.js";
+import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
 import {
   type CliContext,
   type Command,
@@ -37,6 +52,12 @@ Options:
   --batch-size N     messages per addMessages call, 1-1000 (default 1000)
   --max-sessions N   stop after N sessions (a later run resumes)
   --concurrency N    sessions imported at once, 1-32 (default 4)
+  --from SOURCE      swisper-sessions (default), or an archived memory server's Redis:
+                     langchain-redis (LangChain's RedisChatMessageHistory) or motorhead
+  --redis-url URL    with --from langchain-redis|motorhead: that server's redis:// URL
+  --key-prefix P     the keys of its sessions start with P (default "message_store:" for
+                     langchain-redis --layout python, "" for --layout js and motorhead)
+  --layout L         langchain-redis: python (default) or js, the library that wrote it
   verify only:
   --sample N         check N sessions chosen at random`;
 
@@ -50,6 +71,10 @@ const OPTIONS = {
   "max-sessions": { type: "string" },
   concurrency: { type: "string" },
   sample: { type: "string" },
+  from: { type: "string" },
+  "redis-url": { type: "string" },
+  "key-prefix": { type: "string" },
+  layout: { type: "string" },
 } as const;
 
 type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>["values"];
@@ -71,6 +96,8 @@ export const legacyCommand: Command = {
     ) {
       throw new UsageError("--dry-run, --max-sessions and --concurrency are for import");
     }
+    const archived = archivedOptions(action, values);
+    if (archived) return await runArchivedImport(archived, values, context);
     const legacy = openLegacy(context.env, timeZone);
     let opened: OpenedMemory | null = null;
     try {
@@ -83,6 +110,98 @@ export const legacyCommand: Command = {
     }
   },
 };
+
+/** The archived server to import from, checked; null for the legacy table. */
+interface ArchivedOptions {
+  source: ArchivedSource;
+  redisUrl: string;
+  keyPrefix: string;
+}
+
+function archivedOptions(action: string, values: Values): ArchivedOptions | null {
+  const from = values.from ?? "swisper-sessions";
+  const redisOnly = [values["redis-url"], values["key-prefix"], values.layout].some(
+    (value) => value !== undefined,
+  );
+  if (from === "swisper-sessions") {
+    if (redisOnly)
+      throw new UsageError("--redis-url, --key-prefix and --layout are for --from langchain-redis|motorhead");
+    return null;
+  }
+  if (!(ARCHIVED_SOURCES as readonly string[]).includes(from)) {
+    throw new UsageError(`--from '${from}' is not one of swisper-sessions, ${ARCHIVED_SOURCES.join(", ")}`);
+  }
+  const source = from as ArchivedSource;
+  if (action !== "import")
+    throw new UsageError(`--from ${source} is for import (verify reads swisper_sessions)`);
+  const layout = values.layout ?? "python";
+  if (layout !== "python" && layout !== "js")
+    throw new UsageError(`--layout '${layout}' is not python or js`);
+  if (values.layout !== undefined && source !== "langchain-redis")
+    throw new UsageError("--layout is for --from langchain-redis");
+  return {
+    source,
+    redisUrl: redisUrlOption(values["redis-url"]),
+    keyPrefix: values["key-prefix"] ?? defaultKeyPrefix(source, layout as LangChainLayout),
+  };
+}
+
+function redisUrlOption(value: string | undefined): string {
+  if (value === undefined)
+    throw new UsageError("--redis-url is required with --from langchain-redis|motorhead");
+  let protocol: string;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    throw new UsageError(`--redis-url '${value}' is not a URL (redis://host:port[/db])`);
+  }
+  if (protocol !== "redis:" && protocol !== "rediss:") {
+    throw new UsageError(`--redis-url '${value}' is not a redis:// or rediss:// URL`);
+  }
+  return value;
+}
+
+/** `legacy import --from langchain-redis|motorhead`: that server's Redis through the same engine. */
+async function runArchivedImport(
+  archived: ArchivedOptions,
+  values: Values,
+  context: CliContext,
+): Promise<number> {
+  const { stderr } = context;
+  const engine = engineOptions(values, stderr);
+  let source: RedisConnection | null = null;
+  let opened: OpenedMemory | null = null;
+  try {
+    // A bulk read: commands may take longer than the hot tier's 1 s bound.
+    source = await connectRedis({ url: archived.redisUrl, source: "--redis-url", commandTimeoutMs: 30_000 });
+    opened = await openMemory(context.env, values.tenant !== undefined ? { tenant: values.tenant } : {});
+    const available =
+      values.session !== undefined ? 1 : await countArchivedSessions(source, archived.keyPrefix);
+    const total = Math.min(available, engine.maxSessions ?? available);
+    const progress = new Progress({
+      stream: stderr,
+      label: `import ${archived.source}`,
+      total,
+      rateUnit: "sessions",
+    });
+    const sessions = archivedSessions({
+      redis: source,
+      source: archived.source,
+      keyPrefix: archived.keyPrefix,
+      ...(values.session !== undefined ? { sessionId: values.session } : {}),
+    });
+    const totals = await importSessions(sessions, {
+      ...engine,
+      memory: opened.memory,
+      onSession: () => progress.tick(),
+    });
+    progress.finish();
+    return reportImport(totals, values, context, `under key prefix '${archived.keyPrefix}'`);
+  } finally {
+    await opened?.close();
+    await source?.close();
+  }
+}
 
 function openLegacy(env: Environment, timeZone: string): PostgresLegacyStore {
   const connectionString = env.LEGACY_DATABASE_URL?.trim();
@@ -111,34 +230,52 @@ function countOption(value: string | undefined, name: string): number | undefine
 /** Skipped items printed one by one; the rest are only counted. */
 const SKIPPED_SHOWN = 20;
 
-async function runImport({ values, timeZone, legacy, opened, context }: LegacyRun): Promise<number> {
-  const { stdout, stderr } = context;
+/** The engine's options from the command line, whatever the source. */
+function engineOptions(values: Values, stderr: NodeJS.WritableStream): Omit<ImportEngineOptions, "memory"> {
   const maxSessions = countOption(values["max-sessions"], "max-sessions");
-  const available = values.session !== undefined ? 1 : await legacy.countSessions();
-  const total = Math.min(available, maxSessions ?? available);
-  const progress = new Progress({ stream: stderr, label: "legacy import", total, rateUnit: "sessions" });
   let shown = 0;
-  const totals = await importLegacySessions({
-    legacy,
-    memory: opened.memory,
-    timeZone,
+  return {
     dryRun: values["dry-run"] === true,
     batchSize: integerOption(values["batch-size"], "batch-size", 1000, 1, 1000),
     concurrency: integerOption(values.concurrency, "concurrency", 4, 1, 32),
-    ...(values.session !== undefined ? { sessionId: values.session } : {}),
     ...(maxSessions !== undefined ? { maxSessions } : {}),
-    onSession: () => progress.tick(),
     onSkipped: (item: SkippedItem) => {
       if (shown++ < SKIPPED_SHOWN) write(stderr, `skipped ${describeSkipped(item)}`);
     },
+  };
+}
+
+async function runImport({ values, timeZone, legacy, opened, context }: LegacyRun): Promise<number> {
+  const { stderr } = context;
+  const engine = engineOptions(values, stderr);
+  const available = values.session !== undefined ? 1 : await legacy.countSessions();
+  const total = Math.min(available, engine.maxSessions ?? available);
+  const progress = new Progress({ stream: stderr, label: "legacy import", total, rateUnit: "sessions" });
+  const totals = await importLegacySessions({
+    ...engine,
+    legacy,
+    memory: opened.memory,
+    timeZone,
+    ...(values.session !== undefined ? { sessionId: values.session } : {}),
+    onSession: () => progress.tick(),
   });
   progress.finish();
+  return reportImport(totals, values, context, "in swisper_sessions");
+}
+
+/** Prints the totals; exit 1 when the one `--session` asked for is not in the source. */
+function reportImport(
+  totals: LegacyImportTotals,
+  values: Values,
+  context: CliContext,
+  where: string,
+): number {
   if (values.session !== undefined && totals.sessions === 0) {
-    write(stderr, `no session '${values.session}' in swisper_sessions`);
+    write(context.stderr, `no session '${values.session}' ${where}`);
     return 1;
   }
-  if (values.json) write(stdout, JSON.stringify(totals));
-  else printImportTotals(totals, values["dry-run"] === true, stdout);
+  if (values.json) write(context.stdout, JSON.stringify(totals));
+  else printImportTotals(totals, values["dry-run"] === true, context.stdout);
   return 0;
 }
 
