@@ -4,7 +4,6 @@ import {
   archivedSessions,
   countArchivedSessions,
   defaultKeyPrefix,
-  type LangChainLayout,
 } from "../legacy/archived.js";
 import {
   type ImportEngineOptions,
@@ -116,6 +115,7 @@ interface ArchivedOptions {
   source: ArchivedSource;
   redisUrl: string;
   keyPrefix: string;
+  idPrefix: string;
 }
 
 function archivedOptions(action: string, values: Values): ArchivedOptions | null {
@@ -137,12 +137,15 @@ function archivedOptions(action: string, values: Values): ArchivedOptions | null
   const layout = values.layout ?? "python";
   if (layout !== "python" && layout !== "js")
     throw new UsageError(`--layout '${layout}' is not python or js`);
+  const keyPrefix = values["key-prefix"] ?? defaultKeyPrefix(source, layout);
   if (values.layout !== undefined && source !== "langchain-redis")
     throw new UsageError("--layout is for --from langchain-redis");
   return {
     source,
     redisUrl: redisUrlOption(values["redis-url"]),
-    keyPrefix: values["key-prefix"] ?? defaultKeyPrefix(source, layout as LangChainLayout),
+    keyPrefix,
+    // Only LangChain Python puts a prefix before the session id; the others key by the id itself.
+    idPrefix: source === "langchain-redis" && layout === "python" ? keyPrefix : "",
   };
 }
 
@@ -188,6 +191,7 @@ async function runArchivedImport(
       redis: source,
       source: archived.source,
       keyPrefix: archived.keyPrefix,
+      idPrefix: archived.idPrefix,
       ...(values.session !== undefined ? { sessionId: values.session } : {}),
     });
     const totals = await importSessions(sessions, {

@@ -43,8 +43,14 @@ export function defaultKeyPrefix(source: ArchivedSource, layout: LangChainLayout
 export interface ArchivedSourceOptions {
   redis: RedisConnection;
   source: ArchivedSource;
-  /** Every list key starting with it is a session; the rest of the key is the session id. */
+  /** Every list key starting with it is a session. */
   keyPrefix: string;
+  /**
+   * The part of each key that is not the session id: LangChain Python's `key_prefix`. LangChain
+   * JS and Motorhead use the session id itself as the key, so theirs is "" and `keyPrefix` only
+   * picks which sessions to import.
+   */
+  idPrefix: string;
   /** Import only this session. */
   sessionId?: string;
 }
@@ -86,7 +92,7 @@ export async function* archivedSessionKeys(
     const [next, batch] = read.tuple(2);
     cursor = read.string(next, "the cursor");
     for (const key of read.strings(batch, "the keys")) {
-      if (seen.has(key) || key.length === keyPrefix.length) continue;
+      if (seen.has(key)) continue;
       seen.add(key);
       yield key;
     }
@@ -102,13 +108,14 @@ export async function countArchivedSessions(redis: RedisConnection, keyPrefix: s
 
 /** Each session of the archived server, converted, one at a time as the engine asks. */
 export async function* archivedSessions(options: ArchivedSourceOptions): AsyncGenerator<SourceSession> {
-  const { redis, keyPrefix } = options;
+  const { redis, keyPrefix, idPrefix } = options;
   const keys =
     options.sessionId !== undefined
-      ? onlyKey(redis, keyPrefix + options.sessionId)
+      ? onlyKey(redis, idPrefix + options.sessionId)
       : archivedSessionKeys(redis, keyPrefix);
   for await (const key of keys) {
-    const sessionId = key.slice(keyPrefix.length);
+    const sessionId = key.slice(idPrefix.length);
+    if (sessionId === "") continue;
     const reply = await redis.send(["LRANGE", key, "0", "-1"], { key });
     // Both servers LPUSH: the list is newest first, the transcript oldest first.
     const elements = new ReplyReader("LRANGE", reply).strings(reply, "the elements").reverse();

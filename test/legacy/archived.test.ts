@@ -129,6 +129,32 @@ describe.skipIf(!inject("postgresAvailable") || !inject("redisAvailable"))("lega
     expect(await transcript("py", "py-2")).toEqual([{ role: "user", content: "second session" }]);
   });
 
+  it("imports one session with --session, and exits 1 naming an unknown one", async () => {
+    const keyPrefix = `${prefix}one:`;
+    await lpushEach(`${keyPrefix}s-1`, [pythonMessage("human", "one"), pythonMessage("ai", "two")]);
+    await lpushEach(`${keyPrefix}s-2`, [pythonMessage("human", "not this one")]);
+    const args = ["--from", "langchain-redis", "--key-prefix", keyPrefix, "--tenant", "one"];
+    const { totals } = await importTwice(2, ...args, "--session", "s-1");
+    expect(totals).toMatchObject({ sessions: 1 });
+    expect(await transcript("one", "s-1")).toEqual([
+      { role: "user", content: "one" },
+      { role: "assistant", content: "two" },
+    ]);
+    expect(await transcript("one", "s-2")).toEqual([]);
+    const unknown = await cli(
+      env,
+      "legacy",
+      "import",
+      "--redis-url",
+      TEST_REDIS_URL,
+      ...args,
+      "--session",
+      "s-9",
+    );
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(`no session 's-9' under key prefix '${keyPrefix}'`);
+  });
+
   it("imports LangChain JS's lists (the session id as key) once, oldest first", async () => {
     const keyPrefix = `${prefix}js:`;
     const { elements, expected } = langChainHistory(jsMessage);
@@ -138,7 +164,8 @@ describe.skipIf(!inject("postgresAvailable") || !inject("redisAvailable"))("lega
     const args = ["--from", "langchain-redis", "--layout", "js", "--key-prefix", keyPrefix, "--tenant", "js"];
     const { totals } = await importTwice(expected.length, ...args);
     expect(totals).toMatchObject({ sessions: 1, skippedByReason: LANGCHAIN_INVALID });
-    expect(await transcript("js", "js-1")).toEqual(expected);
+    // LangChain JS keys by the session id itself: the prefix only picks the sessions.
+    expect(await transcript("js", `${keyPrefix}js-1`)).toEqual(expected);
   });
 
   it("imports Motorhead's lists once, oldest first, and keeps its context", async () => {
@@ -159,7 +186,8 @@ describe.skipIf(!inject("postgresAvailable") || !inject("redisAvailable"))("lega
       contextsSaved: 1,
       skippedByReason: { "no role": 1, "unknown role": 1 },
     });
-    expect(await transcript("mh", "mh-1")).toEqual([
+    // Motorhead keys by the session id itself: the prefix only picks the sessions.
+    expect(await transcript("mh", key)).toEqual([
       { role: "user", content: "Hi, I'm Jim" },
       { role: "assistant", content: "Hallo Jim!" },
       { role: "user", content: "time: 10:30, 東京" },
@@ -167,8 +195,8 @@ describe.skipIf(!inject("postgresAvailable") || !inject("redisAvailable"))("lega
     ]);
     const opened = await openMemory(env, { tenant: "mh" });
     try {
-      expect(await opened.memory.loadContext("mh-1")).toMatchObject({
-        session_id: "mh-1",
+      expect(await opened.memory.loadContext(key)).toMatchObject({
+        session_id: key,
         motorhead_context: "Jim asked about times.",
       });
     } finally {
