@@ -32,6 +32,7 @@ const HELP = `Usage: swisper-memory legacy <import|verify> [options]
 
 Moves sessions from the legacy session store (the swisper_sessions table in LEGACY_DATABASE_URL)
 into this memory (DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL), through the library's write path.
+With --from langchain-redis|motorhead, import reads an archived memory server's Redis instead.
 
   import   Streams every row (or --session ID) into the transcript. Each history element gets an
            id derived from the session id, its index and its content, so a re-run or a run

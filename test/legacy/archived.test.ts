@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Environment } from "../../src/cli/command.js";
 import { openMemory } from "../../src/cli/open-memory.js";
-import { defaultKeyPrefix } from "../../src/legacy/archived.js";
+import { convertArchivedSession, defaultKeyPrefix } from "../../src/legacy/archived.js";
 import { connectRedis, type RedisConnection } from "../../src/storage/redis-client.js";
 import { cli } from "../cli/run-cli.js";
 import { uniqueName, useTestServers } from "../support/servers.js";
@@ -228,5 +228,41 @@ describe.skipIf(!inject("postgresAvailable") || !inject("redisAvailable"))("lega
     expect(defaultKeyPrefix("langchain-redis", "python")).toBe("message_store:");
     expect(defaultKeyPrefix("langchain-redis", "js")).toBe("");
     expect(defaultKeyPrefix("motorhead", "python")).toBe("");
+  });
+});
+
+describe("convertArchivedSession", () => {
+  it("keeps LangChain's non-empty fields in metadata and names a tool message's call", () => {
+    const session = convertArchivedSession("langchain-redis", "s", [
+      jsMessage("ai", "hi", { additional_kwargs: { function_call: { name: "f" } }, name: null }),
+      jsMessage("function", "result", { name: "lookup" }),
+    ]);
+    expect(session.messages.map(({ id: _id, ...message }) => message)).toEqual([
+      {
+        role: "assistant",
+        content: "hi",
+        metadata: {
+          import_source: "langchain-redis",
+          langchain_type: "ai",
+          langchain_additional_kwargs: { function_call: { name: "f" } },
+        },
+      },
+      {
+        role: "tool",
+        content: "result",
+        tool_call_id: "lookup",
+        metadata: { import_source: "langchain-redis", langchain_type: "function", langchain_name: "lookup" },
+      },
+    ]);
+  });
+
+  it("derives ids from the source, session, position and text only", () => {
+    const ids = (source: "motorhead" | "langchain-redis", elements: string[]) =>
+      convertArchivedSession(source, "s", elements).messages.map((message) => message.id);
+    const [first] = ids("motorhead", ["Human: a"]);
+    expect(ids("motorhead", ["Human: a"])).toEqual([first]);
+    expect(ids("motorhead", ["Human: a", "Human: a"])[1]).not.toBe(first);
+    expect(ids("langchain-redis", [jsMessage("human", "a")])[0]).not.toBe(first);
+    expect(first).toMatch(/^legacy:[0-9a-f]{32}$/);
   });
 });
