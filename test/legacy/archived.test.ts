@@ -134,6 +134,18 @@ describe.skipIf(!inject("postgresAvailable") || !inject("redisAvailable"))("lega
     await lpushEach(`${keyPrefix}s-1`, [pythonMessage("human", "one"), pythonMessage("ai", "two")]);
     await lpushEach(`${keyPrefix}s-2`, [pythonMessage("human", "not this one")]);
     const args = ["--from", "langchain-redis", "--key-prefix", keyPrefix, "--tenant", "one"];
+    const dry = await cli(
+      env,
+      "legacy",
+      "import",
+      "--json",
+      "--dry-run",
+      "--redis-url",
+      TEST_REDIS_URL,
+      ...args,
+    );
+    expect(JSON.parse(dry.stdout)).toMatchObject({ sessions: 2, messagesRead: 3, messagesStored: 0 });
+    expect(await transcript("one", "s-1")).toEqual([]);
     const { totals } = await importTwice(2, ...args, "--session", "s-1");
     expect(totals).toMatchObject({ sessions: 1 });
     expect(await transcript("one", "s-1")).toEqual([
@@ -222,6 +234,17 @@ describe.skipIf(!inject("postgresAvailable") || !inject("redisAvailable"))("lega
     expect(await bad("--redis-url", TEST_REDIS_URL)).toContain("are for --from");
     const verify = await cli(env, "legacy", "verify", "--from", "motorhead", "--redis-url", TEST_REDIS_URL);
     expect(verify.code).toBe(2);
+    const away = await cli(
+      env,
+      "legacy",
+      "import",
+      "--from",
+      "motorhead",
+      "--redis-url",
+      "redis://127.0.0.1:1",
+    );
+    expect(away.code).toBe(1);
+    expect(away.stderr).toContain("Redis at 127.0.0.1:1 (--redis-url) is unreachable");
   });
 
   it("knows each layout's default key prefix", () => {
