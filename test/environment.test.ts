@@ -32,6 +32,11 @@ describe("the environment", () => {
     ["MEMORY_IDLE_FINALIZE_SECONDS", "abc", /whole number/],
     ["MEMORY_AUTO_MIGRATE", "maybe", /true or false/],
     ["REDIS_CLUSTER", "yes please", /true or false/],
+    ["MEMORY_MIGRATION_PHASE", "gradual", /phases gradual and full are not built yet/],
+    ["MEMORY_MIGRATION_PHASE", "full", /phases gradual and full are not built yet/],
+    ["MEMORY_MIGRATION_PHASE", "sideways", /must be one of off, coexistence/],
+    ["MEMORY_LEGACY_WRITE_TIMEOUT_MS", "fast", /whole number/],
+    ["LEGACY_TIME_ZONE", "Mars/Olympus", /IANA time zone/],
   ])("names %s when it is %j", (variable, value, message) => {
     expect(fieldOf(() => readMemoryEnvironment({ [variable]: value }))).toBe(variable);
     expect(() => readMemoryEnvironment({ [variable]: value })).toThrow(message);

@@ -23,6 +23,10 @@ export interface ScrapeSources {
   available?: () => boolean;
   /** Outbox entries not replayed yet (`MemoryManager.outboxBacklog()`). */
   outbox?: () => number;
+  /** Legacy writes queued for retry (phase coexistence); null when not mirroring. */
+  legacyQueue?: () => Promise<number | null>;
+  /** Legacy writes that failed or timed out since the process started. */
+  legacyFailures?: () => number;
 }
 
 export interface MemoryMetricsOptions {
@@ -324,6 +328,28 @@ export class MemoryMetrics {
       "outbox_entries",
       "Writes this process acknowledged from the Redis outbox while PostgreSQL was away and has not yet replayed into the transcript",
       () => this.#sources.outbox?.(),
+    );
+    make.scrapedGauge(
+      "legacy_retry_queue_entries",
+      "Writes acknowledged in migration phase coexistence that the legacy session store has not applied yet",
+      async () => {
+        // Not mirroring: 0 queued. The system of record away: NaN, the figure is unknown.
+        const read = this.#sources.legacyQueue;
+        if (!read) return undefined;
+        return read().then(
+          (depth) => depth ?? undefined,
+          () => Number.NaN,
+        );
+      },
+    );
+    make.mirroredCounter(
+      "legacy_write_failures_total",
+      "Legacy session store writes that failed or timed out (each queued for retry) since the process started",
+      [],
+      async () => {
+        const failures = this.#sources.legacyFailures?.();
+        return failures === undefined ? [] : [[{}, failures]];
+      },
     );
     make.scrapedGauge(
       "available",

@@ -100,6 +100,8 @@ function attachMetrics({ memory, metrics, breakers, redis }: Settings): void {
     tokenCache: () => memory.tokenCounter.cacheStats(),
     available: () => memory.isAvailable(),
     outbox: () => memory.outboxBacklog(),
+    legacyQueue: async () => (await memory.legacyQueueDepth(0))?.total ?? null,
+    legacyFailures: () => memory.legacyWriteFailures(),
     breakers: breakers ?? (() => memory.breakerSnapshots()),
     ...(redis ? { redis: () => readRedisStats(redis) } : {}),
   });
