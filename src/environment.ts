@@ -107,15 +107,16 @@ const CLI = {
  */
 const LEGACY = {
   LEGACY_DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/swisper"),
-  // gradual and full are named so that their refusal says they are not built, not that they are typos.
+  // full is named so that its refusal says it is not built, not that it is a typo.
   MEMORY_MIGRATION_PHASE: z
     .string()
     .transform((value) => value.toLowerCase())
-    .refine(
-      (value) => value !== "gradual" && value !== "full",
-      "phases gradual and full are not built yet; use off or coexistence",
-    )
-    .pipe(z.enum(["off", "coexistence"], { error: "must be one of off, coexistence" })),
+    .refine((value) => value !== "full", "phase full is not built yet; use off, coexistence or gradual")
+    .pipe(z.enum(["off", "coexistence", "gradual"], { error: "must be one of off, coexistence, gradual" })),
+  MEMORY_MIGRATION_SAMPLE_RATE: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")
+    .transform(Number),
   MEMORY_LEGACY_WRITE_TIMEOUT_MS: wholeNumber(1, 60_000),
   /** The IANA zone of the legacy store's local times (its server's clock). */
   LEGACY_TIME_ZONE: z.string().refine(isTimeZone, "must be an IANA time zone like Europe/Zurich"),

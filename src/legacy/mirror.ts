@@ -15,7 +15,7 @@ import type { ChatMessage } from "../types.js";
 import type { LegacyMessageInput, LegacySessionStore } from "./legacy-store.js";
 
 /** The values of MEMORY_MIGRATION_PHASE that are built. */
-export const MIGRATION_PHASES = ["off", "coexistence"] as const;
+export const MIGRATION_PHASES = ["off", "coexistence", "gradual"] as const;
 export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 
 export type LegacyWrite =
@@ -111,6 +111,16 @@ export class LegacyMirror {
       // The system of record is away: the next pass tries again.
       this.#logger?.warn({ err: String(error) }, "legacy retry pass could not read the queue");
     }
+  }
+
+  /** Whether the session has legacy writes queued or being applied in this process. */
+  async pending(sessionId: string): Promise<boolean> {
+    if (this.#draining.has(sessionId)) return true;
+    const { rows } = await this.#db.query<{ queued: boolean }>(
+      "SELECT EXISTS (SELECT 1 FROM memory_legacy_outbox WHERE session_id = $1) AS queued",
+      [sessionId],
+    );
+    return rows[0]?.queued === true;
   }
 
   /** Counts and logs a write that could not even be queued. */

@@ -3,6 +3,7 @@ import { SqlBufferStore } from "../buffer/sql-buffer-store.js";
 import { TieredBufferStore } from "../buffer/tiered-buffer-store.js";
 import { type MemoryEnvironment, readMemoryEnvironment } from "../environment.js";
 import { ValidationError } from "../errors.js";
+import { ConsistencyCheck } from "../legacy/consistency.js";
 import { type LegacySessionStore, PostgresLegacyStore } from "../legacy/legacy-store.js";
 import { LegacyMirror, MIGRATION_PHASES, type MigrationPhase } from "../legacy/mirror.js";
 import { type Logger, stderrLogger } from "../logger.js";
@@ -161,8 +162,13 @@ export interface MemoryManagerOptions {
 }
 
 export interface LegacyOptions {
-  /** `coexistence`: every acknowledged write is also made in the legacy store. Default off. */
+  /**
+   * `coexistence`: every acknowledged write is also made in the legacy store; `gradual`: that,
+   * and a sample of context reads compared with the legacy store. Default off.
+   */
   phase?: MigrationPhase;
+  /** Phase gradual: the fraction of context reads compared (default `MEMORY_MIGRATION_SAMPLE_RATE`, else 0.01). */
+  sampleRate?: number;
   /** The legacy store (default: `swisper_sessions` at `LEGACY_DATABASE_URL`); yours stays open. */
   store?: LegacySessionStore;
   /** How long a write waits for the legacy store before queueing it (default `MEMORY_LEGACY_WRITE_TIMEOUT_MS`, else 200). */
@@ -244,7 +250,7 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     onCacheFailure: (ref) => (stores.tiered ?? transcript).markRedisStale(ref),
   });
   const scheduler = buildScheduler(wiring, { transcript, summaryStore, database, redis, breakers, tokens });
-  const legacyMirror = buildLegacyMirror(wiring, database);
+  const { legacyMirror, consistency } = buildLegacyMirror(wiring, database);
   startIdleSweep(wiring, transcript, scheduler);
   const resources: ManagerResources = {
     db: database,
@@ -263,6 +269,7 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     defaults,
     maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
     legacyMirror,
+    consistency,
     close: () => closeAll(closers, logger),
   };
   return new MemoryManager(resources, options.tenant ?? "default");
@@ -578,8 +585,11 @@ function summarizerAddress(
   return addressOf(baseUrl, baseUrl.startsWith("https:") ? 443 : 80);
 }
 
-/** Phase coexistence: the mirror into the legacy store, its retry pass stopped on close. */
-function buildLegacyMirror(wiring: Wiring, database: Database): LegacyMirror | null {
+/** Phases coexistence and gradual: the mirror into the legacy store (its retry pass stopped on close), and gradual's check. */
+function buildLegacyMirror(
+  wiring: Wiring,
+  database: Database,
+): { legacyMirror: LegacyMirror | null; consistency: ConsistencyCheck | null } {
   const { options, settings, logger, closers } = wiring;
   const legacy = options.legacy ?? {};
   const phase = legacy.phase ?? settings.MEMORY_MIGRATION_PHASE ?? "off";
@@ -589,15 +599,13 @@ function buildLegacyMirror(wiring: Wiring, database: Database): LegacyMirror | n
       `must be one of ${MIGRATION_PHASES.join(", ")} (got '${phase}')`,
     );
   }
-  if (phase === "off") return null;
+  if (phase === "off") return { legacyMirror: null, consistency: null };
+  const timeZone = settings.LEGACY_TIME_ZONE ?? "UTC";
   let store = legacy.store;
   if (!store) {
     const url = settings.LEGACY_DATABASE_URL;
     if (!url) throw new ValidationError("LEGACY_DATABASE_URL", `is needed in migration phase ${phase}`);
-    const opened = new PostgresLegacyStore({
-      connectionString: url,
-      timeZone: settings.LEGACY_TIME_ZONE ?? "UTC",
-    });
+    const opened = new PostgresLegacyStore({ connectionString: url, timeZone });
     closers.push(() => opened.close());
     store = opened;
   }
@@ -610,7 +618,22 @@ function buildLegacyMirror(wiring: Wiring, database: Database): LegacyMirror | n
     ...definedOnly({ retryIntervalMs: legacy.retryIntervalMs }),
   });
   closers.push(() => mirror.close());
-  return mirror;
+  if (phase !== "gradual") return { legacyMirror: mirror, consistency: null };
+  const sampleRate = legacy.sampleRate ?? settings.MEMORY_MIGRATION_SAMPLE_RATE ?? 0.01;
+  if (!(sampleRate >= 0 && sampleRate <= 1)) {
+    throw new ValidationError("legacy.sampleRate", `must be a number from 0 to 1 (got ${sampleRate})`);
+  }
+  const consistency = new ConsistencyCheck({
+    legacy: store,
+    database,
+    sampleRate,
+    timeZone,
+    logger,
+    pending: (sessionId) => mirror.pending(sessionId),
+  });
+  // Closed before the mirror and the store it reads (closers run in reverse).
+  closers.push(() => consistency.close());
+  return { legacyMirror: mirror, consistency };
 }
 
 /** Closes in reverse order of opening; one that fails is logged and the others still close. */

@@ -8,6 +8,7 @@ import {
   StorageUnavailableError,
   ValidationError,
 } from "../errors.js";
+import type { ConsistencyCheck } from "../legacy/consistency.js";
 import { type LegacyMirror, type LegacyWrite, type QueueDepth, toLegacyMessages } from "../legacy/mirror.js";
 import { validateSessionId, validateTenant } from "../messages/validate.js";
 import type {
@@ -90,6 +91,8 @@ export interface ManagerResources {
   scheduler: SummarizationScheduler;
   /** Migration phase `coexistence`: mirrors acknowledged writes into the legacy store; else null. */
   legacyMirror?: LegacyMirror | null;
+  /** Migration phase `gradual`: compares a sample of read sessions with the legacy store; else null. */
+  consistency?: ConsistencyCheck | null;
   /** Closes what the factory created (not what the caller passed in). */
   close(): Promise<void>;
 }
@@ -186,6 +189,9 @@ export class MemoryManager {
     const budget = this.#budget(options);
     const state = await this.bufferStore.readState(ref);
     const summaryTokens = state.summary?.tokens ?? 0;
+    // Phase gradual: a sample of reads is compared with the legacy store, after this answers.
+    const { consistency, legacyMirror } = this.#resources;
+    if (consistency && legacyMirror?.tenant === this.tenant) consistency.sample(this, ref.sessionId);
     const context: MemoryContext = {
       session_id: ref.sessionId,
       buffer_messages: state.messages,
@@ -354,6 +360,11 @@ export class MemoryManager {
   /** Legacy writes waiting in the retry queue (phase coexistence), with the `top` deepest sessions. */
   legacyQueueDepth(top = 10): Promise<QueueDepth | null> {
     return this.#resources.legacyMirror?.queueDepth(top) ?? Promise.resolve(null);
+  }
+
+  /** Divergences from the legacy store seen by phase gradual's sampled checks, by kind; null in other phases. */
+  migrationDivergences(): ReadonlyMap<string, number> | null {
+    return this.#resources.consistency?.counts() ?? null;
   }
 
   /** Legacy writes that failed or timed out since the process started (0 when not mirroring). */

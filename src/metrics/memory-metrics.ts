@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { DIVERGENCE_LABELS } from "../legacy/consistency.js";
 import type { MemoryContext, RedisStats } from "../manager/memory-manager.js";
 import type { JobReport } from "../manager/summarization-job.js";
 import type { CircuitBreakerSnapshot } from "../resilience/index.js";
@@ -27,6 +28,8 @@ export interface ScrapeSources {
   legacyQueue?: () => Promise<number | null>;
   /** Legacy writes that failed or timed out since the process started. */
   legacyFailures?: () => number;
+  /** Phase gradual: divergences from the legacy store by kind; null in other phases. */
+  divergences?: () => ReadonlyMap<string, number> | null;
 }
 
 export interface MemoryMetricsOptions {
@@ -349,6 +352,20 @@ export class MemoryMetrics {
       async () => {
         const failures = this.#sources.legacyFailures?.();
         return failures === undefined ? [] : [[{}, failures]];
+      },
+    );
+    make.mirroredCounter(
+      "migration_divergences_total",
+      "Divergences between the memory and the legacy session store found by phase gradual's sampled checks",
+      ["kind"],
+      async () => {
+        // Every kind, 0 until seen (also outside phase gradual, where none can be seen).
+        const read = this.#sources.divergences;
+        if (!read) return [];
+        const counts = read();
+        return DIVERGENCE_LABELS.map(
+          (kind) => [{ kind }, counts?.get(kind) ?? 0] as [{ kind: string }, number],
+        );
       },
     );
     make.scrapedGauge(

@@ -102,6 +102,7 @@ function attachMetrics({ memory, metrics, breakers, redis }: Settings): void {
     outbox: () => memory.outboxBacklog(),
     legacyQueue: async () => (await memory.legacyQueueDepth(0))?.total ?? null,
     legacyFailures: () => memory.legacyWriteFailures(),
+    divergences: () => memory.migrationDivergences(),
     breakers: breakers ?? (() => memory.breakerSnapshots()),
     ...(redis ? { redis: () => readRedisStats(redis) } : {}),
   });
