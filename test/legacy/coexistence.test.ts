@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { PostgresLegacyStore } from "../../src/legacy/legacy-store.js";
 import { PostgresDatabase } from "../../src/storage/database.js";
@@ -6,21 +5,10 @@ import { cli } from "../cli/run-cli.js";
 import { call, openTestService, type TestService } from "../service/harness.js";
 import { PostgresClusterProcess } from "../support/processes.js";
 import { useTestServers } from "../support/servers.js";
+import { openPhaseService, TABLE_SQL, sessionUrl as url, waitUntil } from "./phase-support.js";
 
 // Migration phase coexistence through HTTP: every acknowledged write also reaches the legacy
 // swisper_sessions table, in order, also when the legacy database was down meanwhile.
-
-const TABLE_SQL = readFileSync(new URL("./swisper_sessions.sql", import.meta.url), "utf8");
-
-const url = (sessionId: string, path = "") => `/v1/sessions/${sessionId}${path}`;
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function contents(history: unknown[] | null): unknown[] {
   return (history ?? []).map((element) => (element as Record<string, unknown>).content);
@@ -34,16 +22,7 @@ describe.skipIf(!inject("postgresAvailable"))("migration phase coexistence", () 
     let legacy: PostgresLegacyStore;
 
     beforeAll(async () => {
-      await servers.database.db.exec(TABLE_SQL);
-      legacy = new PostgresLegacyStore({ database: servers.database.db });
-      service = await openTestService(
-        servers.database,
-        undefined,
-        {},
-        {
-          legacy: { phase: "coexistence", store: legacy },
-        },
-      );
+      ({ service, store: legacy } = await openPhaseService(servers.database, { phase: "coexistence" }));
     });
     afterAll(async () => {
       await service?.close();

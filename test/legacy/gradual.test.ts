@@ -1,28 +1,12 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { PostgresLegacyStore } from "../../src/legacy/legacy-store.js";
-import { call, openTestService, type TestService } from "../service/harness.js";
+import type { PostgresLegacyStore } from "../../src/legacy/legacy-store.js";
+import { call, type TestService } from "../service/harness.js";
 import { recordingLogger } from "../support/fixtures.js";
 import { useTestServers } from "../support/servers.js";
+import { openPhaseService, sessionUrl as url, waitUntil } from "./phase-support.js";
 
 // Migration phase gradual through HTTP: coexistence, plus every sampled context read compared
 // with the legacy row off the request path; a divergence the test injects is counted and logged.
-
-const TABLE_SQL = readFileSync(new URL("./swisper_sessions.sql", import.meta.url), "utf8");
-
-const url = (sessionId: string, path = "") => `/v1/sessions/${sessionId}${path}`;
-
-async function waitUntil(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe.skipIf(!inject("postgresAvailable"))("migration phase gradual", () => {
   const servers = useTestServers();
@@ -31,18 +15,12 @@ describe.skipIf(!inject("postgresAvailable"))("migration phase gradual", () => {
   let legacy: PostgresLegacyStore;
 
   beforeAll(async () => {
-    await servers.database.db.exec(TABLE_SQL);
-    legacy = new PostgresLegacyStore({ database: servers.database.db });
-    service = await openTestService(
+    // Every read sampled, so that the test knows which read is checked.
+    ({ service, store: legacy } = await openPhaseService(
       servers.database,
-      undefined,
-      {},
-      {
-        logger,
-        // Every read sampled, so that the test knows which read is checked.
-        legacy: { phase: "gradual", store: legacy, sampleRate: 1 },
-      },
-    );
+      { phase: "gradual", sampleRate: 1 },
+      { logger },
+    ));
   });
   afterAll(async () => {
     await service?.close();
