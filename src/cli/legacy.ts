@@ -61,12 +61,16 @@ type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>["values"];
 
 export const legacyCommand: Command = {
   name: "legacy",
-  summary: "Import sessions from the legacy swisper_sessions table, and verify them",
+  summary: "Import sessions from the legacy swisper_sessions table, verify them, show the migration status",
   help: HELP,
   async run(args, context) {
     const { values, positionals } = parseCommandLine(args, OPTIONS, { min: 1, max: 1 });
     const [action] = positionals;
-    if (action === "status") return runStatus(values, context);
+    if (action === "status") {
+      const others = Object.keys(values).filter((name) => name !== "json");
+      if (others.length > 0) throw new UsageError(`status takes only --json (got --${others[0]})`);
+      return runStatus(values, context);
+    }
     if (action !== "import" && action !== "verify") throw new UsageError(`unknown action '${action}'`);
     const timeZone = values["time-zone"] ?? "UTC";
     if (!isTimeZone(timeZone)) throw new UsageError(`--time-zone '${timeZone}' is not an IANA time zone`);

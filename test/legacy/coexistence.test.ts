@@ -136,6 +136,9 @@ describe.skipIf(!inject("postgresAvailable"))("migration phase coexistence", () 
       expect(status.stdout).toContain("retry queue: 20 writes waiting");
       expect(status.stdout).toContain(`  ${session}: 20`);
       expect(status.stdout).toContain("legacy store: NOT reachable");
+      const refused = await cli(env, "legacy", "status", "--session", session);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("status takes only --json");
 
       // A write after the restart queues behind the session's waiting ones, not ahead of them.
       await cluster.restart();
