@@ -334,7 +334,7 @@ export class MemoryMetrics {
     );
     make.scrapedGauge(
       "legacy_retry_queue_entries",
-      "Writes acknowledged in migration phase coexistence that the legacy session store has not applied yet",
+      "Writes acknowledged in migration phase coexistence or gradual that the legacy session store has not applied yet",
       async () => {
         // Not mirroring: 0 queued. The system of record away: NaN, the figure is unknown.
         const read = this.#sources.legacyQueue;
