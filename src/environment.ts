@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ValidationError } from "./errors.js";
+import { isTimeZone } from "./legacy/local-time.js";
 
 /**
  * Every environment variable the product reads (library, service, summarizer and CLI alike), as
@@ -100,9 +101,25 @@ const CLI = {
   MEMORY_API_KEY: text(),
 };
 
-/** What `swisper-memory legacy` reads: the legacy session store (`swisper_sessions`) it migrates from. */
+/**
+ * The legacy session store (`swisper_sessions`) the memory migrates from: `swisper-memory legacy`
+ * reads it, and the library mirrors writes into it in migration phase `coexistence`.
+ */
 const LEGACY = {
   LEGACY_DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/swisper"),
+  // full is named so that its refusal says it is not built, not that it is a typo.
+  MEMORY_MIGRATION_PHASE: z
+    .string()
+    .transform((value) => value.toLowerCase())
+    .refine((value) => value !== "full", "phase full is not built yet; use off, coexistence or gradual")
+    .pipe(z.enum(["off", "coexistence", "gradual"], { error: "must be one of off, coexistence, gradual" })),
+  MEMORY_MIGRATION_SAMPLE_RATE: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")
+    .transform(Number),
+  MEMORY_LEGACY_WRITE_TIMEOUT_MS: wholeNumber(1, 60_000),
+  /** The IANA zone of the legacy store's local times (its server's clock). */
+  LEGACY_TIME_ZONE: z.string().refine(isTimeZone, "must be an IANA time zone like Europe/Zurich"),
 };
 
 export const MemoryEnvironmentSchema = z
@@ -114,12 +131,12 @@ export type MemoryEnvironment = z.infer<typeof MemoryEnvironmentSchema>;
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * The variables the library reads (stores, tokenizer, summarizer), checked; unset and empty ones
+ * The variables the library reads (stores, tokenizer, summarizer, legacy store), checked; unset and empty ones
  * are left out. The service's and the CLI's are not checked here: a program that embeds the
  * library may use PORT or LOG_LEVEL for itself. Throws a ValidationError naming the variable.
  */
 export function readMemoryEnvironment(env: Env): MemoryEnvironment {
-  return readVariables(env, [...Object.keys(LIBRARY), ...Object.keys(SUMMARIZER)]);
+  return readVariables(env, [...Object.keys(LIBRARY), ...Object.keys(SUMMARIZER), ...Object.keys(LEGACY)]);
 }
 
 /** Every variable the product knows, checked: what `swisper-memory` and the service read. */

@@ -32,6 +32,12 @@ describe("the environment", () => {
     ["MEMORY_IDLE_FINALIZE_SECONDS", "abc", /whole number/],
     ["MEMORY_AUTO_MIGRATE", "maybe", /true or false/],
     ["REDIS_CLUSTER", "yes please", /true or false/],
+    ["MEMORY_MIGRATION_PHASE", "full", /phase full is not built yet/],
+    ["MEMORY_MIGRATION_PHASE", "sideways", /must be one of off, coexistence, gradual/],
+    ["MEMORY_MIGRATION_SAMPLE_RATE", "2", /from 0 to 1/],
+    ["MEMORY_MIGRATION_SAMPLE_RATE", "1%", /from 0 to 1/],
+    ["MEMORY_LEGACY_WRITE_TIMEOUT_MS", "fast", /whole number/],
+    ["LEGACY_TIME_ZONE", "Mars/Olympus", /IANA time zone/],
   ])("names %s when it is %j", (variable, value, message) => {
     expect(fieldOf(() => readMemoryEnvironment({ [variable]: value }))).toBe(variable);
     expect(() => readMemoryEnvironment({ [variable]: value })).toThrow(message);

@@ -1,3 +1,4 @@
+import { readProductEnvironment } from "../environment.js";
 import {
   ARCHIVED_SOURCES,
   type ArchivedSource,
@@ -14,6 +15,7 @@ import {
 } from "../legacy/import.js";
 import { PostgresLegacyStore } from "../legacy/legacy-store.js";
 import { isTimeZone } from "../legacy/local-time.js";
+import { readQueueDepth } from "../legacy/mirror.js";
 import { type LegacyVerifyResult, verifyLegacySessions } from "../legacy/verify.js";
 import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
 import {
@@ -28,7 +30,7 @@ import {
 import { type OpenedMemory, openMemory } from "./open-memory.js";
 import { Progress } from "./progress.js";
 
-const HELP = `Usage: swisper-memory legacy <import|verify> [options]
+const HELP = `Usage: swisper-memory legacy <import|verify|status> [options]
 
 Moves sessions from the legacy session store (the swisper_sessions table in LEGACY_DATABASE_URL)
 into this memory (DATABASE_URL or MEMORY_DATA_DIR, REDIS_URL), through the library's write path.
@@ -41,6 +43,9 @@ With --from langchain-redis|motorhead, import reads an archived memory server's 
   verify   Compares every session (or --session ID, or --sample N at random): message count,
            order, role and content of every message, and the contract context. Exit 0 when all
            agree, 1 with each diverging session's report.
+  status   Prints the migration phase (MEMORY_MIGRATION_PHASE), how many writes wait in the
+           retry queue for the legacy store (the 10 sessions with the most), and whether the
+           legacy store answers. Exit 0.
 
 Options:
   --session ID       only this session
@@ -81,11 +86,16 @@ type Values = ReturnType<typeof parseCommandLine<typeof OPTIONS>>["values"];
 
 export const legacyCommand: Command = {
   name: "legacy",
-  summary: "Import sessions from the legacy swisper_sessions table, and verify them",
+  summary: "Import sessions from the legacy swisper_sessions table, verify them, show the migration status",
   help: HELP,
   async run(args, context) {
     const { values, positionals } = parseCommandLine(args, OPTIONS, { min: 1, max: 1 });
     const [action] = positionals;
+    if (action === "status") {
+      const others = Object.keys(values).filter((name) => name !== "json");
+      if (others.length > 0) throw new UsageError(`status takes only --json (got --${others[0]})`);
+      return runStatus(values, context);
+    }
     if (action !== "import" && action !== "verify") throw new UsageError(`unknown action '${action}'`);
     const timeZone = values["time-zone"] ?? "UTC";
     if (!isTimeZone(timeZone)) throw new UsageError(`--time-zone '${timeZone}' is not an IANA time zone`);
@@ -101,7 +111,11 @@ export const legacyCommand: Command = {
     const legacy = openLegacy(context.env, timeZone);
     let opened: OpenedMemory | null = null;
     try {
-      opened = await openMemory(context.env, values.tenant !== undefined ? { tenant: values.tenant } : {});
+      // Phase off: an import mirrored back into the store it reads would double every session.
+      opened = await openMemory(context.env, {
+        ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+        legacy: { phase: "off" },
+      });
       const legacyRun: LegacyRun = { values, timeZone, legacy, opened, context };
       return action === "import" ? await runImport(legacyRun) : await runVerify(legacyRun);
     } finally {
@@ -206,6 +220,42 @@ async function runArchivedImport(
     await opened?.close();
     await source?.close();
   }
+}
+
+/** `legacy status`: the phase, the retry queue and whether the legacy store answers. */
+async function runStatus(values: Values, { env, stdout }: CliContext): Promise<number> {
+  const phase = readProductEnvironment(env).MEMORY_MIGRATION_PHASE ?? "off";
+  const opened = await openMemory(env, { legacy: { phase: "off" } });
+  let queue: Awaited<ReturnType<typeof readQueueDepth>>;
+  try {
+    queue = await readQueueDepth(opened.db, 10);
+  } finally {
+    await opened.close();
+  }
+  let legacy = "not configured (LEGACY_DATABASE_URL is not set)";
+  let reachable: boolean | null = null;
+  if (env.LEGACY_DATABASE_URL?.trim()) {
+    const store = openLegacy(env, "UTC");
+    try {
+      const sessions = await store.countSessions();
+      reachable = true;
+      legacy = `reachable (${sessions} sessions in swisper_sessions)`;
+    } catch (error) {
+      reachable = false;
+      legacy = `NOT reachable: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      await store.close();
+    }
+  }
+  if (values.json) {
+    write(stdout, JSON.stringify({ phase, retry_queue: queue, legacy_reachable: reachable }));
+    return 0;
+  }
+  write(stdout, `phase: ${phase}`);
+  write(stdout, `retry queue: ${queue.total} writes waiting for the legacy store`);
+  for (const session of queue.sessions) write(stdout, `  ${session.sessionId}: ${session.entries}`);
+  write(stdout, `legacy store: ${legacy}`);
+  return 0;
 }
 
 function openLegacy(env: Environment, timeZone: string): PostgresLegacyStore {

@@ -3,6 +3,7 @@ import {
   connectRedisFromEnv,
   createMemoryManager,
   databaseFromEnv,
+  type LegacyOptions,
 } from "../manager/create-memory-manager.js";
 import type { MemoryManager } from "../manager/memory-manager.js";
 import type { Database } from "../storage/database.js";
@@ -26,7 +27,7 @@ export interface OpenedMemory {
  */
 export async function openMemory(
   env: Environment,
-  options: { tenant?: string; logger?: Logger; autoMigrate?: boolean } = {},
+  options: { tenant?: string; logger?: Logger; autoMigrate?: boolean; legacy?: LegacyOptions } = {},
 ): Promise<OpenedMemory> {
   const { database: db, label } = databaseFromEnv(env);
   let redis: RedisConnection | null = null;
@@ -40,6 +41,7 @@ export async function openMemory(
       // A short operator command reports problems, not the service's start-up information.
       logger: options.logger ?? { ...stderrLogger, info: () => {} },
       ...(options.autoMigrate !== undefined ? { autoMigrate: options.autoMigrate } : {}),
+      ...(options.legacy !== undefined ? { legacy: options.legacy } : {}),
       summarization: { idleFinalizeAfterMs: 0 },
     });
     return {

@@ -2,6 +2,10 @@ import { RedisBufferStore } from "../buffer/redis-buffer-store.js";
 import { SqlBufferStore } from "../buffer/sql-buffer-store.js";
 import { TieredBufferStore } from "../buffer/tiered-buffer-store.js";
 import { type MemoryEnvironment, readMemoryEnvironment } from "../environment.js";
+import { ValidationError } from "../errors.js";
+import { ConsistencyCheck } from "../legacy/consistency.js";
+import { type LegacySessionStore, PostgresLegacyStore } from "../legacy/legacy-store.js";
+import { LegacyMirror, MIGRATION_PHASES, type MigrationPhase } from "../legacy/mirror.js";
 import { type Logger, stderrLogger } from "../logger.js";
 import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
 import { GuardedDatabase, GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
@@ -150,6 +154,27 @@ export interface MemoryManagerOptions {
   autoMigrate?: boolean;
   /** Where warnings go (default: JSON lines on stderr). */
   logger?: Logger;
+  /**
+   * Migration from the legacy session store (README, "Migrating from the legacy session store").
+   * Default: `MEMORY_MIGRATION_PHASE` (else off) with a store on `LEGACY_DATABASE_URL`.
+   */
+  legacy?: LegacyOptions;
+}
+
+export interface LegacyOptions {
+  /**
+   * `coexistence`: every acknowledged write is also made in the legacy store; `gradual`: that,
+   * and a sample of context reads compared with the legacy store. Default off.
+   */
+  phase?: MigrationPhase;
+  /** Phase gradual: the fraction of context reads compared (default `MEMORY_MIGRATION_SAMPLE_RATE`, else 0.01). */
+  sampleRate?: number;
+  /** The legacy store (default: `swisper_sessions` at `LEGACY_DATABASE_URL`); yours stays open. */
+  store?: LegacySessionStore;
+  /** How long a write waits for the legacy store before queueing it (default `MEMORY_LEGACY_WRITE_TIMEOUT_MS`, else 200). */
+  writeTimeoutMs?: number;
+  /** How often queued legacy writes are retried (default 1000 ms). */
+  retryIntervalMs?: number;
 }
 
 /** What every builder below reads: the options, the checked environment, and the closers. */
@@ -225,6 +250,7 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     onCacheFailure: (ref) => (stores.tiered ?? transcript).markRedisStale(ref),
   });
   const scheduler = buildScheduler(wiring, { transcript, summaryStore, database, redis, breakers, tokens });
+  const { legacyMirror, consistency } = buildLegacyMirror(wiring, database);
   startIdleSweep(wiring, transcript, scheduler);
   const resources: ManagerResources = {
     db: database,
@@ -242,6 +268,8 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     records: new SessionRecords(database),
     defaults,
     maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
+    legacyMirror,
+    consistency,
     close: () => closeAll(closers, logger),
   };
   return new MemoryManager(resources, options.tenant ?? "default");
@@ -555,6 +583,57 @@ function summarizerAddress(
   if ((summarizer?.kind ?? settings.kind) !== "openai") return null;
   const baseUrl = summarizer?.openai?.baseUrl ?? settings.openai.baseUrl ?? DEFAULT_OPENAI_BASE_URL;
   return addressOf(baseUrl, baseUrl.startsWith("https:") ? 443 : 80);
+}
+
+/** Phases coexistence and gradual: the mirror into the legacy store (its retry pass stopped on close), and gradual's check. */
+function buildLegacyMirror(
+  wiring: Wiring,
+  database: Database,
+): { legacyMirror: LegacyMirror | null; consistency: ConsistencyCheck | null } {
+  const { options, settings, logger, closers } = wiring;
+  const legacy = options.legacy ?? {};
+  const phase = legacy.phase ?? settings.MEMORY_MIGRATION_PHASE ?? "off";
+  if (!(MIGRATION_PHASES as readonly string[]).includes(phase)) {
+    throw new ValidationError(
+      "legacy.phase",
+      `must be one of ${MIGRATION_PHASES.join(", ")} (got '${phase}')`,
+    );
+  }
+  if (phase === "off") return { legacyMirror: null, consistency: null };
+  const timeZone = settings.LEGACY_TIME_ZONE ?? "UTC";
+  let store = legacy.store;
+  if (!store) {
+    const url = settings.LEGACY_DATABASE_URL;
+    if (!url) throw new ValidationError("LEGACY_DATABASE_URL", `is needed in migration phase ${phase}`);
+    const opened = new PostgresLegacyStore({ connectionString: url, timeZone });
+    closers.push(() => opened.close());
+    store = opened;
+  }
+  const mirror = new LegacyMirror({
+    database,
+    legacy: store,
+    logger,
+    tenant: options.tenant ?? "default",
+    timeoutMs: legacy.writeTimeoutMs ?? settings.MEMORY_LEGACY_WRITE_TIMEOUT_MS ?? 200,
+    ...definedOnly({ retryIntervalMs: legacy.retryIntervalMs }),
+  });
+  closers.push(() => mirror.close());
+  if (phase !== "gradual") return { legacyMirror: mirror, consistency: null };
+  const sampleRate = legacy.sampleRate ?? settings.MEMORY_MIGRATION_SAMPLE_RATE ?? 0.01;
+  if (!(sampleRate >= 0 && sampleRate <= 1)) {
+    throw new ValidationError("legacy.sampleRate", `must be a number from 0 to 1 (got ${sampleRate})`);
+  }
+  const consistency = new ConsistencyCheck({
+    legacy: store,
+    database,
+    sampleRate,
+    timeZone,
+    logger,
+    pending: (sessionId) => mirror.pending(sessionId),
+  });
+  // Closed before the mirror and the store it reads (closers run in reverse).
+  closers.push(() => consistency.close());
+  return { legacyMirror: mirror, consistency };
 }
 
 /** Closes in reverse order of opening; one that fails is logged and the others still close. */

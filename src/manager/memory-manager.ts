@@ -8,6 +8,8 @@ import {
   StorageUnavailableError,
   ValidationError,
 } from "../errors.js";
+import type { ConsistencyCheck } from "../legacy/consistency.js";
+import { type LegacyMirror, type LegacyWrite, type QueueDepth, toLegacyMessages } from "../legacy/mirror.js";
 import { validateSessionId, validateTenant } from "../messages/validate.js";
 import type {
   CircuitBreaker,
@@ -87,6 +89,10 @@ export interface ManagerResources {
   maxContextBytes: number;
   /** Runs summarization jobs off the request path. */
   scheduler: SummarizationScheduler;
+  /** Migration phase `coexistence`: mirrors acknowledged writes into the legacy store; else null. */
+  legacyMirror?: LegacyMirror | null;
+  /** Migration phase `gradual`: compares a sample of read sessions with the legacy store; else null. */
+  consistency?: ConsistencyCheck | null;
   /** Closes what the factory created (not what the caller passed in). */
   close(): Promise<void>;
 }
@@ -163,6 +169,12 @@ export class MemoryManager {
       // loop in microtasks, and the summarizer's answers (a worker message) would never arrive.
       await new Promise((resolve) => setImmediate(resolve));
     }
+    if (this.#resources.legacyMirror) {
+      // A message sent again with its id was stored once: the legacy store gets it once too.
+      const list = Array.isArray(messages) ? messages : [messages as ChatMessage];
+      const fresh = list.filter((_, index) => outcome.seqs[index]?.duplicate !== true);
+      await this.#mirror(sessionId, { kind: "append", messages: toLegacyMessages(fresh) });
+    }
     return outcome.seqs;
   }
 
@@ -177,6 +189,9 @@ export class MemoryManager {
     const budget = this.#budget(options);
     const state = await this.bufferStore.readState(ref);
     const summaryTokens = state.summary?.tokens ?? 0;
+    // Phase gradual: a sample of reads is compared with the legacy store, after this answers.
+    const { consistency, legacyMirror } = this.#resources;
+    if (consistency && legacyMirror?.tenant === this.tenant) consistency.sample(this, ref.sessionId);
     const context: MemoryContext = {
       session_id: ref.sessionId,
       buffer_messages: state.messages,
@@ -213,6 +228,10 @@ export class MemoryManager {
       throw new ValidationError("context", `is larger than ${this.#resources.maxContextBytes} bytes`);
     }
     await this.#resources.records.saveContext(ref, json);
+    await this.#mirror(ref.sessionId, {
+      kind: "context",
+      context: JSON.parse(json) as Record<string, unknown>,
+    });
     return true;
   }
 
@@ -283,7 +302,20 @@ export class MemoryManager {
       }
       throw error;
     }
+    await this.#mirror(ref.sessionId, { kind: "erase" });
     return true;
+  }
+
+  /**
+   * Hands an acknowledged write to the legacy mirror (phase coexistence). It never fails the
+   * write: when the system of record cannot even queue it (it is away and Redis acknowledged the
+   * write), the loss is counted and logged for `legacy verify` to find.
+   */
+  async #mirror(sessionId: string, write: LegacyWrite): Promise<void> {
+    const mirror = this.#resources.legacyMirror;
+    // The legacy table has no tenants: only the tenant it was migrated into is mirrored.
+    if (!mirror || mirror.tenant !== this.tenant) return;
+    await mirror.write(sessionId, write).catch((error: unknown) => mirror.lost(sessionId, write, error));
   }
 
   /**
@@ -323,6 +355,21 @@ export class MemoryManager {
    */
   breakerSnapshots(): CircuitBreakerSnapshot[] {
     return this.#resources.health.breakerSnapshots();
+  }
+
+  /** Legacy writes waiting in the retry queue (phase coexistence), with the `top` deepest sessions. */
+  legacyQueueDepth(top = 10): Promise<QueueDepth | null> {
+    return this.#resources.legacyMirror?.queueDepth(top) ?? Promise.resolve(null);
+  }
+
+  /** Divergences from the legacy store seen by phase gradual's sampled checks, by kind; null in other phases. */
+  migrationDivergences(): ReadonlyMap<string, number> | null {
+    return this.#resources.consistency?.counts() ?? null;
+  }
+
+  /** Legacy writes that failed or timed out since the process started (0 when not mirroring). */
+  legacyWriteFailures(): number {
+    return this.#resources.legacyMirror?.failures ?? 0;
   }
 
   /** Closes the connections this manager's factory opened; passed-in clients stay open. */

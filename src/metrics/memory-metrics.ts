@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { DIVERGENCE_LABELS } from "../legacy/consistency.js";
 import type { MemoryContext, RedisStats } from "../manager/memory-manager.js";
 import type { JobReport } from "../manager/summarization-job.js";
 import type { CircuitBreakerSnapshot } from "../resilience/index.js";
@@ -23,6 +24,12 @@ export interface ScrapeSources {
   available?: () => boolean;
   /** Outbox entries not replayed yet (`MemoryManager.outboxBacklog()`). */
   outbox?: () => number;
+  /** Legacy writes queued for retry (phase coexistence); null when not mirroring. */
+  legacyQueue?: () => Promise<number | null>;
+  /** Legacy writes that failed or timed out since the process started. */
+  legacyFailures?: () => number;
+  /** Phase gradual: divergences from the legacy store by kind; null in other phases. */
+  divergences?: () => ReadonlyMap<string, number> | null;
 }
 
 export interface MemoryMetricsOptions {
@@ -324,6 +331,42 @@ export class MemoryMetrics {
       "outbox_entries",
       "Writes this process acknowledged from the Redis outbox while PostgreSQL was away and has not yet replayed into the transcript",
       () => this.#sources.outbox?.(),
+    );
+    make.scrapedGauge(
+      "legacy_retry_queue_entries",
+      "Writes acknowledged in migration phase coexistence or gradual that the legacy session store has not applied yet",
+      async () => {
+        // Not mirroring: 0 queued. The system of record away: NaN, the figure is unknown.
+        const read = this.#sources.legacyQueue;
+        if (!read) return undefined;
+        return read().then(
+          (depth) => depth ?? undefined,
+          () => Number.NaN,
+        );
+      },
+    );
+    make.mirroredCounter(
+      "legacy_write_failures_total",
+      "Legacy session store writes that failed or timed out (each queued for retry) since the process started",
+      [],
+      async () => {
+        const failures = this.#sources.legacyFailures?.();
+        return failures === undefined ? [] : [[{}, failures]];
+      },
+    );
+    make.mirroredCounter(
+      "migration_divergences_total",
+      "Divergences between the memory and the legacy session store found by phase gradual's sampled checks",
+      ["kind"],
+      async () => {
+        // Every kind, 0 until seen (also outside phase gradual, where none can be seen).
+        const read = this.#sources.divergences;
+        if (!read) return [];
+        const counts = read();
+        return DIVERGENCE_LABELS.map(
+          (kind) => [{ kind }, counts?.get(kind) ?? 0] as [{ kind: string }, number],
+        );
+      },
     );
     make.scrapedGauge(
       "available",

@@ -100,6 +100,9 @@ function attachMetrics({ memory, metrics, breakers, redis }: Settings): void {
     tokenCache: () => memory.tokenCounter.cacheStats(),
     available: () => memory.isAvailable(),
     outbox: () => memory.outboxBacklog(),
+    legacyQueue: async () => (await memory.legacyQueueDepth(0))?.total ?? null,
+    legacyFailures: () => memory.legacyWriteFailures(),
+    divergences: () => memory.migrationDivergences(),
     breakers: breakers ?? (() => memory.breakerSnapshots()),
     ...(redis ? { redis: () => readRedisStats(redis) } : {}),
   });

@@ -1,0 +1,237 @@
+/**
+ * Migration phase `coexistence`: every write the memory manager acknowledged is also made in the
+ * legacy session store, so that the old code, which still reads it, sees the same sessions.
+ *
+ * Each write is first recorded in `memory_legacy_outbox` in the system of record (one INSERT),
+ * then the session's recorded writes are applied to the legacy store oldest first and deleted one
+ * by one. The caller waits for that at most `timeoutMs`: a legacy store that is down or slow
+ * leaves the entries queued, and a background pass applies them when it answers again. Since a
+ * session's new write is recorded behind its queued ones, the legacy store sees every session's
+ * writes in order, and a crash between the acknowledgement and the legacy write loses nothing.
+ */
+import type { Logger } from "../logger.js";
+import type { Database } from "../storage/database.js";
+import type { ChatMessage } from "../types.js";
+import type { LegacyMessageInput, LegacySessionStore } from "./legacy-store.js";
+
+/** The values of MEMORY_MIGRATION_PHASE that are built. */
+export const MIGRATION_PHASES = ["off", "coexistence", "gradual"] as const;
+export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+
+export type LegacyWrite =
+  | { kind: "append"; messages: LegacyMessageInput[] }
+  | { kind: "context"; context: Record<string, unknown> | null }
+  | { kind: "erase" };
+
+export interface LegacyMirrorOptions {
+  /** The system of record, where the retry queue lives. */
+  database: Database;
+  legacy: LegacySessionStore;
+  /** How long a write waits for the legacy store before leaving its entry queued (default 200). */
+  timeoutMs?: number;
+  /** How often queued entries are retried (default 1000 ms). */
+  retryIntervalMs?: number;
+  logger?: Logger;
+  /** The memory tenant whose writes are mirrored (default "default"): the legacy table has none. */
+  tenant?: string;
+}
+
+interface OutboxRow {
+  id: string;
+  kind: LegacyWrite["kind"];
+  payload: unknown;
+}
+
+/** How many queued entries one drain step reads at a time. */
+const DRAIN_PAGE = 100;
+
+export class LegacyMirror {
+  readonly tenant: string;
+  readonly #db: Database;
+  readonly #legacy: LegacySessionStore;
+  readonly #timeoutMs: number;
+  readonly #logger: Logger | undefined;
+  /** One drain at a time per session in this process: two would apply an entry twice. */
+  readonly #draining = new Map<string, Promise<void>>();
+  readonly #retry: NodeJS.Timeout;
+  #failures = 0;
+  #closed = false;
+
+  constructor(options: LegacyMirrorOptions) {
+    this.tenant = options.tenant ?? "default";
+    this.#db = options.database;
+    this.#legacy = options.legacy;
+    this.#timeoutMs = options.timeoutMs ?? 200;
+    this.#logger = options.logger;
+    this.#retry = setInterval(() => void this.retryQueued(), options.retryIntervalMs ?? 1000);
+    this.#retry.unref();
+  }
+
+  /** Legacy writes that failed or timed out since the process started. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /**
+   * Records `write` for the legacy store and waits (at most the timeout) for the session's queue
+   * to reach it. Throws only when the system of record refuses the INSERT.
+   */
+  async write(sessionId: string, write: LegacyWrite): Promise<void> {
+    if (write.kind === "append" && write.messages.length === 0) return;
+    // One entry per message, so that a batch the legacy store took half of is not applied twice.
+    const payloads =
+      write.kind === "append" ? write.messages : [write.kind === "context" ? write.context : null];
+    await this.#db.query(
+      `INSERT INTO memory_legacy_outbox (session_id, kind, payload)
+       SELECT $1, $2, e.value FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(value, n) ORDER BY n`,
+      [sessionId, write.kind, JSON.stringify(payloads)],
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#timeoutMs);
+    });
+    await Promise.race([this.#drain(sessionId), timeout]);
+    clearTimeout(timer);
+  }
+
+  /** Queued entries in all, and the `top` sessions with the most (for /metrics). */
+  queueDepth(top = 10): Promise<QueueDepth> {
+    return readQueueDepth(this.#db, top);
+  }
+
+  /** One background pass: drains every session that has queued entries. */
+  async retryQueued(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const { rows } = await this.#db.query<{ session_id: string }>(
+        "SELECT DISTINCT session_id FROM memory_legacy_outbox LIMIT 1000",
+      );
+      for (const row of rows) if (!this.#closed) await this.#drain(row.session_id);
+    } catch (error) {
+      // The system of record is away: the next pass tries again.
+      this.#logger?.warn({ err: String(error) }, "legacy retry pass could not read the queue");
+    }
+  }
+
+  /** Whether the session has legacy writes queued or being applied in this process. */
+  async pending(sessionId: string): Promise<boolean> {
+    if (this.#draining.has(sessionId)) return true;
+    const { rows } = await this.#db.query<{ queued: boolean }>(
+      "SELECT EXISTS (SELECT 1 FROM memory_legacy_outbox WHERE session_id = $1) AS queued",
+      [sessionId],
+    );
+    return rows[0]?.queued === true;
+  }
+
+  /** Counts and logs a write that could not even be queued. */
+  lost(sessionId: string, write: LegacyWrite, error: unknown): void {
+    this.#failures += 1;
+    this.#logger?.error(
+      { session_id: sessionId, kind: write.kind, err: String(error) },
+      "legacy write could not be queued; the legacy store misses it",
+    );
+  }
+
+  /** Stops the background pass and waits for the drains in flight. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#retry);
+    await Promise.allSettled([...this.#draining.values()]);
+  }
+
+  #drain(sessionId: string): Promise<void> {
+    const running = this.#draining.get(sessionId);
+    // A drain in flight may already have read past the new entry's page: run once more after it.
+    const next = (running ?? Promise.resolve()).then(() => this.#applyQueued(sessionId));
+    const tracked = next.finally(() => {
+      if (this.#draining.get(sessionId) === tracked) this.#draining.delete(sessionId);
+    });
+    this.#draining.set(sessionId, tracked);
+    return tracked;
+  }
+
+  /** Applies the session's entries oldest first; stops at the first the legacy store refuses. */
+  async #applyQueued(sessionId: string): Promise<void> {
+    if (this.#closed) return;
+    for (;;) {
+      let rows: OutboxRow[];
+      try {
+        ({ rows } = await this.#db.query<OutboxRow>(
+          // Ordered by the bigint column: the text alias would sort "10" before "9".
+          "SELECT o.id::text AS id, kind, payload FROM memory_legacy_outbox o WHERE session_id = $1 ORDER BY o.id LIMIT $2",
+          [sessionId, DRAIN_PAGE],
+        ));
+      } catch {
+        return;
+      }
+      for (const row of rows) {
+        try {
+          await this.#apply(sessionId, row);
+        } catch (error) {
+          this.#failures += 1;
+          this.#logger?.warn(
+            { session_id: sessionId, kind: row.kind, err: String(error) },
+            "legacy store write failed; queued for retry",
+          );
+          return;
+        }
+        // Deleted after the legacy write: a crash in between applies it again (at least once).
+        await this.#db
+          .query("DELETE FROM memory_legacy_outbox WHERE id = $1", [row.id])
+          .catch(() => undefined);
+      }
+      if (rows.length < DRAIN_PAGE || this.#closed) return;
+    }
+  }
+
+  async #apply(sessionId: string, row: OutboxRow): Promise<void> {
+    if (row.kind === "erase") {
+      await this.#legacy.eraseSession(sessionId);
+    } else if (row.kind === "context") {
+      await this.#legacy.saveContractContext(sessionId, row.payload as Record<string, unknown> | null);
+    } else {
+      await this.#legacy.appendMessage(sessionId, row.payload as LegacyMessageInput);
+    }
+  }
+}
+
+export interface QueueDepth {
+  total: number;
+  sessions: { sessionId: string; entries: number }[];
+}
+
+/** How many legacy writes are queued in the system of record, and the `top` sessions with the most. */
+export async function readQueueDepth(db: Database, top: number): Promise<QueueDepth> {
+  const { rows: totals } = await db.query<{ count: number }>(
+    "SELECT count(*)::int AS count FROM memory_legacy_outbox",
+  );
+  const total = totals[0]?.count ?? 0;
+  if (top === 0 || total === 0) return { total, sessions: [] };
+  const { rows } = await db.query<{ session_id: string; entries: number }>(
+    `SELECT session_id, count(*)::int AS entries FROM memory_legacy_outbox
+     GROUP BY session_id ORDER BY entries DESC, session_id LIMIT $1`,
+    [top],
+  );
+  return { total, sessions: rows.map((row) => ({ sessionId: row.session_id, entries: row.entries })) };
+}
+
+/**
+ * A message as the legacy code stores it: its roles are user, assistant and system (a tool
+ * message has no legacy form and is left out), its content a string (text parts are joined).
+ */
+export function toLegacyMessages(messages: readonly ChatMessage[]): LegacyMessageInput[] {
+  const converted: LegacyMessageInput[] = [];
+  for (const message of messages) {
+    if (message.role !== "user" && message.role !== "assistant" && message.role !== "system") continue;
+    const content =
+      typeof message.content === "string"
+        ? message.content
+        : (message.content ?? []).map((part) => (part.type === "text" ? part.text : "")).join("");
+    converted.push({
+      role: message.role,
+      content,
+      ...(message.name !== undefined ? { extra: { name: message.name } } : {}),
+    });
+  }
+  return converted;
+}
