@@ -192,7 +192,11 @@ async function runArchivedImport(
   try {
     // A bulk read: commands may take longer than the hot tier's 1 s bound.
     source = await connectRedis({ url: archived.redisUrl, source: "--redis-url", commandTimeoutMs: 30_000 });
-    opened = await openMemory(context.env, values.tenant !== undefined ? { tenant: values.tenant } : {});
+    // Phase off, as for the legacy table: an import is not a write of Swisper Core's to mirror.
+    opened = await openMemory(context.env, {
+      ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+      legacy: { phase: "off" },
+    });
     const available =
       values.session !== undefined ? 1 : await countArchivedSessions(source, archived.keyPrefix);
     const total = Math.min(available, engine.maxSessions ?? available);
