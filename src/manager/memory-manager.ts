@@ -228,10 +228,13 @@ export class MemoryManager {
       throw new ValidationError("context", `is larger than ${this.#resources.maxContextBytes} bytes`);
     }
     await this.#resources.records.saveContext(ref, json);
-    await this.#mirror(ref.sessionId, {
-      kind: "context",
-      context: JSON.parse(json) as Record<string, unknown>,
-    });
+    // Parsed again only when a mirror wants it: a context may be a megabyte.
+    if (this.#resources.legacyMirror) {
+      await this.#mirror(ref.sessionId, {
+        kind: "context",
+        context: JSON.parse(json) as Record<string, unknown>,
+      });
+    }
     return true;
   }
 
