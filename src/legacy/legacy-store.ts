@@ -49,6 +49,8 @@ export interface LegacySearchHit {
 export interface LegacySessionStore {
   /** Appends one message; returns the history's new length. Never loses a concurrent append. */
   appendMessage(sessionId: string, message: LegacyMessageInput): Promise<number>;
+  /** Appends the messages in order, all or none; returns the history's new length. */
+  appendMessages(sessionId: string, messages: readonly LegacyMessageInput[]): Promise<number>;
   /** The whole history, oldest first; null for an unknown session. */
   readHistory(sessionId: string): Promise<unknown[] | null>;
   /** Every session, most recently updated first. */
@@ -59,6 +61,10 @@ export interface LegacySessionStore {
   loadContractContext(sessionId: string): Promise<Record<string, unknown> | null>;
   /** Sets (or with null clears) `session_metadata.contract_context`, creating the row if needed. */
   saveContractContext(sessionId: string, context: Record<string, unknown> | null): Promise<void>;
+  /** `session_metadata.pending_confirmation_product`, or null. */
+  loadPendingConfirmation(sessionId: string): Promise<Record<string, unknown> | null>;
+  /** Sets (or with null clears) the pending confirmation; `has_contract` says whether one is set. */
+  savePendingConfirmation(sessionId: string, product: Record<string, unknown> | null): Promise<void>;
   /** Deletes the session's row; true when there was one. */
   eraseSession(sessionId: string): Promise<boolean>;
   /** One row, or null. */
@@ -95,28 +101,33 @@ const ROW_COLUMNS = `session_id, chat_history, session_metadata, message_count,
 /**
  * One statement: the row lock that INSERT ... ON CONFLICT DO UPDATE takes makes a concurrent
  * append wait and then append to the array this one wrote, where the legacy code's
- * read-modify-write lost one of two. $1 session, $2 element (without timestamp), $3 zone.
+ * read-modify-write lost one of two. $1 session, $2 JSON array of elements (without timestamp),
+ * $3 zone. The elements are appended together or not at all.
  */
 const APPEND_SQL = `
 WITH local_now AS (SELECT (now() AT TIME ZONE $3)::timestamp AS ts),
-element AS (
-  SELECT $2::jsonb || jsonb_build_object('timestamp', to_char(ts, ${ISO_LOCAL})) AS value,
-         $2::jsonb ->> 'role' = 'user' AS is_user, ts
-  FROM local_now
+added AS (
+  SELECT jsonb_agg(e.value || jsonb_build_object('timestamp', to_char(ts, ${ISO_LOCAL})) ORDER BY e.n) AS elements,
+         (array_agg(e.value ->> 'content' ORDER BY e.n DESC) FILTER (WHERE e.value ->> 'role' = 'user'))[1] AS user_text,
+         bool_or(e.value ->> 'role' = 'user') AS has_user, ts
+  FROM local_now, jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(value, n)
+  GROUP BY ts
 )
 INSERT INTO swisper_sessions AS s
   (session_id, created_at, updated_at, message_count, last_user_text, last_user_ts, chat_history)
-SELECT $1, ts, ts, 1, CASE WHEN is_user THEN value ->> 'content' END,
-       CASE WHEN is_user THEN ts END, jsonb_build_array(value)
-FROM element
+SELECT $1, ts, ts, jsonb_array_length(elements), user_text, CASE WHEN has_user THEN ts END, elements
+FROM added
 ON CONFLICT (session_id) DO UPDATE SET
   chat_history = s.chat_history || EXCLUDED.chat_history,
-  message_count = jsonb_array_length(s.chat_history) + 1,
+  message_count = jsonb_array_length(s.chat_history) + EXCLUDED.message_count,
   updated_at = EXCLUDED.updated_at,
-  -- last_user_ts is set only for a user message: it tells whether this one was.
+  -- last_user_ts is set only when a user message came: it tells whether one did.
   last_user_text = CASE WHEN EXCLUDED.last_user_ts IS NULL THEN s.last_user_text ELSE EXCLUDED.last_user_text END,
   last_user_ts = COALESCE(EXCLUDED.last_user_ts, s.last_user_ts)
 RETURNING message_count`;
+
+/** The `session_metadata` keys the legacy code uses. */
+type MetadataKey = "contract_context" | "pending_confirmation_product";
 
 interface RawRow {
   session_id: string;
@@ -151,12 +162,19 @@ export class PostgresLegacyStore implements LegacySessionStore {
     this.#timeZone = timeZone;
   }
 
-  async appendMessage(sessionId: string, message: LegacyMessageInput): Promise<number> {
-    const { timestamp: _replaced, ...extra } = message.extra ?? {};
-    const element = JSON.stringify({ ...extra, role: message.role, content: message.content });
+  appendMessage(sessionId: string, message: LegacyMessageInput): Promise<number> {
+    return this.appendMessages(sessionId, [message]);
+  }
+
+  async appendMessages(sessionId: string, messages: readonly LegacyMessageInput[]): Promise<number> {
+    const elements = messages.map((message) => {
+      const { timestamp: _replaced, ...extra } = message.extra ?? {};
+      return { ...extra, role: message.role, content: message.content };
+    });
+    if (elements.length === 0) return (await this.readSession(sessionId))?.messageCount ?? 0;
     const { rows } = await this.#db.query<{ message_count: number }>(APPEND_SQL, [
       sessionId,
-      element,
+      JSON.stringify(elements),
       this.#timeZone,
     ]);
     return rows[0]?.message_count ?? 0;
@@ -218,23 +236,47 @@ export class PostgresLegacyStore implements LegacySessionStore {
     }));
   }
 
-  async loadContractContext(sessionId: string): Promise<Record<string, unknown> | null> {
-    const { rows } = await this.#db.query<{ context: unknown }>(
-      "SELECT session_metadata -> 'contract_context' AS context FROM swisper_sessions WHERE session_id = $1",
-      [sessionId],
-    );
-    return asObject(rows[0]?.context);
+  loadContractContext(sessionId: string): Promise<Record<string, unknown> | null> {
+    return this.#loadMetadataKey(sessionId, "contract_context");
   }
 
-  async saveContractContext(sessionId: string, context: Record<string, unknown> | null): Promise<void> {
+  saveContractContext(sessionId: string, context: Record<string, unknown> | null): Promise<void> {
+    return this.#saveMetadataKey(sessionId, "contract_context", context);
+  }
+
+  loadPendingConfirmation(sessionId: string): Promise<Record<string, unknown> | null> {
+    return this.#loadMetadataKey(sessionId, "pending_confirmation_product");
+  }
+
+  savePendingConfirmation(sessionId: string, product: Record<string, unknown> | null): Promise<void> {
+    return this.#saveMetadataKey(sessionId, "pending_confirmation_product", product);
+  }
+
+  async #loadMetadataKey(sessionId: string, key: MetadataKey): Promise<Record<string, unknown> | null> {
+    const { rows } = await this.#db.query<{ value: unknown }>(
+      "SELECT session_metadata -> $2 AS value FROM swisper_sessions WHERE session_id = $1",
+      [sessionId, key],
+    );
+    return asObject(rows[0]?.value);
+  }
+
+  /** Sets one `session_metadata` key, creating the row if needed; `has_contract` mirrors the pending product. */
+  async #saveMetadataKey(
+    sessionId: string,
+    key: MetadataKey,
+    value: Record<string, unknown> | null,
+  ): Promise<void> {
     await this.#db.query(
-      `WITH local_now AS (SELECT (now() AT TIME ZONE $3)::timestamp AS ts)
-       INSERT INTO swisper_sessions AS s (session_id, created_at, updated_at, session_metadata)
-       SELECT $1, ts, ts, jsonb_build_object('contract_context', $2::jsonb) FROM local_now
+      `WITH local_now AS (SELECT (now() AT TIME ZONE $4)::timestamp AS ts)
+       INSERT INTO swisper_sessions AS s (session_id, created_at, updated_at, session_metadata, has_contract)
+       SELECT $1, ts, ts, jsonb_build_object($2::text, $3::jsonb),
+              CASE WHEN $2 = 'pending_confirmation_product' THEN $3::jsonb <> 'null' ELSE false END
+       FROM local_now
        ON CONFLICT (session_id) DO UPDATE SET
          session_metadata = s.session_metadata || EXCLUDED.session_metadata,
+         has_contract = CASE WHEN $2 = 'pending_confirmation_product' THEN EXCLUDED.has_contract ELSE s.has_contract END,
          updated_at = EXCLUDED.updated_at`,
-      [sessionId, JSON.stringify(context), this.#timeZone],
+      [sessionId, key, JSON.stringify(value), this.#timeZone],
     );
   }
 
