@@ -103,16 +103,19 @@ const CLI = {
 
 /**
  * The legacy session store (`swisper_sessions`) the memory migrates from: `swisper-memory legacy`
- * reads it, and the library mirrors writes into it in migration phase `coexistence`.
+ * reads it, and the library mirrors writes into it in migration phases `coexistence`, `gradual`
+ * and `full`.
  */
 const LEGACY = {
   LEGACY_DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/swisper"),
-  // full is named so that its refusal says it is not built, not that it is a typo.
   MEMORY_MIGRATION_PHASE: z
     .string()
     .transform((value) => value.toLowerCase())
-    .refine((value) => value !== "full", "phase full is not built yet; use off, coexistence or gradual")
-    .pipe(z.enum(["off", "coexistence", "gradual"], { error: "must be one of off, coexistence, gradual" })),
+    .pipe(
+      z.enum(["off", "coexistence", "gradual", "full"], {
+        error: "must be one of off, coexistence, gradual, full",
+      }),
+    ),
   MEMORY_MIGRATION_SAMPLE_RATE: z
     .string()
     .regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")

@@ -1,21 +1,26 @@
 /**
- * Migration phase `coexistence`: every write the memory manager acknowledged is also made in the
- * legacy session store, so that the old code, which still reads it, sees the same sessions.
+ * Migration phases `coexistence`, `gradual` and `full`: every write the memory manager
+ * acknowledged is also made in the legacy session store, so that the old code, which still reads
+ * it, sees the same sessions (and, in `full`, so that it stays a usable backup).
  *
- * Each write is first recorded in `memory_legacy_outbox` in the system of record (one INSERT),
- * then the session's recorded writes are applied to the legacy store oldest first and deleted one
- * by one. The caller waits for that at most `timeoutMs`: a legacy store that is down or slow
- * leaves the entries queued, and a background pass applies them when it answers again. Since a
- * session's new write is recorded behind its queued ones, the legacy store sees every session's
- * writes in order, and a crash between the acknowledgement and the legacy write loses nothing.
+ * Each write is first recorded in `memory_legacy_outbox` in the system of record (one INSERT);
+ * then the session's recorded writes are applied to the legacy store oldest first, consecutive
+ * messages in one statement, and deleted. In coexistence and gradual the caller waits for that at
+ * most `timeoutMs`; in full (`timeoutMs` 0) it does not wait at all. A legacy store that is down
+ * or slow leaves the entries queued, and a background pass applies them when it answers again.
+ * Since a session's new write is recorded behind its queued ones, the legacy store sees every
+ * session's writes in order, and a crash between the acknowledgement and the legacy write loses
+ * nothing. Only the holder of a session's lease (memory_legacy_drain_leases) applies its queue, so
+ * several service instances never apply an entry twice or out of order.
  */
+import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { Database } from "../storage/database.js";
 import type { ChatMessage } from "../types.js";
 import type { LegacyMessageInput, LegacySessionStore } from "./legacy-store.js";
 
-/** The values of MEMORY_MIGRATION_PHASE that are built. */
-export const MIGRATION_PHASES = ["off", "coexistence", "gradual"] as const;
+/** The values of MEMORY_MIGRATION_PHASE. */
+export const MIGRATION_PHASES = ["off", "coexistence", "gradual", "full"] as const;
 export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 
 export type LegacyWrite =
@@ -27,10 +32,18 @@ export interface LegacyMirrorOptions {
   /** The system of record, where the retry queue lives. */
   database: Database;
   legacy: LegacySessionStore;
-  /** How long a write waits for the legacy store before leaving its entry queued (default 200). */
+  /**
+   * How long a write waits for the legacy store before leaving its entry queued, in ms (default
+   * 200); 0 never waits (phase full: the legacy store is off the request path).
+   */
   timeoutMs?: number;
   /** How often queued entries are retried (default 1000 ms). */
   retryIntervalMs?: number;
+  /**
+   * How long a session's drain lease lasts, in seconds (default 120): a process that died holding
+   * it delays that session's legacy writes this long. Longer than one legacy statement may take.
+   */
+  leaseSeconds?: number;
   logger?: Logger;
   /** The memory tenant whose writes are mirrored (default "default"): the legacy table has none. */
   tenant?: string;
@@ -45,13 +58,36 @@ interface OutboxRow {
 /** How many queued entries one drain step reads at a time. */
 const DRAIN_PAGE = 100;
 
+/** Takes the session's lease (free, expired or already ours) and reads its oldest entries under it. */
+const CLAIM_AND_READ_SQL = `
+WITH lease AS (
+  INSERT INTO memory_legacy_drain_leases AS l (session_id, owner, expires_at)
+  VALUES ($1, $2, now() + make_interval(secs => $3))
+  ON CONFLICT (session_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+  WHERE l.owner = EXCLUDED.owner OR l.expires_at < now()
+  RETURNING 1
+)
+SELECT o.id::text AS id, o.kind, o.payload FROM memory_legacy_outbox o
+WHERE o.session_id = $1 AND EXISTS (SELECT 1 FROM lease)
+-- Ordered by the bigint column: the text alias would sort "10" before "9".
+ORDER BY o.id LIMIT $4`;
+
+/** Deletes the applied entries and, when the drain is done, gives the lease back. */
+const SETTLE_SQL = `
+WITH applied AS (
+  DELETE FROM memory_legacy_outbox WHERE session_id = $1 AND id = ANY($2::bigint[])
+)
+DELETE FROM memory_legacy_drain_leases WHERE session_id = $1 AND owner = $3 AND $4::boolean`;
+
 export class LegacyMirror {
   readonly tenant: string;
   readonly #db: Database;
   readonly #legacy: LegacySessionStore;
   readonly #timeoutMs: number;
+  readonly #leaseSeconds: number;
+  readonly #owner = randomUUID();
   readonly #logger: Logger | undefined;
-  /** One drain at a time per session in this process: two would apply an entry twice. */
+  /** One drain at a time per session in this process; the lease keeps other processes out. */
   readonly #draining = new Map<string, Promise<void>>();
   readonly #retry: NodeJS.Timeout;
   #failures = 0;
@@ -62,6 +98,7 @@ export class LegacyMirror {
     this.#db = options.database;
     this.#legacy = options.legacy;
     this.#timeoutMs = options.timeoutMs ?? 200;
+    this.#leaseSeconds = options.leaseSeconds ?? 120;
     this.#logger = options.logger;
     this.#retry = setInterval(() => void this.retryQueued(), options.retryIntervalMs ?? 1000);
     this.#retry.unref();
@@ -86,11 +123,13 @@ export class LegacyMirror {
        SELECT $1, $2, e.value FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(value, n) ORDER BY n`,
       [sessionId, write.kind, JSON.stringify(payloads)],
     );
+    const drained = this.#drain(sessionId);
+    if (this.#timeoutMs === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.#timeoutMs);
     });
-    await Promise.race([this.#drain(sessionId), timeout]);
+    await Promise.race([drained, timeout]);
     clearTimeout(timer);
   }
 
@@ -150,49 +189,77 @@ export class LegacyMirror {
     return tracked;
   }
 
-  /** Applies the session's entries oldest first; stops at the first the legacy store refuses. */
+  /**
+   * Applies the session's entries oldest first, a page at a time, under its lease; stops at the
+   * first the legacy store refuses. Entries are deleted after the legacy write: a crash in between
+   * applies them again (at least once, never lost).
+   */
   async #applyQueued(sessionId: string): Promise<void> {
-    if (this.#closed) return;
-    for (;;) {
-      let rows: OutboxRow[];
+    let more = !this.#closed;
+    while (more) {
       try {
-        ({ rows } = await this.#db.query<OutboxRow>(
-          // Ordered by the bigint column: the text alias would sort "10" before "9".
-          "SELECT o.id::text AS id, kind, payload FROM memory_legacy_outbox o WHERE session_id = $1 ORDER BY o.id LIMIT $2",
-          [sessionId, DRAIN_PAGE],
-        ));
-      } catch {
+        const { rows } = await this.#db.query<OutboxRow>(CLAIM_AND_READ_SQL, [
+          sessionId,
+          this.#owner,
+          this.#leaseSeconds,
+          DRAIN_PAGE,
+        ]);
+        const applied = await this.#applyRows(sessionId, rows);
+        more = applied === rows.length && rows.length === DRAIN_PAGE && !this.#closed;
+        const ids = rows.slice(0, applied).map((row) => row.id);
+        // Also when nothing was read: the lease may be ours, taken over an empty queue.
+        await this.#db.query(SETTLE_SQL, [sessionId, ids, this.#owner, !more]);
+      } catch (error) {
+        // The system of record is away (the lease then lapses): the retry pass tries again.
+        this.#logger?.warn(
+          { session_id: sessionId, err: String(error) },
+          "legacy queue could not be drained",
+        );
         return;
       }
-      for (const row of rows) {
-        try {
-          await this.#apply(sessionId, row);
-        } catch (error) {
-          this.#failures += 1;
-          this.#logger?.warn(
-            { session_id: sessionId, kind: row.kind, err: String(error) },
-            "legacy store write failed; queued for retry",
-          );
-          return;
-        }
-        // Deleted after the legacy write: a crash in between applies it again (at least once).
-        await this.#db
-          .query("DELETE FROM memory_legacy_outbox WHERE id = $1", [row.id])
-          .catch(() => undefined);
-      }
-      if (rows.length < DRAIN_PAGE || this.#closed) return;
     }
   }
 
-  async #apply(sessionId: string, row: OutboxRow): Promise<void> {
-    if (row.kind === "erase") {
+  /** Applies rows in order, consecutive messages in one statement; returns how many were applied. */
+  async #applyRows(sessionId: string, rows: readonly OutboxRow[]): Promise<number> {
+    let applied = 0;
+    while (applied < rows.length) {
+      const run = nextRun(rows, applied);
+      try {
+        await this.#apply(sessionId, run);
+      } catch (error) {
+        this.#failures += 1;
+        this.#logger?.warn(
+          { session_id: sessionId, kind: run[0]?.kind, err: String(error) },
+          "legacy store write failed; queued for retry",
+        );
+        return applied;
+      }
+      applied += run.length;
+    }
+    return applied;
+  }
+
+  async #apply(sessionId: string, run: readonly OutboxRow[]): Promise<void> {
+    const [first] = run;
+    if (first?.kind === "erase") {
       await this.#legacy.eraseSession(sessionId);
-    } else if (row.kind === "context") {
-      await this.#legacy.saveContractContext(sessionId, row.payload as Record<string, unknown> | null);
+    } else if (first?.kind === "context") {
+      await this.#legacy.saveContractContext(sessionId, first.payload as Record<string, unknown> | null);
     } else {
-      await this.#legacy.appendMessage(sessionId, row.payload as LegacyMessageInput);
+      await this.#legacy.appendMessages(
+        sessionId,
+        run.map((row) => row.payload as LegacyMessageInput),
+      );
     }
   }
+}
+
+/** The rows from `start` that one legacy statement applies: a run of appends, or one other write. */
+function nextRun(rows: readonly OutboxRow[], start: number): readonly OutboxRow[] {
+  let end = start + 1;
+  if (rows[start]?.kind === "append") while (rows[end]?.kind === "append") end += 1;
+  return rows.slice(start, end);
 }
 
 export interface QueueDepth {
