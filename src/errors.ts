@@ -69,3 +69,11 @@ export class DatabaseUnavailableError extends MemoryError {
 export class DataDirInUseError extends MemoryError {
   readonly code = "data_dir_in_use";
 }
+
+/** A legacy import, verification or status was asked of a memory with no legacy store configured. */
+export class LegacyStoreNotConfiguredError extends MemoryError {
+  readonly code = "legacy_not_configured";
+  constructor() {
+    super("no legacy store is configured: set LEGACY_DATABASE_URL (the database with swisper_sessions)");
+  }
+}

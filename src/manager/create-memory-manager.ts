@@ -5,6 +5,7 @@ import { type MemoryEnvironment, readMemoryEnvironment } from "../environment.js
 import { ValidationError } from "../errors.js";
 import { ConsistencyCheck } from "../legacy/consistency.js";
 import { type LegacySessionStore, PostgresLegacyStore } from "../legacy/legacy-store.js";
+import { LegacyMigration } from "../legacy/migration.js";
 import { LegacyMirror, MIGRATION_PHASES, type MigrationPhase } from "../legacy/mirror.js";
 import { type Logger, stderrLogger } from "../logger.js";
 import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
@@ -163,15 +164,17 @@ export interface MemoryManagerOptions {
 
 export interface LegacyOptions {
   /**
-   * `coexistence`: every acknowledged write is also made in the legacy store; `gradual`: that,
-   * and a sample of context reads compared with the legacy store. Default off.
+   * `coexistence`: every acknowledged write is also made in the legacy store, waiting for it at
+   * most `writeTimeoutMs`; `gradual`: that, and a sample of context reads compared with the legacy
+   * store; `full`: the legacy store is a backup, written in the background and never waited for.
+   * Default off.
    */
   phase?: MigrationPhase;
   /** Phase gradual: the fraction of context reads compared (default `MEMORY_MIGRATION_SAMPLE_RATE`, else 0.01). */
   sampleRate?: number;
   /** The legacy store (default: `swisper_sessions` at `LEGACY_DATABASE_URL`); yours stays open. */
   store?: LegacySessionStore;
-  /** How long a write waits for the legacy store before queueing it (default `MEMORY_LEGACY_WRITE_TIMEOUT_MS`, else 200). */
+  /** Coexistence and gradual: how long a write waits for the legacy store before queueing it (default `MEMORY_LEGACY_WRITE_TIMEOUT_MS`, else 200). */
   writeTimeoutMs?: number;
   /** How often queued legacy writes are retried (default 1000 ms). */
   retryIntervalMs?: number;
@@ -250,7 +253,7 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     onCacheFailure: (ref) => (stores.tiered ?? transcript).markRedisStale(ref),
   });
   const scheduler = buildScheduler(wiring, { transcript, summaryStore, database, redis, breakers, tokens });
-  const { legacyMirror, consistency } = buildLegacyMirror(wiring, database);
+  const legacyMigration = buildLegacyMigration(wiring, database);
   startIdleSweep(wiring, transcript, scheduler);
   const resources: ManagerResources = {
     db: database,
@@ -268,8 +271,9 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     records: new SessionRecords(database),
     defaults,
     maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
-    legacyMirror,
-    consistency,
+    legacyMirror: legacyMigration.mirror,
+    consistency: legacyMigration.consistency,
+    legacyMigration,
     close: () => closeAll(closers, logger),
   };
   return new MemoryManager(resources, options.tenant ?? "default");
@@ -585,11 +589,13 @@ function summarizerAddress(
   return addressOf(baseUrl, baseUrl.startsWith("https:") ? 443 : 80);
 }
 
-/** Phases coexistence and gradual: the mirror into the legacy store (its retry pass stopped on close), and gradual's check. */
-function buildLegacyMirror(
-  wiring: Wiring,
-  database: Database,
-): { legacyMirror: LegacyMirror | null; consistency: ConsistencyCheck | null } {
+/**
+ * The migration from the legacy store: its store (when LEGACY_DATABASE_URL is set or one is
+ * given), and in phases coexistence, gradual and full the mirror into it (its retry pass stopped
+ * on close); in gradual also the sampled check. In full the legacy store is a backup, written in
+ * the background and never waited for.
+ */
+function buildLegacyMigration(wiring: Wiring, database: Database): LegacyMigration {
   const { options, settings, logger, closers } = wiring;
   const legacy = options.legacy ?? {};
   const phase = legacy.phase ?? settings.MEMORY_MIGRATION_PHASE ?? "off";
@@ -599,27 +605,69 @@ function buildLegacyMirror(
       `must be one of ${MIGRATION_PHASES.join(", ")} (got '${phase}')`,
     );
   }
-  if (phase === "off") return { legacyMirror: null, consistency: null };
   const timeZone = settings.LEGACY_TIME_ZONE ?? "UTC";
-  let store = legacy.store;
-  if (!store) {
-    const url = settings.LEGACY_DATABASE_URL;
-    if (!url) throw new ValidationError("LEGACY_DATABASE_URL", `is needed in migration phase ${phase}`);
-    const opened = new PostgresLegacyStore({ connectionString: url, timeZone });
-    closers.push(() => opened.close());
-    store = opened;
-  }
-  const mirror = new LegacyMirror({
+  const tenant = options.tenant ?? "default";
+  const store = openLegacyStore(wiring, phase, timeZone);
+  const mirror =
+    store && phase !== "off" ? buildLegacyMirror(wiring, { database, store, phase, tenant }) : null;
+  const consistency =
+    mirror && store && phase === "gradual" ? buildConsistencyCheck(wiring, database, store, mirror) : null;
+  const migration = new LegacyMigration({
+    phase,
+    store,
     database,
-    legacy: store,
+    tenant,
+    timeZone,
+    mirror,
+    consistency,
     logger,
-    tenant: options.tenant ?? "default",
-    timeoutMs: legacy.writeTimeoutMs ?? settings.MEMORY_LEGACY_WRITE_TIMEOUT_MS ?? 200,
+  });
+  // Closed first (closers run in reverse): its jobs write through the connections closed after.
+  closers.push(() => migration.close());
+  return migration;
+}
+
+/** The given legacy store, or one on LEGACY_DATABASE_URL (connected on first use); null without either. */
+function openLegacyStore(wiring: Wiring, phase: MigrationPhase, timeZone: string): LegacySessionStore | null {
+  const { options, settings, closers } = wiring;
+  if (options.legacy?.store) return options.legacy.store;
+  const url = settings.LEGACY_DATABASE_URL;
+  if (!url) {
+    if (phase === "off") return null;
+    throw new ValidationError("LEGACY_DATABASE_URL", `is needed in migration phase ${phase}`);
+  }
+  const opened = new PostgresLegacyStore({ connectionString: url, timeZone });
+  closers.push(() => opened.close());
+  return opened;
+}
+
+function buildLegacyMirror(
+  wiring: Wiring,
+  target: { database: Database; store: LegacySessionStore; phase: MigrationPhase; tenant: string },
+): LegacyMirror {
+  const { options, settings, logger, closers } = wiring;
+  const legacy = options.legacy ?? {};
+  const mirror = new LegacyMirror({
+    database: target.database,
+    legacy: target.store,
+    logger,
+    tenant: target.tenant,
+    timeoutMs:
+      target.phase === "full" ? 0 : (legacy.writeTimeoutMs ?? settings.MEMORY_LEGACY_WRITE_TIMEOUT_MS ?? 200),
     ...definedOnly({ retryIntervalMs: legacy.retryIntervalMs }),
   });
   closers.push(() => mirror.close());
-  if (phase !== "gradual") return { legacyMirror: mirror, consistency: null };
-  const sampleRate = legacy.sampleRate ?? settings.MEMORY_MIGRATION_SAMPLE_RATE ?? 0.01;
+  return mirror;
+}
+
+function buildConsistencyCheck(
+  wiring: Wiring,
+  database: Database,
+  store: LegacySessionStore,
+  mirror: LegacyMirror,
+): ConsistencyCheck {
+  const { options, settings, logger, closers } = wiring;
+  const sampleRate = options.legacy?.sampleRate ?? settings.MEMORY_MIGRATION_SAMPLE_RATE ?? 0.01;
   if (!(sampleRate >= 0 && sampleRate <= 1)) {
     throw new ValidationError("legacy.sampleRate", `must be a number from 0 to 1 (got ${sampleRate})`);
   }
@@ -627,13 +675,13 @@ function buildLegacyMirror(
     legacy: store,
     database,
     sampleRate,
-    timeZone,
+    timeZone: settings.LEGACY_TIME_ZONE ?? "UTC",
     logger,
     pending: (sessionId) => mirror.pending(sessionId),
   });
   // Closed before the mirror and the store it reads (closers run in reverse).
   closers.push(() => consistency.close());
-  return { legacyMirror: mirror, consistency };
+  return consistency;
 }
 
 /** Closes in reverse order of opening; one that fails is logged and the others still close. */

@@ -9,6 +9,7 @@ import {
   ValidationError,
 } from "../errors.js";
 import type { ConsistencyCheck } from "../legacy/consistency.js";
+import type { LegacyMigration } from "../legacy/migration.js";
 import { type LegacyMirror, type LegacyWrite, type QueueDepth, toLegacyMessages } from "../legacy/mirror.js";
 import { validateSessionId, validateTenant } from "../messages/validate.js";
 import type {
@@ -93,6 +94,8 @@ export interface ManagerResources {
   legacyMirror?: LegacyMirror | null;
   /** Migration phase `gradual`: compares a sample of read sessions with the legacy store; else null. */
   consistency?: ConsistencyCheck | null;
+  /** The migration from the legacy store: status, import and verify jobs (HTTP); null if not built. */
+  legacyMigration?: LegacyMigration | null;
   /** Closes what the factory created (not what the caller passed in). */
   close(): Promise<void>;
 }
@@ -126,6 +129,19 @@ export class MemoryManager {
   /** The same memory, seen as another tenant (shares every connection). */
   forTenant(tenant: string): MemoryManager {
     return new MemoryManager(this.#resources, tenant);
+  }
+
+  /**
+   * The same memory, whose writes are not mirrored into the legacy store whatever the phase: what
+   * the legacy import writes through (mirrored back, every imported session would double).
+   */
+  withoutLegacyMirror(): MemoryManager {
+    return new MemoryManager({ ...this.#resources, legacyMirror: null, consistency: null }, this.tenant);
+  }
+
+  /** The migration from the legacy session store (phase, status, import and verify jobs). */
+  get legacyMigration(): LegacyMigration | null {
+    return this.#resources.legacyMigration ?? null;
   }
 
   /**

@@ -38,7 +38,7 @@ const RETRY_AFTER: Record<string, Header> = {
   "Retry-After": { type: "integer", description: "Seconds to wait before retrying" },
 };
 
-type ErrorStatus = 400 | 401 | 404 | 413 | 415 | 429 | 500 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 503;
 const error = (code: string, message: string, field?: string) => ({
   error: { code, message, ...(field ? { field } : {}) },
 });
@@ -76,6 +76,18 @@ const ERROR_ANSWERS: Record<
         value: error(
           "unauthorized",
           "an API key is required: Authorization: Bearer <key> or X-API-Key: <key>",
+        ),
+      },
+    },
+  },
+  403: {
+    description: "The key's tenant may not use this operation (`forbidden`)",
+    examples: {
+      forbidden: {
+        summary: "Another tenant's key",
+        value: error(
+          "forbidden",
+          "the legacy store migrates into tenant 'default'; this key's tenant is 'acme'",
         ),
       },
     },

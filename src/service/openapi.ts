@@ -55,6 +55,11 @@ export function swaggerOptions(options: DocumentOptions): FastifyDynamicSwaggerO
       servers: [{ url: "/", description: "This service (where this document is served)" }],
       tags: [
         { name: "sessions", description: "A tenant's session memory" },
+        {
+          name: "legacy",
+          description:
+            "The migration from the legacy session store (swisper_sessions): status, import, verify",
+        },
         { name: "operations", description: "Liveness, readiness, health and metrics" },
       ],
       ...(options.authenticated ? { components: { securitySchemes: SECURITY_SCHEMES } } : {}),

@@ -186,3 +186,112 @@ export const LiveSchema = z
 export const ReadySchema = z
   .object({ ready: z.boolean(), reason: z.string().optional().describe("Why not: storage_unavailable") })
   .meta({ id: "Ready", examples: [{ ready: true }, { ready: false, reason: "storage_unavailable" }] });
+
+// The migration from the legacy session store (routes/legacy.ts).
+
+const SessionIdOption = SessionIdSchema.optional().describe("Only this session (default: every one)");
+
+export const LegacyImportBodySchema = z
+  .strictObject(
+    {
+      session_id: SessionIdOption,
+      dry_run: z.boolean().default(false).describe("Read and check everything, write nothing"),
+      max_sessions: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe("Stop after this many sessions (the next import resumes; nothing is stored twice)"),
+    },
+    strictObjectErrors(),
+  )
+  .meta({ id: "LegacyImportRequest" });
+
+export const LegacyVerifyBodySchema = z
+  .strictObject(
+    {
+      session_id: SessionIdOption,
+      sample: z.number().int().min(1).optional().describe("Check this many sessions chosen at random"),
+    },
+    strictObjectErrors(),
+  )
+  .meta({ id: "LegacyVerifyRequest" });
+
+const ImportTotalsSchema = z
+  .object({
+    sessions: count(),
+    messages_read: count().describe("Valid elements read (what a dry run would store)"),
+    messages_stored: count().describe("Messages newly written to the transcript"),
+    duplicates_skipped: count().describe("Messages an earlier import stored (same id): not written again"),
+    skipped_by_reason: z.record(z.string(), count()).describe("Elements not imported, by reason"),
+    contexts_saved: count(),
+    seconds: z.number(),
+  })
+  .meta({ id: "LegacyImportTotals" });
+
+const VerifyReportSchema = z
+  .object({
+    sessions: count().describe("Sessions compared"),
+    agree: z.boolean().describe("True when no session diverges (the CLI's exit 0)"),
+    diverging: z.array(
+      z.object({
+        session_id: z.string(),
+        legacy_messages: count(),
+        stored_messages: count(),
+        divergences: z.array(
+          z.object({
+            kind: z.enum([
+              "message count",
+              "missing message",
+              "extra message",
+              "different content",
+              "different order",
+              "context differs",
+            ]),
+            detail: z.string(),
+          }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: "LegacyVerifyReport" });
+
+export const LegacyJobParamsSchema = z.strictObject({ job_id: z.uuid() }, strictObjectErrors());
+
+export const LegacyJobSchema = z
+  .object({
+    job_id: z.uuid(),
+    kind: z.enum(["import", "verify"]),
+    state: z.enum(["running", "succeeded", "failed"]),
+    started_at: z.iso.datetime(),
+    finished_at: z.iso.datetime().nullable(),
+    sessions_done: count(),
+    result: z
+      .union([ImportTotalsSchema, VerifyReportSchema])
+      .nullable()
+      .describe("Once succeeded: the import's totals, or the verification's report"),
+    error: z.string().nullable().describe("Once failed: why"),
+  })
+  .meta({ id: "LegacyJob", description: "A legacy import or verification running in the background" });
+
+export const LegacyStatusSchema = z
+  .object({
+    phase: z.enum(["off", "coexistence", "gradual", "full"]),
+    tenant: z.string().describe("The tenant the legacy table migrates into"),
+    retry_queue: z.object({
+      total: count().describe("Legacy writes waiting for the legacy store"),
+      sessions: z.array(z.object({ session_id: z.string(), entries: count() })),
+    }),
+    write_failures: count().describe("Legacy writes that failed or timed out since the process started"),
+    legacy_store: z.object({
+      configured: z.boolean(),
+      reachable: z.boolean(),
+      sessions: count().nullable(),
+      error: z.string().nullable(),
+    }),
+    divergences: z
+      .record(z.string(), count())
+      .nullable()
+      .describe("Phase gradual: divergences seen since the process started, by kind"),
+  })
+  .meta({ id: "LegacyStatus" });

@@ -24,9 +24,9 @@ import { TEST_REDIS_URL } from "../support/urls.js";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TABLE_SQL = readFileSync(new URL("./swisper_sessions.sql", import.meta.url), "utf8");
 
-/** A few hundred sessions of 0-30 elements with hostile ones mixed in, one of 5,000. */
+/** A few thousand sessions of 0-30 elements with hostile ones mixed in, one of 5,000. */
 const SESSIONS = generateLegacySessions({
-  sessions: 240,
+  sessions: 2_500,
   length: (index) => (index === 7 ? 5000 : (index * 13) % 31),
   hostile: true,
 });

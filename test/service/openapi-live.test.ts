@@ -8,9 +8,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import lightMyRequest from "light-my-request";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { PostgresLegacyStore } from "../../src/legacy/legacy-store.js";
 import { createMemoryManager } from "../../src/manager/create-memory-manager.js";
 import type { MemoryManager } from "../../src/manager/memory-manager.js";
 import { ApiKeyring, createMemoryService } from "../../src/service/index.js";
+import { TABLE_SQL } from "../legacy/phase-support.js";
 import { recordingLogger } from "../support/fixtures.js";
 import { freePort } from "../support/processes.js";
 import { useTestServers } from "../support/servers.js";
@@ -27,7 +29,13 @@ import {
 } from "./openapi-contract.js";
 
 const KEY = "openapi-live-key-0123456789abcdef";
-const keys = () => ApiKeyring.fromPairs([{ tenant: "acme", key: KEY }]);
+/** A key of the tenant the legacy table migrates into ("default"). */
+const LEGACY_KEY = "openapi-live-legacy-key-0123456789";
+const keys = () =>
+  ApiKeyring.fromPairs([
+    { tenant: "acme", key: KEY },
+    { tenant: "default", key: LEGACY_KEY },
+  ]);
 const authed = { authorization: `Bearer ${KEY}` };
 
 const LIVE = "live-session";
@@ -47,6 +55,8 @@ interface Scenario {
   raw?: { payload: string; contentType: string };
   /** Without the API key. */
   anonymous?: boolean;
+  /** Another API key than the tenant acme's. */
+  key?: string;
   /** Arranges an unexpected failure of the next call (for the 500 answers). */
   fault?: (service: TestService) => void;
 }
@@ -62,6 +72,13 @@ const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
   { method: "GET", url: v1(LIVE, "swisper-context") },
   { method: "PUT", url: v1(LIVE, "swisper-context"), body: { current_state: "x" } },
   { method: "DELETE", url: v1(LIVE) },
+];
+/** The legacy migration's operations: they answer 404 without a legacy store, so not in the 503 case. */
+const LEGACY_OPERATIONS: Omit<Scenario, "status">[] = [
+  { method: "GET", url: "/v1/legacy" },
+  { method: "POST", url: "/v1/legacy/imports", body: {} },
+  { method: "POST", url: "/v1/legacy/verifications", body: {} },
+  { method: "GET", url: "/v1/legacy/jobs/00000000-0000-4000-8000-000000000000" },
 ];
 const OPERATIONS_ROUTES: Omit<Scenario, "status">[] = [
   { method: "GET", url: "/live" },
@@ -177,7 +194,9 @@ async function targetOf(app: FastifyInstance): Promise<Target> {
 
 /** Sends a scenario's request; returns what is wrong with the answer (status, or the contract). */
 async function drive(target: Target, scenario: Scenario): Promise<string[]> {
-  const headers: Record<string, string> = scenario.anonymous ? {} : { ...authed };
+  const headers: Record<string, string> = scenario.anonymous
+    ? {}
+    : { authorization: `Bearer ${scenario.key ?? KEY}` };
   let payload: string | undefined;
   if (scenario.raw) {
     payload = scenario.raw.payload;
@@ -275,6 +294,59 @@ describe("every answer of the service is declared in /openapi.json, with its sch
     expect(await driveAll(await targetOf(main.app), MAIN, main)).toEqual([]);
   });
 
+  it("the legacy operations: 202, 200, 400, 401, 403, 404, 413, 415 and 500", async () => {
+    await servers.database.db.exec(TABLE_SQL);
+    const store = new PostgresLegacyStore({ database: servers.database.db });
+    await store.appendMessage("openapi-legacy", { role: "user", content: "Hello from the old store" });
+    const migrated = await openTestService(
+      servers.database,
+      servers.redis,
+      { apiKeys: keys(), bodyLimitBytes: 4096 },
+      { legacy: { phase: "off", store } },
+    );
+    closers.push(() => migrated.close());
+    const migration = migrated.memory.legacyMigration!;
+    const job = migration.startVerify(migrated.memory, { sessionId: "openapi-legacy" });
+    const jobUrl = `/v1/legacy/jobs/${job.id}`;
+    const other = "/v1/legacy/jobs/00000000-0000-4000-8000-000000000000";
+    const fail = (method: "status" | "startImport" | "startVerify" | "job") => () => {
+      vi.spyOn(migration, method).mockImplementationOnce(() => {
+        throw new TypeError("injected");
+      });
+    };
+    const posts = (url: string, valid: unknown, invalid: unknown, method: "startImport" | "startVerify") => [
+      { method: "POST" as const, url, body: valid, key: LEGACY_KEY, status: 202 },
+      { method: "POST" as const, url, body: invalid, key: LEGACY_KEY, status: 400 },
+      { method: "POST" as const, url, body: valid, anonymous: true, status: 401 },
+      { method: "POST" as const, url, body: valid, status: 403 },
+      { method: "POST" as const, url, body: { padding: BIG }, key: LEGACY_KEY, status: 413 },
+      { method: "POST" as const, url, raw: text("go"), key: LEGACY_KEY, status: 415 },
+      { method: "POST" as const, url, body: valid, key: LEGACY_KEY, fault: fail(method), status: 500 },
+    ];
+    const scenarios: Scenario[] = [
+      { method: "GET", url: "/v1/legacy", key: LEGACY_KEY, status: 200 },
+      { method: "GET", url: "/v1/legacy", anonymous: true, status: 401 },
+      { method: "GET", url: "/v1/legacy", status: 403 },
+      { method: "GET", url: "/v1/legacy", key: LEGACY_KEY, fault: fail("status"), status: 500 },
+      ...posts("/v1/legacy/imports", { session_id: "openapi-legacy" }, { dry_run: "yes" }, "startImport"),
+      ...posts("/v1/legacy/verifications", { sample: 1 }, { sample: 0 }, "startVerify"),
+      { method: "GET", url: jobUrl, key: LEGACY_KEY, status: 200 },
+      { method: "GET", url: "/v1/legacy/jobs/not-a-uuid", key: LEGACY_KEY, status: 400 },
+      { method: "GET", url: jobUrl, anonymous: true, status: 401 },
+      { method: "GET", url: jobUrl, status: 403 },
+      { method: "GET", url: other, key: LEGACY_KEY, status: 404 },
+      { method: "GET", url: jobUrl, key: LEGACY_KEY, fault: fail("job"), status: 500 },
+    ];
+    expect(await driveAll(await targetOf(migrated.app), scenarios, migrated)).toEqual([]);
+    await migration.close();
+    // Without a legacy store, import and verify answer 404.
+    const unconfigured: Scenario[] = [
+      { method: "POST", url: "/v1/legacy/imports", body: {}, status: 404 },
+      { method: "POST", url: "/v1/legacy/verifications", body: {}, status: 404 },
+    ];
+    expect(await driveAll(await targetOf(main.app), unconfigured)).toEqual([]);
+  });
+
   it("every request body example is accepted as it stands", async () => {
     const target = await targetOf(main.app);
     const scenarios = operationsOf(target.document).flatMap(({ key, operation }) => {
@@ -299,7 +371,10 @@ describe("every answer of the service is declared in /openapi.json, with its sch
     closers.push(() => limited.close());
     const target = await targetOf(limited.app);
     await target.inject({ method: "GET", url: v1(GHOST, "config"), headers: authed });
-    const scenarios = EVERY_V1_OPERATION.map((scenario) => ({ ...scenario, status: 429 }));
+    const scenarios = [...EVERY_V1_OPERATION, ...LEGACY_OPERATIONS].map((scenario) => ({
+      ...scenario,
+      status: 429,
+    }));
     expect(await driveAll(target, scenarios)).toEqual([]);
   });
 
@@ -328,7 +403,8 @@ describe("every answer of the service is declared in /openapi.json, with its sch
   it("503 shutting_down on every operation but /live while the service drains", async () => {
     const draining = await openTestService(servers.database, undefined, { apiKeys: keys() });
     let target: Target | undefined;
-    const scenarios: Scenario[] = [...EVERY_V1_OPERATION, ...OPERATIONS_ROUTES].map((scenario) => ({
+    const all = [...EVERY_V1_OPERATION, ...LEGACY_OPERATIONS, ...OPERATIONS_ROUTES];
+    const scenarios: Scenario[] = all.map((scenario) => ({
       ...scenario,
       status: scenario.url === "/live" ? 200 : 503,
     }));

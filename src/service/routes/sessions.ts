@@ -3,6 +3,7 @@ import { z } from "zod";
 import { SessionParamsSchema } from "../schemas.js";
 import { configRoutes } from "./config.js";
 import { contextRoutes } from "./context.js";
+import { legacyRoutes } from "./legacy.js";
 import { messagesRoutes } from "./messages.js";
 import { type SessionRoutesOptions, type SessionScope, sessionScope } from "./session-scope.js";
 import { statsRoutes } from "./stats.js";
@@ -22,6 +23,7 @@ export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOption
   summariesRoutes(scope);
   swisperContextRoutes(scope);
   eraseSessionRoute(scope);
+  legacyRoutes(scope);
 }
 
 /** `DELETE /v1/sessions/{session_id}`: erases the session everywhere. */
