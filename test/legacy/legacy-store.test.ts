@@ -87,6 +87,50 @@ describe.skipIf(!inject("postgresAvailable"))("PostgresLegacyStore", () => {
     expect(await store.loadContractContext("s-list")).toBeNull();
   });
 
+  it("appends a batch in order in one statement, with the newest user message as the last", async () => {
+    await store.appendMessage("s-batch", { role: "system", content: "Be brief." });
+    const length = await store.appendMessages("s-batch", [
+      { role: "user", content: "first question" },
+      { role: "assistant", content: "an answer" },
+      { role: "user", content: "second question" },
+      { role: "assistant", content: "another answer" },
+    ]);
+    expect(length).toBe(5);
+    const history = (await store.readHistory("s-batch")) as { content: string }[];
+    expect(history.map((element) => element.content)).toEqual([
+      "Be brief.",
+      "first question",
+      "an answer",
+      "second question",
+      "another answer",
+    ]);
+    const { rows } = await db.query<{ message_count: number; last_user_text: string }>(
+      "SELECT message_count, last_user_text FROM swisper_sessions WHERE session_id = 's-batch'",
+    );
+    expect(rows[0]).toEqual({ message_count: 5, last_user_text: "second question" });
+    // A batch with no user message leaves the last user message as it was.
+    await store.appendMessages("s-batch", [{ role: "assistant", content: "anything else?" }]);
+    const after = await db.query<{ last_user_text: string }>(
+      "SELECT last_user_text FROM swisper_sessions WHERE session_id = 's-batch'",
+    );
+    expect(after.rows[0]?.last_user_text).toBe("second question");
+  });
+
+  it("sets, reads and clears the pending confirmation, with has_contract mirroring it", async () => {
+    const product = { name: "Air 13", price_chf: 1299 };
+    await store.saveContractContext("s-pending", { session_id: "s-pending", current_state: "confirm" });
+    await store.savePendingConfirmation("s-pending", product);
+    expect(await store.loadPendingConfirmation("s-pending")).toEqual(product);
+    const listed = (await store.listSessions()).find((row) => row.sessionId === "s-pending");
+    expect(listed?.hasContract).toBe(true);
+    await store.savePendingConfirmation("s-pending", null);
+    expect(await store.loadPendingConfirmation("s-pending")).toBeNull();
+    const cleared = (await store.listSessions()).find((row) => row.sessionId === "s-pending");
+    expect(cleared?.hasContract).toBe(false);
+    // The contract context is another key of the same object: untouched.
+    expect(await store.loadContractContext("s-pending")).toMatchObject({ current_state: "confirm" });
+  });
+
   it("reads rows a page at a time in session id order", async () => {
     for (const id of ["p-1", "p-2", "p-3"]) await store.appendMessage(id, { role: "user", content: id });
     const first = await store.readSessionsAfter("p-0", 2);
