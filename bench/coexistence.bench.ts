@@ -1,8 +1,9 @@
 /**
- * What migration phase `coexistence` costs a write: write p50/p95 through the library with the
- * phase off and on (every acknowledged write also appended to `swisper_sessions`), in one run,
- * alternating off/on rounds so that the machine's drift falls on both alike. The ratio is the
- * figure: the legacy store's own append (one upsert statement) is the floor of what it adds.
+ * What migration phases `coexistence` and `full` cost a write: write p50/p95 through the library
+ * with the phase off, coexistence (the write waits for its legacy append) and full (the legacy
+ * append happens in the background), in one run, alternating rounds so that the machine's drift
+ * falls on all alike. The ratios are the figures: the legacy store's own append (one upsert
+ * statement) is the floor of what coexistence adds.
  *
  * Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; a scratch database
  * is created and dropped, holding both the memory's tables and `swisper_sessions`),
@@ -20,6 +21,8 @@ const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 8);
 const WRITES = Number(process.env.BENCH_WRITES ?? 150);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PHASES = ["off", "coexistence", "full"] as const;
+type Phase = (typeof PHASES)[number];
 const TABLE_SQL = readFileSync(new URL("../test/legacy/swisper_sessions.sql", import.meta.url), "utf8");
 
 /** SESSIONS sessions at once, each WRITES messages in sequence; every write's latency in ms. */
@@ -48,28 +51,32 @@ async function main(): Promise<void> {
     const base = { database: db, redis: false as const, env: {}, summarization: { idleFinalizeAfterMs: 0 } };
     const off = await createMemoryManager(base);
     const store = new PostgresLegacyStore({ database: db });
-    const on = await createMemoryManager({ ...base, legacy: { phase: "coexistence", store } });
-    const samples: Record<"off" | "coexistence", number[]> = { off: [], coexistence: [] };
-    await writeRound(off, "warm-off");
-    await writeRound(on, "warm-on");
+    const managers: Record<Phase, MemoryManager> = {
+      off,
+      coexistence: await createMemoryManager({ ...base, legacy: { phase: "coexistence", store } }),
+      full: await createMemoryManager({ ...base, legacy: { phase: "full", store } }),
+    };
+    const samples: Record<Phase, number[]> = { off: [], coexistence: [], full: [] };
+    for (const phase of PHASES) await writeRound(managers[phase], `warm-${phase}`);
     for (let round = 0; round < ROUNDS; round++) {
-      samples.off.push(...(await writeRound(off, `off-${round}`)));
-      samples.coexistence.push(...(await writeRound(on, `on-${round}`)));
+      for (const phase of PHASES)
+        samples[phase].push(...(await writeRound(managers[phase], `${phase}-${round}`)));
     }
     const figures = Object.fromEntries(
       Object.entries(samples).map(([phase, latencies]) => [phase, summarize(latencies)]),
-    ) as Record<"off" | "coexistence", ReturnType<typeof summarize>>;
+    ) as Record<Phase, ReturnType<typeof summarize>>;
     console.log(
       `${SESSIONS} sessions at once x ${WRITES} writes x ${ROUNDS} rounds per phase, PostgreSQL alone`,
     );
-    for (const phase of ["off", "coexistence"] as const) {
+    for (const phase of PHASES) {
       const { p50, p95 } = figures[phase];
       console.log(`  ${phase.padEnd(12)} write p50 ${ms(p50)} ms, p95 ${ms(p95)} ms`);
     }
-    const ratio = (key: "p50" | "p95") => (figures.coexistence[key] / figures.off[key]).toFixed(2);
-    console.log(`coexistence / off: p50 ${ratio("p50")}x, p95 ${ratio("p95")}x`);
-    await on.close();
-    await off.close();
+    for (const phase of ["coexistence", "full"] as const) {
+      const ratio = (key: "p50" | "p95") => (figures[phase][key] / figures.off[key]).toFixed(2);
+      console.log(`${phase} / off: p50 ${ratio("p50")}x, p95 ${ratio("p95")}x`);
+    }
+    for (const memory of Object.values(managers)) await memory.close();
   } finally {
     await db.close();
     await scratch.drop();
