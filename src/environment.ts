@@ -28,6 +28,31 @@ const url = (protocols: readonly string[], example: string) =>
     }
   });
 
+/** A comma-separated list of distinct Redis URLs (REDIS_URLS: the shards). */
+const redisUrlList = () =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item.length > 0),
+    )
+    .superRefine((urls, context) => {
+      const check = url(["redis:", "rediss:"], "redis://a:6379,redis://b:6379");
+      for (const [index, item] of urls.entries()) {
+        const result = check.safeParse(item);
+        if (!result.success) {
+          const message = result.error.issues[0]?.message ?? "is not a Redis URL";
+          context.addIssue({ code: "custom", message: `URL ${index + 1} ${message}` });
+        }
+      }
+      if (urls.length === 0) context.addIssue({ code: "custom", message: "names no URL" });
+      if (new Set(urls).size !== urls.length) {
+        context.addIssue({ code: "custom", message: "names a URL twice" });
+      }
+    });
+
 const wholeNumber = (min: number, max: number) =>
   z
     .string()
@@ -58,6 +83,7 @@ const LIBRARY = {
   REDIS_DB: wholeNumber(0, 1_000_000),
   REDIS_PASSWORD: text(),
   REDIS_CLUSTER: flag("REDIS_CLUSTER"),
+  REDIS_URLS: redisUrlList(),
   DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/memory"),
   MEMORY_DATA_DIR: text(),
   MEMORY_TOKENIZER_MODEL: text(),

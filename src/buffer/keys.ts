@@ -35,7 +35,7 @@ export interface SessionKeys {
  * percent-encoded, so two different (tenant, session) pairs never share a key.
  */
 export function sessionKeys(prefix: string, ref: SessionRef): SessionKeys {
-  const tag = `${prefix}:{${ref.tenant}:${ref.sessionId.replace(/[%{}:]/g, encodeKeyChar)}}`;
+  const tag = `${prefix}:{${sessionTag(ref)}}`;
   return {
     buffer: `${tag}:buf`,
     meta: `${tag}:meta`,
@@ -46,6 +46,21 @@ export function sessionKeys(prefix: string, ref: SessionRef): SessionKeys {
     outbox: `${tag}:outbox`,
     epoch: `${tag}:epoch`,
   };
+}
+
+/** What is between the braces of the session's keys: what Redis Cluster and shards route by. */
+export function sessionTag(ref: SessionRef): string {
+  return `${ref.tenant}:${ref.sessionId.replace(/[%{}:]/g, encodeKeyChar)}`;
+}
+
+/**
+ * The prefix of a session's keys: the configured one, or with Redis shards the configured one
+ * and the epoch since which the session's shard has been its home (src/storage/redis-shards.ts).
+ */
+export type KeyPlacement = (ref: SessionRef) => string;
+
+export function fixedPlacement(prefix: string): KeyPlacement {
+  return () => prefix;
 }
 
 function encodeKeyChar(char: string): string {

@@ -14,7 +14,7 @@ import {
   outcomeFromState,
   stateFromSnapshot,
 } from "./buffer-store.js";
-import { type SessionRef, sessionFromKey, sessionKeys } from "./keys.js";
+import { fixedPlacement, type KeyPlacement, type SessionRef, sessionFromKey, sessionKeys } from "./keys.js";
 import { appendToBuffer } from "./lua/append.js";
 import { type Invalidation, invalidateSession } from "./lua/invalidate.js";
 import { ackOutbox } from "./lua/outbox-ack.js";
@@ -34,6 +34,8 @@ export interface RedisBufferStoreDependencies extends BufferStoreDependencies {
   redis: RedisConnection;
   /** Prefix of every key (default "mem"); tests give each file its own. */
   keyPrefix?: string;
+  /** The prefix of each session's keys (default: `keyPrefix`); with Redis shards, with its epoch. */
+  placement?: KeyPlacement;
   /** Seconds the Redis copy of the current summary lives (default 86400, 24 h). */
   summaryCacheTtlSeconds?: number;
 }
@@ -47,12 +49,14 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
   readonly source = "redis" as const;
   readonly #redis: RedisConnection;
   readonly #keyPrefix: string;
+  readonly #placement: KeyPlacement;
   readonly #summaryCacheTtlSeconds: number;
 
   constructor(deps: RedisBufferStoreDependencies) {
     super(deps);
     this.#redis = deps.redis;
     this.#keyPrefix = deps.keyPrefix ?? "mem";
+    this.#placement = deps.placement ?? fixedPlacement(this.#keyPrefix);
     this.#summaryCacheTtlSeconds = deps.summaryCacheTtlSeconds ?? 24 * 60 * 60;
   }
 
@@ -61,13 +65,14 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
       ...(this.deps as RedisBufferStoreDependencies),
       redis: this.#redis,
       keyPrefix: this.#keyPrefix,
+      placement: this.#placement,
       summaryCacheTtlSeconds: this.#summaryCacheTtlSeconds,
       tenant,
     });
   }
 
   keys(ref: SessionRef) {
-    return sessionKeys(this.#keyPrefix, ref);
+    return sessionKeys(this.#placement(ref), ref);
   }
 
   async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {

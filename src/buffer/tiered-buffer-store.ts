@@ -10,11 +10,12 @@ export interface TieredBufferStoreOptions {
   redis: RedisBufferStore;
   sql: SqlBufferStore;
   /**
-   * Whether Redis's breaker is CLOSED. Reads go to Redis only then: the trial call that closes a
-   * breaker must never be a read, since a Redis that came back with old data would answer it
-   * before the stale buffers are dropped.
+   * Whether the breaker of the Redis holding `ref` (with shards, its shard's; without `ref`, any)
+   * is CLOSED. Reads go to Redis only then: the trial call that closes a breaker must never be a
+   * read, since a Redis that came back with old data would answer it before the stale buffers are
+   * dropped.
    */
-  redisAvailable: () => boolean;
+  redisAvailable: (ref?: SessionRef) => boolean;
   /**
    * Whether PostgreSQL's breaker is CLOSED. Writes go to the transcript only then: the probe, not
    * a write, is the trial that closes it, so that no write lands ahead of the outbox it follows.
@@ -168,7 +169,7 @@ export class TieredBufferStore extends BufferStore {
   async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
     if (this.#shared.pending) await this.#shared.pending;
     try {
-      if (!this.#options.redisAvailable()) return await this.#sql.readState(ref, limit);
+      if (!this.#options.redisAvailable(ref)) return await this.#sql.readState(ref, limit);
       try {
         return await this.#redis.readState(ref, limit);
       } catch (error) {
@@ -250,20 +251,29 @@ export class TieredBufferStore extends BufferStore {
    */
   async dropStaleBuffers(batchSize = 500): Promise<number> {
     let dropped = 0;
-    for (;;) {
-      const refs = await this.deps.transcript.takeRedisStale(batchSize);
-      for (const [index, ref] of refs.entries()) {
-        try {
-          await this.#redis.invalidate(ref, "cache");
-          dropped++;
-        } catch (error) {
-          // Redis went away again: put the marks back for the next recovery.
-          for (const rest of refs.slice(index)) await this.deps.transcript.markRedisStale(rest);
-          throw error;
+    // With shards, one may still be away: its sessions keep their marks, the others' are dropped.
+    const failed: SessionRef[] = [];
+    let lastError: unknown;
+    try {
+      for (;;) {
+        const refs = await this.deps.transcript.takeRedisStale(batchSize);
+        for (const ref of refs) {
+          try {
+            await this.#redis.invalidate(ref, "cache");
+            dropped++;
+          } catch (error) {
+            failed.push(ref);
+            lastError = error;
+          }
         }
+        if (refs.length < batchSize) break;
       }
-      if (refs.length < batchSize) return dropped;
+    } finally {
+      // Put back for the next recovery: Redis (or that shard) went away again.
+      for (const ref of failed) await this.deps.transcript.markRedisStale(ref);
     }
+    if (failed.length > 0) throw lastError;
+    return dropped;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { type MemoryEnvironment, readMemoryEnvironment } from "../environment.js";
+import { ValidationError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { errorCode } from "../resilience/transition-log.js";
 import {
@@ -8,6 +9,7 @@ import {
   type PostgresDatabaseOptions,
 } from "../storage/database.js";
 import { connectRedis, type RedisConnection } from "../storage/redis-client.js";
+import { ShardedRedisConnection, ShardMap } from "../storage/redis-shards.js";
 import { addressOf } from "../storage/server-address.js";
 
 /**
@@ -90,6 +92,10 @@ export async function openRedis(
   if (options.redis !== undefined && typeof options.redis !== "string") {
     return { connection: options.redis, owned: false, address: redisAddressFromEnv(env) };
   }
+  if (options.redis === undefined && readMemoryEnvironment(env).REDIS_URLS) {
+    const connection = await connectShardsFromEnv(env, commandTimeoutMs);
+    return { connection, owned: true, address: null };
+  }
   const url = options.redis ?? redisUrlFromEnv(env);
   if (!url) return { connection: null, owned: false, address: null };
   const cluster = options.redisCluster ?? readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
@@ -117,10 +123,51 @@ function redisSourceFromEnv(env: Environment): string {
  * null when it names none. The caller owns the connection.
  */
 export async function connectRedisFromEnv(env: Environment): Promise<RedisConnection | null> {
+  if (readMemoryEnvironment(env).REDIS_URLS) return connectShardsFromEnv(env);
   const url = redisUrlFromEnv(env);
   if (!url) return null;
   const cluster = readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
   return connectRedis({ url, cluster, source: redisSourceFromEnv(env) });
+}
+
+/**
+ * The shards REDIS_URLS names, one connection each, as one connection that routes each session to
+ * its shard (src/storage/redis-shards.ts). A shard that is down at start-up is connected in the
+ * background, as a single Redis is.
+ */
+async function connectShardsFromEnv(env: Environment, commandTimeoutMs?: number): Promise<RedisConnection> {
+  const settings = readMemoryEnvironment(env);
+  const urls = settings.REDIS_URLS ?? [];
+  const other = ["REDIS_URL", "REDIS_HOST", "REDIS_CLUSTER"].find((name) => env[name]?.trim());
+  if (other) {
+    throw new ValidationError(
+      "REDIS_URLS",
+      `names shards of standalone servers: unset ${other} (one Redis, or a Redis Cluster, is the other way)`,
+    );
+  }
+  const shards = new Map<string, RedisConnection>();
+  try {
+    for (const url of urls) {
+      const connection = await connectRedis({
+        url,
+        source: "REDIS_URLS",
+        ...definedOnly({ commandTimeoutMs }),
+      });
+      shards.set(shardName(url), connection);
+    }
+  } catch (error) {
+    for (const shard of shards.values()) await shard.close();
+    throw error;
+  }
+  return new ShardedRedisConnection(shards, new ShardMap([...shards.keys()]));
+}
+
+/** A shard's name: host:port, and the database when not 0 (no credentials: it is logged). */
+function shardName(url: string): string {
+  const parsed = new URL(url);
+  const database = parsed.pathname.replace(/^\//, "");
+  const address = addressOf(url, 6379) ?? parsed.host;
+  return database && database !== "0" ? `${address}/${database}` : address;
 }
 
 /** `REDIS_URL`, else the specification's `REDIS_HOST`, `REDIS_PORT` (6379) and `REDIS_DB` (0). */

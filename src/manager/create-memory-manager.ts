@@ -9,7 +9,7 @@ import { LegacyMigration } from "../legacy/migration.js";
 import { LegacyMirror, MIGRATION_PHASES, type MigrationPhase } from "../legacy/mirror.js";
 import { type Logger, stderrLogger } from "../logger.js";
 import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
-import { GuardedDatabase, GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
+import { GuardedDatabase, isRedisOutage } from "../resilience/guarded-connections.js";
 import {
   addressOf,
   CircuitBreaker,
@@ -38,6 +38,7 @@ import { RedisLeaseManager, SqlLeaseManager } from "../summary/leases.js";
 import { SummaryStore } from "../summary/summary-store.js";
 import { TokenCounter } from "../tokens/index.js";
 import { definedOnly, openDatabase, openRedis, warnIfRedisAway } from "./connections.js";
+import { buildHotTier, type HotTier } from "./hot-tier.js";
 import { type ManagerBreakers, type ManagerResources, MemoryManager } from "./memory-manager.js";
 import {
   DEFAULT_SESSION_CONFIG,
@@ -223,36 +224,32 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
   const breakers = buildBreakers(wiring);
   const hot = await openHotTier(wiring);
   const database = new GuardedDatabase(opened.database, breakers.postgres);
-  const redis = hot.connection ? new GuardedRedisConnection(hot.connection, breakers.redis) : null;
+  const tier = hot.connection ? await buildTier(wiring, hot, breakers, opened.database) : null;
+  const redis = tier?.connection ?? null;
   // Whether Redis keeps an outbox durably: read from its settings at start-up and after.
   const durability = { durable: false };
   const outboxDurable = () => durability.durable;
-  const health = buildHealth(
-    wiring,
-    breakers,
-    { database: opened.address, redis: redis ? hot.address : undefined },
-    outboxDurable,
-  );
+  const health = buildHealth(wiring, breakers, { database: opened.address, tier }, outboxDurable);
   const tokens = buildTokenCounters(wiring);
   // PGlite runs one statement at a time: appends that arrive meanwhile share the next one.
   const transcript = new Transcript(database, { appendConcurrency: database.kind === "pglite" ? 1 : 4 });
   const stores = buildBufferStores(wiring, {
     transcript,
-    redis,
+    tier,
     breakers,
     outboxDurable,
     measurer: tokens.tokenCounter,
   });
-  if (stores.tiered && hot.connection)
-    await followRedis(wiring, stores.tiered, hot.connection, breakers, durability);
-  startRecoveryProbes(wiring, breakers, opened.database, hot.connection);
+  if (stores.tiered && hot.connection && tier)
+    await followRedis(wiring, stores.tiered, hot.connection, { tier, breakers, durability });
+  startRecoveryProbes(wiring, breakers, opened.database, tier);
   const summaryStore = new SummaryStore({
     db: database,
     ...(stores.redis ? { cache: stores.redis } : {}),
     countTokens: (text) => tokens.tokenCounter.countTokens(text),
     onCacheFailure: (ref) => (stores.tiered ?? transcript).markRedisStale(ref),
   });
-  const scheduler = buildScheduler(wiring, { transcript, summaryStore, database, redis, breakers, tokens });
+  const scheduler = buildScheduler(wiring, { transcript, summaryStore, database, tier, breakers, tokens });
   const legacyMigration = buildLegacyMigration(wiring, database);
   startIdleSweep(wiring, transcript, scheduler);
   const resources: ManagerResources = {
@@ -326,6 +323,32 @@ async function openHotTier(
   return opening;
 }
 
+/** Redis behind its breaker, or each shard behind its own (see hot-tier.ts). */
+function buildTier(
+  wiring: Wiring,
+  hot: { connection: RedisConnection | null; address: string | null },
+  breakers: ManagerBreakers,
+  database: Database,
+): Promise<HotTier> {
+  const { logger, resilience, closers } = wiring;
+  return buildHotTier({
+    raw: hot.connection as RedisConnection,
+    address: hot.address,
+    redisBreaker: breakers.redis,
+    breakerOptions: {
+      logger,
+      ...definedOnly({
+        failureThreshold: resilience.failureThreshold,
+        recoveryTimeoutMs: resilience.recoveryTimeoutMs,
+      }),
+    },
+    keyPrefix: keyPrefixOf(wiring),
+    database,
+    logger,
+    closers,
+  });
+}
+
 /**
  * The health model every report reads, with the breakers of the components in use (without
  * Redis, its breaker guards nothing: attached, it would report a Redis that is "up").
@@ -333,20 +356,20 @@ async function openHotTier(
 function buildHealth(
   wiring: Wiring,
   breakers: ManagerBreakers,
-  addresses: { database: string | null; redis: string | null | undefined },
+  addresses: { database: string | null; tier: HotTier | null },
   outboxDurable: () => boolean,
 ): HealthModel {
   const { logger, options, env } = wiring;
-  const withRedis = addresses.redis !== undefined;
+  const redisServers = addresses.tier?.servers ?? [];
   const health = new HealthModel({
-    components: withRedis ? ["redis", "postgres", "summarizer"] : ["postgres", "summarizer"],
+    components: [...redisServers.map((server) => server.breaker.name), "postgres", "summarizer"],
     outboxDurable,
   });
   const guarded: [CircuitBreaker, string | null][] = [
     [breakers.postgres, addresses.database],
     [breakers.summarizer, summarizerAddress(options.summarizer, env)],
   ];
-  if (withRedis) guarded.push([breakers.redis, addresses.redis ?? null]);
+  for (const server of redisServers) guarded.push([server.breaker, server.address]);
   for (const [breaker, address] of guarded) {
     health.monitor.attachBreaker(breaker);
     logTransitions(breaker, { logger, address });
@@ -373,7 +396,7 @@ function buildTokenCounters({ options, settings }: Wiring) {
 
 interface StoreParts {
   transcript: Transcript;
-  redis: RedisConnection | null;
+  tier: HotTier | null;
   breakers: ManagerBreakers;
   outboxDurable: () => boolean;
   measurer: TokenCounter;
@@ -398,18 +421,20 @@ function buildBufferStores(wiring: Wiring, parts: StoreParts) {
     logger,
   };
   const sql = new SqlBufferStore(dependencies);
-  if (!parts.redis) return { sql, redis: null, tiered: null };
+  const { tier } = parts;
+  if (!tier) return { sql, redis: null, tiered: null };
   const redis = new RedisBufferStore({
     ...dependencies,
-    redis: parts.redis,
+    redis: tier.connection,
     keyPrefix: keyPrefixOf(wiring),
+    placement: tier.placement,
     summaryCacheTtlSeconds: options.summaryCacheTtlSeconds ?? 24 * 60 * 60,
   });
   const { breakers } = parts;
   const tiered = new TieredBufferStore({
     redis,
     sql,
-    redisAvailable: () => breakers.redis.getState() === CircuitState.CLOSED,
+    redisAvailable: (ref) => tier.available(ref),
     databaseAvailable: () => breakers.postgres.getState() === CircuitState.CLOSED,
     outboxDurable: parts.outboxDurable,
   });
@@ -429,17 +454,19 @@ async function followRedis(
   wiring: Wiring,
   tiered: TieredBufferStore,
   raw: RedisConnection,
-  breakers: ManagerBreakers,
-  durability: { durable: boolean },
+  parts: { tier: HotTier; breakers: ManagerBreakers; durability: { durable: boolean } },
 ): Promise<void> {
   const { logger, closers } = wiring;
+  const { tier, breakers, durability } = parts;
   let checked = false;
-  const checkDurability = () =>
-    readRedisDurability(raw).then((found) => {
-      if (found.durable !== durability.durable || !checked) logDurability(logger, found);
-      durability.durable = found.durable;
-      checked = true;
-    });
+  const checkDurability = async () => {
+    // Shards keep no outbox: a shard list may change, and an outbox must be found where it is.
+    if (tier.sharded) return;
+    const found = await readRedisDurability(raw);
+    if (found.durable !== durability.durable || !checked) logDurability(logger, found);
+    durability.durable = found.durable;
+    checked = true;
+  };
   await checkDurability();
   const onDrainError = (error: unknown) =>
     logger.warn(
@@ -451,9 +478,11 @@ async function followRedis(
       { code: errorCode(error), error: String(error) },
       "could not replay the outbox into PostgreSQL yet",
     );
-  breakers.redis.onStateChange((change) => {
-    if (change.to === CircuitState.CLOSED) tiered.redisRecovered(onDrainError);
-  });
+  for (const server of tier.servers) {
+    server.breaker.onStateChange((change) => {
+      if (change.to === CircuitState.CLOSED) tiered.redisRecovered(onDrainError);
+    });
+  }
   // A reconnect may follow a restart this process never noticed (it sent nothing meanwhile):
   // drop what other processes marked before serving from the Redis that came back, and read its
   // settings again (a restarted or failed-over server may keep writes differently).
@@ -477,11 +506,13 @@ function startRecoveryProbes(
   { resilience, closers }: Wiring,
   breakers: ManagerBreakers,
   database: Database,
-  redis: RedisConnection | null,
+  tier: HotTier | null,
 ): void {
   const probeOptions = definedOnly({ intervalMs: resilience.probeIntervalMs });
   const stops = [startRecoveryProbe(breakers.postgres, () => database.query("SELECT 1"), probeOptions)];
-  if (redis) stops.push(startRecoveryProbe(breakers.redis, () => redis.send(["PING"]), probeOptions));
+  for (const server of tier?.servers ?? []) {
+    stops.push(startRecoveryProbe(server.breaker, () => server.raw.send(["PING"]), probeOptions));
+  }
   closers.push(async () => {
     for (const stop of stops) stop();
   });
@@ -491,7 +522,7 @@ interface SchedulerParts {
   transcript: Transcript;
   summaryStore: SummaryStore;
   database: Database;
-  redis: RedisConnection | null;
+  tier: HotTier | null;
   breakers: ManagerBreakers;
   tokens: ReturnType<typeof buildTokenCounters>;
 }
@@ -508,8 +539,8 @@ function buildScheduler(wiring: Wiring, parts: SchedulerParts): SummarizationSch
   };
   const summarization = options.summarization ?? {};
   const leaseMs = summarization.leaseMs ?? 30_000;
-  const leases = parts.redis
-    ? new RedisLeaseManager(parts.redis, keyPrefixOf(wiring), { leaseMs })
+  const leases = parts.tier
+    ? new RedisLeaseManager(parts.tier.connection, parts.tier.placement, { leaseMs })
     : new SqlLeaseManager(parts.database, { leaseMs });
   const jobDependencies: SummarizationJobDependencies = {
     transcript: parts.transcript,

@@ -9,6 +9,7 @@ import {
   type HealthReport,
 } from "../resilience/index.js";
 import type { RedisConnection } from "../storage/redis-client.js";
+import { ShardedRedisConnection } from "../storage/redis-shards.js";
 
 export type { ComponentReport, ComponentStatus, HealthReport };
 
@@ -48,18 +49,18 @@ export function createHealthProvider(options: HealthProviderOptions): HealthProv
   const { memory, redis = null, summarizer, probeTimeoutMs = 1000, databaseKind } = options;
 
   return async () => {
-    const [postgres, redisReport] = await Promise.all([
+    const [postgres, redisReports] = await Promise.all([
       probe(probeTimeoutMs, () => memory.getSessionConfig(PROBE_SESSION)),
       redisHealth(memory, redis, probeTimeoutMs),
     ]);
     const probes: Record<string, ComponentReport> = {
       postgres: databaseKind ? { ...postgres, kind: databaseKind } : postgres,
-      redis: redisReport,
+      ...redisReports,
     };
     const summarizerHealth = summarizer?.();
     const assessment = memory.assessHealth({
       postgres: postgres.status,
-      redis: redisReport.status,
+      ...Object.fromEntries(Object.entries(redisReports).map(([name, report]) => [name, report.status])),
       summarizer: (summarizerHealth?.consecutive_failures ?? 0) > 0 ? "degraded" : "up",
     });
     const snapshots = options.breakers ? byName(options.breakers()) : assessment.breakers;
@@ -92,7 +93,25 @@ function breakerErrorOf(snapshot: CircuitBreakerSnapshot | undefined): string | 
   return null;
 }
 
+/** Redis's report under "redis", or with shards one per shard under its breaker's name. */
 async function redisHealth(
+  memory: MemoryManager,
+  redis: RedisConnection | null,
+  timeoutMs: number,
+): Promise<Record<string, ComponentReport>> {
+  if (redis instanceof ShardedRedisConnection) {
+    const reports = await Promise.all(
+      [...redis.shards].map(async ([name, shard]) => [
+        `redis:${name}`,
+        { ...(await probe(timeoutMs, () => shard.send(["PING"]))), kind: "redis" },
+      ]),
+    );
+    return Object.fromEntries(reports);
+  }
+  return { redis: await singleRedisHealth(memory, redis, timeoutMs) };
+}
+
+async function singleRedisHealth(
   memory: MemoryManager,
   redis: RedisConnection | null,
   timeoutMs: number,

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { SessionRef } from "../buffer/keys.js";
-import { sessionKeys } from "../buffer/keys.js";
+import { fixedPlacement, type KeyPlacement, type SessionRef, sessionKeys } from "../buffer/keys.js";
 import { type Database, onlyRow } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { acquireLease } from "./lua/acquire-lease.js";
@@ -35,18 +34,19 @@ export interface LeaseOptions {
 export class RedisLeaseManager implements LeaseManager {
   readonly leaseMs: number;
   readonly #redis: RedisConnection;
-  readonly #keyPrefix: string;
+  readonly #placement: KeyPlacement;
   readonly #holderId: string;
 
-  constructor(redis: RedisConnection, keyPrefix: string, options: LeaseOptions = {}) {
+  /** `keys`: the key prefix, or each session's (with Redis shards, with its epoch). */
+  constructor(redis: RedisConnection, keys: string | KeyPlacement, options: LeaseOptions = {}) {
     this.#redis = redis;
-    this.#keyPrefix = keyPrefix;
+    this.#placement = typeof keys === "string" ? fixedPlacement(keys) : keys;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.#holderId = options.holderId ?? randomUUID();
   }
 
   async acquire(ref: SessionRef, floor: number): Promise<LeaseAttempt> {
-    const keys = sessionKeys(this.#keyPrefix, ref);
+    const keys = sessionKeys(this.#placement(ref), ref);
     // The counter outlives any lease by far; the floor restores it if Redis lost it anyway.
     const counterTtlSeconds = 30 * 24 * 60 * 60;
     const reply = await acquireLease(this.#redis, keys, {
