@@ -84,6 +84,20 @@ const LIBRARY = {
   REDIS_PASSWORD: text(),
   REDIS_CLUSTER: flag("REDIS_CLUSTER"),
   REDIS_URLS: redisUrlList(),
+  REDIS_SENTINELS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item.length > 0),
+    )
+    .refine(
+      (items) => items.length > 0 && items.every((item) => /^[^\s:,]+:\d{1,5}$/.test(item)),
+      "must be host:port pairs, comma-separated, like sentinel-a:26379,sentinel-b:26379",
+    ),
+  MEMORY_READ_FROM_REPLICAS: oneOf(["primary", "eventual"] as const),
+  REDIS_SENTINEL_NAME: z.string().regex(/^\S{1,128}$/, "must be the monitored primary's name, like mymaster"),
   DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/memory"),
   MEMORY_DATA_DIR: text(),
   MEMORY_TOKENIZER_MODEL: text(),

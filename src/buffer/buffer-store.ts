@@ -93,7 +93,11 @@ export abstract class BufferStore {
   /** Appends validated, counted entries to the transcript and the buffer. */
   abstract appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome>;
   /** The newest `limit` buffered messages (all when omitted), the info and the summary. */
-  abstract readState(ref: SessionRef, limit?: number): Promise<BufferState>;
+  /**
+   * The session's buffer state. `minSeq`: the caller wrote that seq and must see it; a store that
+   * reads from Redis replicas may then answer from one that has it (else from the primary).
+   */
+  abstract readState(ref: SessionRef, limit?: number, minSeq?: number): Promise<BufferState>;
   /** Empties the buffer; the messages stay in the transcript. */
   abstract clearRef(ref: SessionRef): Promise<void>;
   /** The same store for another tenant, sharing connections. */

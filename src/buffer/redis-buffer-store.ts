@@ -21,6 +21,7 @@ import { ackOutbox } from "./lua/outbox-ack.js";
 import { appendWithOutbox } from "./lua/outbox-append.js";
 import { publishSummaryAndTrim } from "./lua/publish-summary.js";
 import { readBuffer } from "./lua/read.js";
+import { readBufferOnReplica } from "./lua/read-replica.js";
 import { rebuildBuffer } from "./lua/rebuild.js";
 import type { BufferTotals } from "./lua/totals.js";
 import { readOutbox } from "./outbox.js";
@@ -38,6 +39,18 @@ export interface RedisBufferStoreDependencies extends BufferStoreDependencies {
   placement?: KeyPlacement;
   /** Seconds the Redis copy of the current summary lives (default 86400, 24 h). */
   summaryCacheTtlSeconds?: number;
+  /** Redis behind Sentinel: reads its replicas may serve (default: none, all reads on the primary). */
+  replicas?: ReplicaReads | null;
+}
+
+/** Reads from Redis replicas (see `readState`). */
+export interface ReplicaReads {
+  /** The connection (without a breaker: a failing replica costs a primary read, not an outage). */
+  connection: RedisConnection;
+  /** The primary's run id now: a replica's buffer is proven by it. */
+  primaryRunId(): Promise<string>;
+  /** Also reads that pass no `minSeq` (MEMORY_READ_FROM_REPLICAS=eventual): they may lag. */
+  eventual: boolean;
 }
 
 /**
@@ -50,6 +63,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
   readonly #redis: RedisConnection;
   readonly #keyPrefix: string;
   readonly #placement: KeyPlacement;
+  readonly #replicas: ReplicaReads | null;
   readonly #summaryCacheTtlSeconds: number;
 
   constructor(deps: RedisBufferStoreDependencies) {
@@ -57,6 +71,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     this.#redis = deps.redis;
     this.#keyPrefix = deps.keyPrefix ?? "mem";
     this.#placement = deps.placement ?? fixedPlacement(this.#keyPrefix);
+    this.#replicas = deps.replicas ?? null;
     this.#summaryCacheTtlSeconds = deps.summaryCacheTtlSeconds ?? 24 * 60 * 60;
   }
 
@@ -66,6 +81,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
       redis: this.#redis,
       keyPrefix: this.#keyPrefix,
       placement: this.#placement,
+      replicas: this.#replicas,
       summaryCacheTtlSeconds: this.#summaryCacheTtlSeconds,
       tenant,
     });
@@ -114,7 +130,9 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
     return outcomeFromTotals(seqs, reply.totals);
   }
 
-  async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
+  async readState(ref: SessionRef, limit?: number, minSeq?: number): Promise<BufferState> {
+    const fromReplica = await this.#readReplica(ref, limit, minSeq);
+    if (fromReplica) return fromReplica;
     const reply = await readBuffer(this.#redis, this.keys(ref), limit ?? "all");
     if (reply.status === "miss") {
       return newestOf(await this.#rebuild(ref, reply.epoch), limit);
@@ -137,6 +155,33 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
       info: this.#info(meta, config, pttlMs),
       summary,
     };
+  }
+
+  /**
+   * A replica's answer when one may serve the read (it passes `minSeq`, or reads are eventual)
+   * and its buffer is proven by the primary's run id, has `minSeq`, and holds its summary; else
+   * null, and the primary answers. A replica that fails or is slow costs that primary read only.
+   */
+  async #readReplica(ref: SessionRef, limit?: number, minSeq?: number): Promise<BufferState | null> {
+    const replicas = this.#replicas;
+    if (!replicas || (minSeq === undefined && !replicas.eventual)) return null;
+    try {
+      const reply = await readBufferOnReplica(replicas.connection, this.keys(ref), limit ?? "all", {
+        primaryRunId: await replicas.primaryRunId(),
+        minSeq: minSeq ?? 0,
+      });
+      if (reply.status !== "ok") return null;
+      const summary = summaryFromHash(reply.summary);
+      const coveredSeq = Number(reply.meta.covered_seq ?? 0);
+      if (coveredSeq > 0 && (summary === null || summary.last_seq < coveredSeq)) return null;
+      return {
+        messages: reply.entries.map(parseBufferEntry),
+        info: this.#info(reply.meta, reply.config, reply.pttlMs),
+        summary,
+      };
+    } catch {
+      return null;
+    }
   }
 
   async clearRef(ref: SessionRef): Promise<void> {

@@ -166,12 +166,12 @@ export class TieredBufferStore extends BufferStore {
     }
   }
 
-  async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
+  async readState(ref: SessionRef, limit?: number, minSeq?: number): Promise<BufferState> {
     if (this.#shared.pending) await this.#shared.pending;
     try {
       if (!this.#options.redisAvailable(ref)) return await this.#sql.readState(ref, limit);
       try {
-        return await this.#redis.readState(ref, limit);
+        return await this.#redis.readState(ref, limit, minSeq);
       } catch (error) {
         if (!(error instanceof RedisUnavailableError)) {
           this.deps.logger.error(

@@ -96,6 +96,9 @@ export async function openRedis(
     const connection = await connectShardsFromEnv(env, commandTimeoutMs);
     return { connection, owned: true, address: null };
   }
+  if (options.redis === undefined && readMemoryEnvironment(env).REDIS_SENTINELS) {
+    return { ...(await connectSentinelsFromEnv(env, commandTimeoutMs)), owned: true };
+  }
   const url = options.redis ?? redisUrlFromEnv(env);
   if (!url) return { connection: null, owned: false, address: null };
   const cluster = options.redisCluster ?? readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
@@ -124,6 +127,7 @@ function redisSourceFromEnv(env: Environment): string {
  */
 export async function connectRedisFromEnv(env: Environment): Promise<RedisConnection | null> {
   if (readMemoryEnvironment(env).REDIS_URLS) return connectShardsFromEnv(env);
+  if (readMemoryEnvironment(env).REDIS_SENTINELS) return (await connectSentinelsFromEnv(env)).connection;
   const url = redisUrlFromEnv(env);
   if (!url) return null;
   const cluster = readMemoryEnvironment(env).REDIS_CLUSTER ?? false;
@@ -160,6 +164,33 @@ async function connectShardsFromEnv(env: Environment, commandTimeoutMs?: number)
     throw error;
   }
   return new ShardedRedisConnection(shards, new ShardMap([...shards.keys()]));
+}
+
+/**
+ * The primary that REDIS_SENTINELS monitor under REDIS_SENTINEL_NAME (default "mymaster"), through
+ * node-redis' Sentinel client; REDIS_URL or REDIS_HOST, when set, give its password and database.
+ */
+async function connectSentinelsFromEnv(
+  env: Environment,
+  commandTimeoutMs?: number,
+): Promise<{ connection: RedisConnection; address: string }> {
+  const settings = readMemoryEnvironment(env);
+  const sentinels = settings.REDIS_SENTINELS ?? [];
+  if (settings.REDIS_CLUSTER || settings.REDIS_URLS) {
+    throw new ValidationError("REDIS_SENTINELS", "cannot be combined with REDIS_CLUSTER or REDIS_URLS");
+  }
+  const nodes = sentinels.map((item) => {
+    const colon = item.lastIndexOf(":");
+    return { host: item.slice(0, colon), port: Number(item.slice(colon + 1)) };
+  });
+  const name = settings.REDIS_SENTINEL_NAME ?? "mymaster";
+  const connection = await connectRedis({
+    url: redisUrlFromEnv(env) ?? "redis://127.0.0.1",
+    sentinel: { nodes, name },
+    source: "REDIS_SENTINELS",
+    ...definedOnly({ commandTimeoutMs }),
+  });
+  return { connection, address: `sentinel ${name} (${sentinels.join(",")})` };
 }
 
 /** A shard's name: host:port, and the database when not 0 (no credentials: it is logged). */

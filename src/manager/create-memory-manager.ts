@@ -346,6 +346,7 @@ function buildTier(
     database,
     logger,
     closers,
+    eventualReads: wiring.settings.MEMORY_READ_FROM_REPLICAS === "eventual",
   });
 }
 
@@ -428,6 +429,7 @@ function buildBufferStores(wiring: Wiring, parts: StoreParts) {
     redis: tier.connection,
     keyPrefix: keyPrefixOf(wiring),
     placement: tier.placement,
+    replicas: tier.replicas,
     summaryCacheTtlSeconds: options.summaryCacheTtlSeconds ?? 24 * 60 * 60,
   });
   const { breakers } = parts;

@@ -4,12 +4,13 @@
  * sends only its own sessions to PostgreSQL. The rest of the wiring reads the same shape for both.
  */
 import { fixedPlacement, type KeyPlacement, type SessionRef, sessionTag } from "../buffer/keys.js";
+import type { ReplicaReads } from "../buffer/redis-buffer-store.js";
 import { RedisUnavailableError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { GuardedRedisConnection, isRedisOutage } from "../resilience/guarded-connections.js";
 import { CircuitBreaker, type CircuitBreakerOptions, CircuitState } from "../resilience/index.js";
 import type { Queryable } from "../storage/database.js";
-import type { RedisConnection } from "../storage/redis-client.js";
+import { type RedisConnection, SentinelConnection } from "../storage/redis-client.js";
 import { recordTopology, ShardedRedisConnection } from "../storage/redis-shards.js";
 
 /** One Redis server the manager talks to: its breaker, its address, and how to probe it. */
@@ -31,6 +32,8 @@ export interface HotTier {
   available(ref?: SessionRef): boolean;
   /** True with REDIS_URLS. */
   sharded: boolean;
+  /** Behind Sentinel: the reads its replicas may serve; else null. */
+  replicas: ReplicaReads | null;
 }
 
 export interface HotTierOptions {
@@ -47,6 +50,8 @@ export interface HotTierOptions {
   logger: Logger;
   /** Where the retry of an unrecorded shard list is stopped on close. */
   closers: (() => Promise<void>)[];
+  /** Behind Sentinel, also reads without min_seq go to replicas (MEMORY_READ_FROM_REPLICAS=eventual). */
+  eventualReads: boolean;
 }
 
 export async function buildHotTier(options: HotTierOptions): Promise<HotTier> {
@@ -58,6 +63,30 @@ export async function buildHotTier(options: HotTierOptions): Promise<HotTier> {
     placement: fixedPlacement(options.keyPrefix),
     available: () => redisBreaker.getState() === CircuitState.CLOSED,
     sharded: false,
+    replicas: raw instanceof SentinelConnection ? replicaReads(raw, options.eventualReads) : null,
+  };
+}
+
+/**
+ * Reads a replica of the Sentinel primary may serve. Its buffers are proven by the primary's run
+ * id, read every 5 s at most: after a failover a stale id only makes replicas miss (the new
+ * primary's buffers carry the new one), and reads that pass min_seq never see less than it.
+ */
+function replicaReads(raw: SentinelConnection, eventual: boolean): ReplicaReads {
+  let known: { runId: Promise<string>; until: number } | null = null;
+  return {
+    connection: raw,
+    eventual,
+    primaryRunId: () => {
+      if (!known || known.until < Date.now()) {
+        const runId = raw.info("server").then(([text]) => /run_id:(\w+)/.exec(text ?? "")?.[1] ?? "");
+        known = { runId, until: Date.now() + 5_000 };
+        runId.catch(() => {
+          known = null;
+        });
+      }
+      return known.runId;
+    },
   };
 }
 
@@ -87,6 +116,7 @@ async function buildShardedTier(raw: ShardedRedisConnection, options: HotTierOpt
     },
     available: (ref) => (ref ? closed(raw.map.homeOf(sessionTag(ref))) : [...raw.shards.keys()].some(closed)),
     sharded: true,
+    replicas: null,
   };
 }
 

@@ -202,8 +202,9 @@ export class MemoryManager {
   /** The session's context (spec: `get_context`); with `max_tokens`, also a packed message list. */
   async getContext(sessionId: string, options: ContextOptions = {}): Promise<MemoryContext> {
     const ref = this.#ref(sessionId);
-    const budget = this.#budget(options);
-    const state = await this.bufferStore.readState(ref);
+    const checked = parseOrThrow(ContextOptionsSchema, options, "", "options");
+    const budget = this.#budget(checked);
+    const state = await this.bufferStore.readState(ref, undefined, checked.min_seq);
     const summaryTokens = state.summary?.tokens ?? 0;
     // Phase gradual: a sample of reads is compared with the legacy store, after this answers.
     const { consistency, legacyMirror } = this.#resources;
@@ -400,8 +401,11 @@ export class MemoryManager {
     return { tenant: this.tenant, sessionId: validateSessionId(sessionId) };
   }
 
-  #budget(options: ContextOptions): { maxTokens: number; model: string } | null {
-    const { max_tokens: maxTokens, model } = parseOrThrow(ContextOptionsSchema, options, "", "options");
+  #budget(options: { max_tokens?: number | undefined; model?: string | undefined }): {
+    maxTokens: number;
+    model: string;
+  } | null {
+    const { max_tokens: maxTokens, model } = options;
     if (maxTokens === undefined) return null;
     return { maxTokens, model: model ?? this.tokenCounter.model };
   }

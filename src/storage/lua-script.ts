@@ -32,23 +32,35 @@ export class LuaScript {
     this.sha1 = createHash("sha1").update(this.source).digest("hex");
   }
 
-  /** Runs the script; its wrapper reads the reply. */
-  async run(redis: RedisConnection, keys: readonly string[], args: readonly string[]): Promise<ReplyReader> {
-    return new ReplyReader(this.file, await this.#send(redis, keys, args));
+  /**
+   * Runs the script; its wrapper reads the reply. `readonly` sends it as EVALSHA_RO (Redis 7),
+   * which a connection may route to a replica; otherwise EVALSHA, which Redis 6.2 has too.
+   */
+  async run(
+    redis: RedisConnection,
+    keys: readonly string[],
+    args: readonly string[],
+    { readonly = false } = {},
+  ): Promise<ReplyReader> {
+    return new ReplyReader(this.file, await this.#send(redis, keys, args, readonly));
   }
 
-  // EVALSHA rather than EVALSHA_RO: the read-only variants need Redis 7, and Redis 6.2 is supported.
-  async #send(redis: RedisConnection, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  async #send(
+    redis: RedisConnection,
+    keys: readonly string[],
+    args: readonly string[],
+    readonly: boolean,
+  ): Promise<unknown> {
     if (keys.length !== this.numberOfKeys) {
       throw new Error(`${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     }
     const tail = [String(keys.length), ...keys, ...args];
-    const route = { key: keys[0] };
+    const route = { key: keys[0], readonly };
     try {
-      return await redis.send(["EVALSHA", this.sha1, ...tail], route);
+      return await redis.send([readonly ? "EVALSHA_RO" : "EVALSHA", this.sha1, ...tail], route);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return redis.send(["EVAL", this.source, ...tail], route);
+      return redis.send([readonly ? "EVAL_RO" : "EVAL", this.source, ...tail], route);
     }
   }
 }

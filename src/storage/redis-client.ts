@@ -1,4 +1,12 @@
-import { createClient, createCluster, ErrorReply, type RedisClientType, type RedisClusterType } from "redis";
+import {
+  createClient,
+  createCluster,
+  createSentinel,
+  ErrorReply,
+  type RedisClientType,
+  type RedisClusterType,
+  type RedisSentinelType,
+} from "redis";
 import { errorCode } from "../error-code.js";
 import { ReplyReader } from "./redis-reply.js";
 import { addressOf } from "./server-address.js";
@@ -35,6 +43,11 @@ export interface RedisConnectionOptions {
   /** Treat `url` as one node of a Redis Cluster (default false). */
   cluster?: boolean;
   /**
+   * Find the primary through Redis Sentinel instead (`url` then only carries the password and
+   * database): the sentinels' addresses and the name they monitor the primary under.
+   */
+  sentinel?: { nodes: readonly { host: string; port: number }[]; name: string };
+  /**
    * Milliseconds a command may take before it fails (default 1000), so that a server that stops
    * answering without closing its connections (paused, overloaded) counts as down.
    */
@@ -48,6 +61,39 @@ export interface RedisConnectionOptions {
 
 type StandaloneClient = RedisClientType;
 type ClusterClient = RedisClusterType;
+type SentinelClient = RedisSentinelType;
+
+/**
+ * node-redis' own Sentinel client: it asks the sentinels for the primary, follows their
+ * +switch-master announcements, and re-discovers the topology every second besides, so that a
+ * failover is used within about a second of the sentinels deciding it.
+ */
+function connectSentinel(
+  url: string,
+  sentinel: NonNullable<RedisConnectionOptions["sentinel"]>,
+  socket: { connectTimeout: number; reconnectStrategy: () => number },
+) {
+  const parsed = new URL(url);
+  const database = Number(parsed.pathname.replace(/^\//, "") || 0);
+  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  const username = parsed.username ? decodeURIComponent(parsed.username) : undefined;
+  return createSentinel({
+    name: sentinel.name,
+    sentinelRootNodes: [...sentinel.nodes],
+    scanInterval: 1000,
+    // One connection per replica: reads that pass min_seq (or all, MEMORY_READ_FROM_REPLICAS=eventual) go there.
+    replicaPoolSize: 1,
+    nodeClientOptions: {
+      socket,
+      disableOfflineQueue: true,
+      ...(database ? { database } : {}),
+      ...(password !== undefined ? { password } : {}),
+      ...(username !== undefined ? { username } : {}),
+    },
+    sentinelClientOptions: { socket },
+    commandOptions,
+  });
+}
 
 /**
  * node-redis's own command timeout (5 s unless set) is off: withTimeout bounds every command.
@@ -74,6 +120,12 @@ export async function connectRedis(options: RedisConnectionOptions): Promise<Red
   } = options;
   const socket = { connectTimeout: connectTimeoutMs, reconnectStrategy: () => reconnectDelayMs };
   const unreachable = new SocketErrors(addressOf(url, 6379) ?? url, source);
+  if (options.sentinel) {
+    const client = connectSentinel(url, options.sentinel, socket) as SentinelClient;
+    unreachable.watch(client);
+    await connectWithin(client.connect(), connectTimeoutMs);
+    return new SentinelConnection(client, true, commandTimeoutMs, unreachable);
+  }
   if (cluster) {
     const client = createCluster({
       rootNodes: [{ url }],
@@ -254,6 +306,31 @@ class StandaloneConnection extends TimedConnection<StandaloneClient> implements 
   async close(): Promise<void> {
     if (!this.owned) return;
     if (this.client.isOpen) this.client.destroy();
+  }
+}
+
+/** Redis behind Sentinel: commands go to the primary; those sent `readonly` to a replica. */
+export class SentinelConnection extends TimedConnection<SentinelClient> implements RedisConnection {
+  get isReady(): boolean {
+    return this.client.isReady;
+  }
+  onReconnect(listener: () => void): void {
+    // A new primary (a failover) is another server: what a reconnect to a restarted one asks for.
+    this.client.on("topology-change", (event: { type: string }) => {
+      if (event.type === "MASTER_CHANGE") listener();
+    });
+  }
+  send(args: readonly string[], route: { readonly?: boolean } = {}): Promise<unknown> {
+    return this.timed(this.client.sendCommand(route.readonly ?? false, [...args]));
+  }
+  async info(section: string): Promise<string[]> {
+    return [String(await this.timed(this.client.sendCommand(false, ["INFO", section])))];
+  }
+  scanKeys(pattern: string): Promise<string[]> {
+    return scanAll((args) => this.timed(this.client.sendCommand(false, args)), pattern);
+  }
+  async close(): Promise<void> {
+    if (this.owned) await this.client.destroy().catch(() => {});
   }
 }
 

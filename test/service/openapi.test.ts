@@ -45,6 +45,10 @@ const V1_OPERATIONS = [
   "GET /v1/sessions/{session_id}/swisper-context",
   "PUT /v1/sessions/{session_id}/swisper-context",
   "DELETE /v1/sessions/{session_id}",
+  "GET /v1/legacy",
+  "POST /v1/legacy/imports",
+  "POST /v1/legacy/verifications",
+  "GET /v1/legacy/jobs/{job_id}",
 ];
 
 /** Every `$ref` in a value, and every `examples` array of a schema node inside it, with its node. */

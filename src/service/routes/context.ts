@@ -24,13 +24,14 @@ export function contextRoutes(scope: SessionScope): void {
     },
     async (request) => {
       const { session_id: sessionId } = request.params;
-      const { max_tokens: maxTokens, model } = request.query;
+      const { max_tokens: maxTokens, model, min_seq: minSeq } = request.query;
       const memory = memoryFor(request);
       const budgeted = maxTokens !== undefined || model !== undefined;
       const read = () =>
         memory.getContext(sessionId, {
           ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
           ...(model !== undefined ? { model } : {}),
+          ...(minSeq !== undefined ? { min_seq: minSeq } : {}),
         });
       const context = budgeted
         ? await metrics.timeContextPackaging(read)

@@ -3,7 +3,7 @@ import type { LegacyImportTotals } from "../../legacy/import.js";
 import type { LegacyJob, LegacyMigration, LegacyStatus } from "../../legacy/migration.js";
 import type { LegacyVerifyResult } from "../../legacy/verify.js";
 import type { MemoryManager } from "../../manager/memory-manager.js";
-import { json } from "../answers.js";
+import { bodyExamples, json } from "../answers.js";
 import { HttpError, notFound } from "../http-errors.js";
 import {
   LegacyImportBodySchema,
@@ -66,6 +66,10 @@ function importRoute(scope: SessionScope): void {
           "nothing twice. Poll the job for its totals.",
         security,
         body: LegacyImportBodySchema,
+        bodyExamples: bodyExamples(LegacyImportBodySchema, {
+          everything: { summary: "Every session", value: {} },
+          one: { summary: "One session, checked only", value: { session_id: "session_123", dry_run: true } },
+        }),
         response: {
           202: json("Started", LegacyJobSchema),
           ...errors([400, 403, 404, 413, 415], { 403: FORBIDDEN, 404: NOT_CONFIGURED }),
@@ -100,6 +104,9 @@ function verifyRoute(scope: SessionScope): void {
           "its report; `agree` is false when any session diverges.",
         security,
         body: LegacyVerifyBodySchema,
+        bodyExamples: bodyExamples(LegacyVerifyBodySchema, {
+          sample: { summary: "100 sessions at random", value: { sample: 100 } },
+        }),
         response: {
           202: json("Started", LegacyJobSchema),
           ...errors([400, 403, 404, 413, 415], { 403: FORBIDDEN, 404: NOT_CONFIGURED }),

@@ -96,11 +96,12 @@ end
 -- The session's buffer state when it is whole and proven: the meta hash built under this run id,
 -- the list holding exactly the entries the meta counts, and the config cached. Anything less (a
 -- key evicted, expired or lost, an older server's copy) returns nil: the caller treats the session
--- as not in Redis and it is rebuilt from the transcript.
-local function proven_state(buffer_key, meta_key, config_key)
+-- as not in Redis and it is rebuilt from the transcript. On a replica, `rid` is the primary's run
+-- id, which the caller gives (the replica has its own).
+local function proven_state(buffer_key, meta_key, config_key, rid)
   local meta = redis.call("HMGET", meta_key, "rid", "last_seq", "message_count", "total_tokens",
     "estimated_count", "covered_seq", "gen")
-  if meta[1] ~= run_id() or not meta[2] then return nil end
+  if meta[1] ~= (rid or run_id()) or not meta[2] then return nil end
   local count = tonumber(meta[3]) or -1
   if redis.call("LLEN", buffer_key) ~= count or redis.call("EXISTS", config_key) == 0 then return nil end
   return { last_seq = tonumber(meta[2]), count = count, tokens = tonumber(meta[4]) or 0,
