@@ -176,7 +176,7 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
       if (coveredSeq > 0 && (summary === null || summary.last_seq < coveredSeq)) return null;
       return {
         messages: reply.entries.map(parseBufferEntry),
-        info: this.#info(reply.meta, reply.config, reply.pttlMs),
+        info: { ...this.#info(reply.meta, reply.config, reply.pttlMs), source: "replica" },
         summary,
       };
     } catch {

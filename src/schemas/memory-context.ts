@@ -25,7 +25,11 @@ export const BufferInfoSchema = z
     first_seq: count().describe("Oldest message in the buffer; 0 when it is empty"),
     last_seq: count().describe("Newest message of the session; 0 before the first"),
     estimated_messages: count().describe("Messages whose tokens are a character estimate"),
-    source: z.enum(["redis", "database"]).describe("Where this read was served from"),
+    source: z
+      .enum(["redis", "replica", "database"])
+      .describe(
+        "Where this read was served from: the Redis primary, a Redis replica (min_seq reads behind Sentinel), or PostgreSQL",
+      ),
   })
   .meta({ id: "BufferInfo" });
 

@@ -93,6 +93,64 @@ describe("Redis behind Sentinel", () => {
     return Number(reply[1]);
   }
 
+  it("a read that passes its write's seq never misses it, and replicas serve such reads", async () => {
+    const manager = await servers.openManager({
+      redis: undefined,
+      env: { REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`, REDIS_SENTINEL_NAME: NAME },
+    });
+    const replicaReads = async () => {
+      const raw = await connectRedis({ url: replica.url, commandTimeoutMs: 5000 });
+      try {
+        const [stats] = await raw.info("commandstats");
+        return [...(stats ?? "").matchAll(/cmdstat_(?:evalsha_ro|eval_ro):calls=(\d+)/g)].reduce(
+          (sum, match) => sum + Number(match[1]),
+          0,
+        );
+      } finally {
+        await raw.close();
+      }
+    };
+    const readsBefore = await replicaReads();
+    const replicaLink = await connectRedis({ url: replica.url, commandTimeoutMs: 5000 });
+    await until(
+      async () => ((await replicaLink.info("replication"))[0] ?? "").includes("master_link_status:up"),
+      "the replica is in sync",
+      20_000,
+    );
+    await replicaLink.close();
+    // For two seconds of the run the replica stops following the primary (REPLICAOF NO ONE, then
+    // back): it keeps serving what it had, behind the primary by whatever was written meanwhile.
+    const detach = await connectRedis({ url: replica.url, commandTimeoutMs: 5000 });
+    const cuts = (async () => {
+      await sleep(1500);
+      await detach.send(["REPLICAOF", "NO", "ONE"]);
+      await sleep(2000);
+      await detach.send(["REPLICAOF", "127.0.0.1", String(servers.redis.port)]);
+    })();
+    const missed: string[] = [];
+    let servedByReplica = 0;
+    try {
+      const until5s = Date.now() + 5_000;
+      for (let index = 0; index < 300 || Date.now() < until5s; index++) {
+        const session = `replica-${index % 5}`;
+        const content = `message ${index}`;
+        const [written] = await manager.addMessages(session, [{ role: "user", content }]);
+        const seq = written?.seq ?? 0;
+        const context = await manager.getContext(session, { min_seq: seq });
+        const last = context.buffer_messages.at(-1);
+        if (context.buffer_info.source === "replica") servedByReplica++;
+        if (context.buffer_info.last_seq < seq || last?.content !== content) missed.push(`${session}@${seq}`);
+      }
+    } finally {
+      await cuts;
+      await detach.close();
+    }
+    expect(missed).toEqual([]);
+    expect(await replicaReads()).toBeGreaterThan(readsBefore + 30);
+    expect(servedByReplica).toBeGreaterThan(30);
+    await manager.close();
+  });
+
   it("keeps acknowledging through a failover, loses nothing, and the new primary serves within seconds", async () => {
     const manager = await servers.openManager({
       redis: undefined,
