@@ -177,7 +177,8 @@ export class LegacyMirror {
         }
         // Deleted after the legacy write: a crash in between applies it again (at least once).
         await this.#db
-          .query("DELETE FROM memory_legacy_outbox WHERE id = $1", [row.id])
+          // With its session, as every statement names one (a distributed PostgreSQL routes it).
+          .query("DELETE FROM memory_legacy_outbox WHERE session_id = $1 AND id = $2", [sessionId, row.id])
           .catch(() => undefined);
       }
       if (rows.length < DRAIN_PAGE || this.#closed) return;
