@@ -2,6 +2,8 @@ import type { BufferInfo } from "../buffer/buffer-store.js";
 import type { MemoryContext, MemoryStats } from "../manager/memory-manager.js";
 import type { SessionConfig } from "../manager/session-config.js";
 import type { CircuitBreakerSnapshot, HealthReport } from "../resilience/index.js";
+import { describeRedisMemory } from "../storage/redis-settings.js";
+import type { RedisStats } from "../storage/redis-stats.js";
 import type { StoredMessage, SummaryRecord } from "../types.js";
 import {
   type Command,
@@ -47,6 +49,8 @@ interface Availability {
 
 /** What `inspect` prints, from the storage (locally) or from a running service (`--url`). */
 interface InspectReport extends Availability {
+  /** Redis's memory limit and eviction policy (INFO); null without Redis or while it does not answer. */
+  redis_memory: { maxmemory: number; maxmemory_policy: string } | null;
   buffer_info: BufferInfo;
   buffer_messages: StoredMessage[];
   current_summary: string | null;
@@ -120,12 +124,13 @@ async function localReport(
   const opened = await openMemory(env, tenant !== undefined ? { tenant } : {});
   try {
     const { memory, redis } = opened;
-    const [bufferInfo, messages, currentSummary, history, config] = await Promise.all([
+    const [bufferInfo, messages, currentSummary, history, config, redisStats] = await Promise.all([
       memory.bufferStore.getBufferInfo(sessionId),
       limits.messages > 0 ? memory.bufferStore.getMessages(sessionId, limits.messages) : Promise.resolve([]),
       memory.summaryStore.getCurrentSummary(sessionId),
       memory.summaryStore.getSummaryHistory(sessionId, limits.history),
       memory.getSessionConfig(sessionId),
+      memory.redisStats(),
     ]);
     if (bufferInfo.last_seq === 0 && history.length === 0) return null;
     return {
@@ -136,6 +141,7 @@ async function localReport(
       redis: redis === null ? "not configured" : redis.isReady ? "connected" : "unreachable",
       breakers_of: "this command",
       circuit_breakers: memory.breakerSnapshots(),
+      redis_memory: redisMemory(redis === null ? null : redisStats),
       buffer_info: bufferInfo,
       buffer_messages: messages,
       current_summary: currentSummary,
@@ -183,6 +189,7 @@ async function remoteReport(
   if (!context || !summaries || !stats) return null;
   return {
     ...availability,
+    redis_memory: redisMemory(redis === undefined || redis.status === "disabled" ? null : stats.redis),
     buffer_info: context.buffer_info,
     buffer_messages: limits.messages > 0 ? context.buffer_messages.slice(-limits.messages) : [],
     current_summary: context.current_summary,
@@ -200,8 +207,18 @@ function printAvailability(stdout: NodeJS.WritableStream, report: Availability):
   printBreakers(stdout, report);
 }
 
+/** The limit and policy from Redis's figures, when it answered. */
+function redisMemory(stats: RedisStats | null): InspectReport["redis_memory"] {
+  if (!stats?.available || stats.maxmemory === null || stats.maxmemory_policy === null) return null;
+  return { maxmemory: stats.maxmemory, maxmemory_policy: stats.maxmemory_policy };
+}
+
 function printReport(stdout: NodeJS.WritableStream, report: InspectReport, limits: Limits): void {
   printAvailability(stdout, report);
+  if (report.redis_memory) {
+    const { maxmemory, maxmemory_policy: policy } = report.redis_memory;
+    write(stdout, `Redis memory:      ${describeRedisMemory(maxmemory, policy)}`);
+  }
   write(stdout);
   write(stdout, "Buffer info:");
   for (const [key, value] of Object.entries(report.buffer_info))

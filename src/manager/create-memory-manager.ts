@@ -23,6 +23,7 @@ import { type Database, isConnectionError } from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisDurability, readRedisDurability } from "../storage/redis-durability.js";
+import { adviseOnRedisSettings, readRedisSettings } from "../storage/redis-settings.js";
 import { SessionRecords } from "../storage/session-records.js";
 import { Transcript } from "../storage/transcript.js";
 import {
@@ -470,6 +471,8 @@ async function followRedis(
     checked = true;
   };
   await checkDurability();
+  const checkSettings = followRedisSettings(logger, raw);
+  await checkSettings();
   const onDrainError = (error: unknown) =>
     logger.warn(
       { code: errorCode(error), error: String(error) },
@@ -482,7 +485,9 @@ async function followRedis(
     );
   for (const server of tier.servers) {
     server.breaker.onStateChange((change) => {
-      if (change.to === CircuitState.CLOSED) tiered.redisRecovered(onDrainError);
+      if (change.to !== CircuitState.CLOSED) return;
+      tiered.redisRecovered(onDrainError);
+      void checkSettings();
     });
   }
   // A reconnect may follow a restart this process never noticed (it sent nothing meanwhile):
@@ -491,6 +496,7 @@ async function followRedis(
   raw.onReconnect(() => {
     tiered.redisRecovered(onDrainError);
     void checkDurability();
+    void checkSettings();
   });
   const recheck = setInterval(() => void checkDurability(), 60_000);
   recheck.unref();
@@ -501,6 +507,41 @@ async function followRedis(
   closers.push(async () => tiered.stop());
   // Marks and outboxes left by processes that stopped before their dependency came back.
   tiered.redisRecovered(onDrainError);
+}
+
+/**
+ * Reads Redis's maxmemory, maxmemory-policy, appendonly and save (CONFIG GET, else INFO) and logs
+ * them with what they mean here: a warning where a full Redis can refuse writes (see
+ * `adviseOnRedisSettings`), else information. Logged at start-up, or when Redis first answers, and
+ * again when a reconnect or a closing breaker finds them changed (a restarted or failed-over
+ * server); a refused CONFIG is said once.
+ */
+function followRedisSettings(logger: Logger, raw: RedisConnection): () => Promise<void> {
+  let logged: string | null = null;
+  let refusalSaid = false;
+  return () =>
+    readRedisSettings(raw).then(
+      (found) => {
+        if (found.config_refused !== null && !refusalSaid) {
+          refusalSaid = true;
+          logger.info?.(
+            { reply: found.config_refused },
+            "Redis refused CONFIG GET (renamed, or not allowed to this user): its maxmemory, maxmemory-policy and appendonly are read from INFO instead",
+          );
+        }
+        const advice = adviseOnRedisSettings(found);
+        const { keys_without_ttl: _, config_refused: __, ...settings } = found;
+        const said = JSON.stringify([settings, advice.level]);
+        if (said === logged) return;
+        logged = said;
+        const details = { redis: settings };
+        if (advice.level === "warn") logger.warn(details, advice.message);
+        else logger.info?.(details, advice.message);
+      },
+      // RedisSettingsUnreadable: not answering is said by warnIfRedisAway and the breaker; the
+      // settings are read again when it answers.
+      () => {},
+    );
 }
 
 /** Probes an OPEN breaker's dependency directly, so that its return is used within a probe interval. */

@@ -124,6 +124,11 @@ export const MemoryStatsSchema = z
     redis: z.object({
       available: z.boolean(),
       used_memory: z.number().nullable(),
+      maxmemory: z.number().nullable().describe("Redis's memory limit in bytes (0: none)"),
+      maxmemory_policy: z
+        .string()
+        .nullable()
+        .describe("What Redis does at maxmemory: allkeys-lru (the specification's), noeviction, ..."),
       evicted_keys: z.number().nullable(),
       expired_keys: z.number().nullable(),
       keyspace_hits: z.number().nullable(),

@@ -1,4 +1,5 @@
 import type { RedisConnection } from "./redis-client.js";
+import { infoFields } from "./redis-settings.js";
 
 /**
  * Whether Redis keeps what it is given, read from INFO on every primary: the outbox (writes held
@@ -49,13 +50,4 @@ export async function readRedisDurability(redis: RedisConnection): Promise<Redis
   }
   if (servers.length === 0) reasons.push("INFO named no server");
   return { durable: reasons.length === 0, servers, reasons: [...new Set(reasons)] };
-}
-
-function infoFields(text: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const colon = line.indexOf(":");
-    if (colon > 0 && !line.startsWith("#")) fields[line.slice(0, colon)] = line.slice(colon + 1).trim();
-  }
-  return fields;
 }

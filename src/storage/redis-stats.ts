@@ -4,6 +4,10 @@ import type { RedisConnection } from "./redis-client.js";
 export interface RedisStats {
   available: boolean;
   used_memory: number | null;
+  /** Redis's memory limit in bytes (0: none), summed over cluster primaries, as used_memory. */
+  maxmemory: number | null;
+  /** What Redis does at that limit (`allkeys-lru`, `noeviction`, ...); a cluster's distinct ones, comma-separated. */
+  maxmemory_policy: string | null;
   evicted_keys: number | null;
   expired_keys: number | null;
   keyspace_hits: number | null;
@@ -15,6 +19,8 @@ export interface RedisStats {
 const UNAVAILABLE: RedisStats = Object.freeze({
   available: false,
   used_memory: null,
+  maxmemory: null,
+  maxmemory_policy: null,
   evicted_keys: null,
   expired_keys: null,
   keyspace_hits: null,
@@ -36,6 +42,8 @@ export async function readRedisStats(redis: RedisConnection | null | undefined):
     return {
       available: true,
       used_memory: sumField(memory, "used_memory"),
+      maxmemory: sumField(memory, "maxmemory"),
+      maxmemory_policy: distinctField(memory, "maxmemory_policy"),
       evicted_keys: sumField(stats, "evicted_keys"),
       expired_keys: sumField(stats, "expired_keys"),
       keyspace_hits: hits,
@@ -50,4 +58,10 @@ export async function readRedisStats(redis: RedisConnection | null | undefined):
 function sumField(sections: readonly string[], field: string): number {
   const line = new RegExp(`^${field}:(\\d+)`, "m");
   return sections.reduce((total, text) => total + Number(line.exec(text)?.[1] ?? 0), 0);
+}
+
+function distinctField(sections: readonly string[], field: string): string | null {
+  const line = new RegExp(`^${field}:(\\S+)`, "m");
+  const values = new Set(sections.flatMap((text) => line.exec(text)?.[1] ?? []));
+  return values.size === 0 ? null : [...values].join(",");
 }

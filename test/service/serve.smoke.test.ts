@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../support/processes.js";
+import { killServed, type Served, serve, waitUntilReady } from "../support/serve-process.js";
 import {
   createTestDatabase,
   createTestRedis,
@@ -15,47 +14,7 @@ import { TEST_REDIS_URL } from "../support/urls.js";
 
 // `swisper-memory serve` as users run it: a child process on a real socket, stopped by SIGTERM.
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const KEY = "smoke-test-key-0123456789abcdef";
-const STORAGE_VARIABLES = ["DATABASE_URL", "REDIS_URL", "REDIS_HOST", "MEMORY_DATA_DIR", "MEMORY_API_KEYS"];
-
-interface Served {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-
-function serve(env: Record<string, string>): Served {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !STORAGE_VARIABLES.includes(name)),
-  ) as Record<string, string>;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve"], {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => stdout.push(chunk));
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, stdout, stderr, exited };
-}
-
-async function waitUntilReady(base: string, served: Served): Promise<void> {
-  const deadline = Date.now() + 45_000;
-  while (Date.now() < deadline) {
-    if (served.child.exitCode !== null) throw new Error(`serve exited: ${served.stderr.join("")}`);
-    try {
-      if ((await fetch(`${base}/ready`)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`serve did not become ready: ${served.stdout.join("")}${served.stderr.join("")}`);
-}
 
 describe("swisper-memory serve (real socket)", () => {
   let database: TestDatabase | undefined;
@@ -90,10 +49,7 @@ describe("swisper-memory serve (real socket)", () => {
   });
 
   afterAll(async () => {
-    if (served.child.exitCode === null) {
-      served.child.kill("SIGKILL");
-      await served.exited;
-    }
+    await killServed(served);
     await testRedis?.cleanup();
     await database?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });

@@ -1,24 +1,18 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { chatTurn } from "../../src/cli/chat-workload.js";
-import { createMemoryManager, type MemoryManager } from "../../src/index.js";
+import { createMemoryManager } from "../../src/index.js";
 import { ExtractiveSummarizer } from "../../src/summarizer/extractive-summarizer.js";
-import { recordingLogger, seededRandom } from "../support/fixtures.js";
+import { recordingLogger } from "../support/fixtures.js";
 import {
   createTestDatabase,
   createTestRedis,
   type TestDatabase,
   type TestRedis,
 } from "../support/servers.js";
+import { SESSION_TABLES, workOutSession } from "../support/session-workout.js";
 
-const TABLES = [
-  "memory_sessions",
-  "memory_messages",
-  "memory_summaries",
-  "memory_session_configs",
-  "memory_context_snapshots",
-  "memory_summary_leases",
-];
+// The stale marks are taken in batches by a sweep (Transcript.takeRedisStale), not read per session.
+const TABLES = SESSION_TABLES.filter((table) => table !== "memory_redis_stale");
 
 /** Sequential scans of the library's tables so far, as the server counts them. */
 async function sequentialScans(url: string): Promise<Record<string, number>> {
@@ -30,28 +24,6 @@ async function sequentialScans(url: string): Promise<Record<string, number>> {
   );
   await client.end();
   return Object.fromEntries(rows.map((row) => [row.relname, Number(row.seq_scan)]));
-}
-
-/** Everything a session goes through, with summarization folding several times. */
-async function exercise(manager: MemoryManager, sessionId: string): Promise<void> {
-  const random = seededRandom(7);
-  for (let turn = 0; turn < 24; turn++) {
-    const [user, assistant] = chatTurn(random, turn);
-    await manager.addMessages(sessionId, [user, { ...assistant, id: `reply-${turn}` }]);
-    await manager.getContext(sessionId, { max_tokens: 4000 });
-  }
-  // A retried write: found by its key.
-  await manager.addMessage(sessionId, { role: "assistant", content: "again", id: "reply-3" });
-  await manager.waitForIdle();
-  await manager.setSessionConfig(sessionId, { max_buffer_messages: 20 });
-  await manager.getContext(sessionId);
-  await manager.getMemoryStats(sessionId);
-  await manager.summaryStore.getSummaryHistory(sessionId, 5);
-  await manager.summaryStore.getCurrentSummary(sessionId);
-  await manager.saveContext(sessionId, { session_id: sessionId, step: "checkout" });
-  await manager.loadContext(sessionId);
-  await manager.bufferStore.clearBuffer(sessionId);
-  await manager.clearSessionMemory(sessionId);
 }
 
 // With plans made once per connection, a plan made while the tables were empty must not scan them:
@@ -85,7 +57,7 @@ describe.runIf(inject("postgresAvailable"))("query plans on a fresh database", (
         summarizer: new ExtractiveSummarizer(),
         logger: recordingLogger(),
       });
-      await exercise(manager, `plans-${index}`);
+      await workOutSession(manager, `plans-${index}`);
       // Closing ends the server processes, which report their counts as they exit.
       await manager.close();
     }

@@ -201,15 +201,23 @@ async function postgresBin(name: string): Promise<string> {
 export class PostgresClusterProcess {
   readonly port: number;
   readonly dir: string;
+  readonly #settings: Readonly<Record<string, string>>;
 
-  private constructor(port: number, dir: string) {
+  private constructor(port: number, dir: string, settings: Readonly<Record<string, string>>) {
     this.port = port;
     this.dir = dir;
+    this.#settings = settings;
   }
 
-  static async start(): Promise<PostgresClusterProcess> {
+  /**
+   * Starts one. `settings` are server settings given on the command line (`-c name=value`), e.g.
+   * `{ shared_preload_libraries: "pg_stat_statements" }`.
+   */
+  static async start(
+    options: { settings?: Readonly<Record<string, string>> } = {},
+  ): Promise<PostgresClusterProcess> {
     const dir = await mkdtemp(join(tmpdir(), "swm-pg-"));
-    const cluster = new PostgresClusterProcess(await freePort(), dir);
+    const cluster = new PostgresClusterProcess(await freePort(), dir, options.settings ?? {});
     await cluster.#prepareOwnership();
     await cluster.#asPostgres(await postgresBin("initdb"), [
       "-D",
@@ -239,7 +247,10 @@ export class PostgresClusterProcess {
       "-l",
       join(this.dir, "server.log"),
       "-o",
-      `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off`,
+      [
+        `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off`,
+        ...Object.entries(this.#settings).map(([name, value]) => `-c ${name}=${value}`),
+      ].join(" "),
       "-w",
       "start",
     ]);

@@ -89,6 +89,7 @@ function longestIncreasing(values: readonly number[]): number {
 export async function checkTranscripts(
   pool: pg.Pool,
   log: WriteLog,
+  tenant = "default",
 ): Promise<{ figures: Figures; examples: string[] }> {
   const figures: Figures = {
     sessions: 0,
@@ -112,7 +113,7 @@ export async function checkTranscripts(
   const seqNotes: string[] = [];
   for (const [session, attempted] of log.attempted) {
     figures.sessions++;
-    const rows = await readTranscript(pool, session);
+    const rows = await readTranscript(pool, session, tenant);
     const seqsById = new Map<string, number[]>();
     for (const row of rows) {
       const id = idOf(row.content);
@@ -164,6 +165,24 @@ export async function checkTranscripts(
   }
   return { figures, examples: [...examples, ...seqNotes] };
 }
+
+/** The figures that say whether every write was stored exactly as acknowledged. */
+export function storageFigures(figures: Figures) {
+  const { acknowledged, refused, unexpectedErrors, lost, duplicated, outOfOrder, seqMismatch, foreign } =
+    figures;
+  return { acknowledged, refused, unexpectedErrors, lost, duplicated, outOfOrder, seqMismatch, foreign };
+}
+
+/** `storageFigures` of a run where nothing was refused and nothing went wrong (add `acknowledged`). */
+export const NOTHING_WRONG = {
+  refused: 0,
+  unexpectedErrors: 0,
+  lost: 0,
+  duplicated: 0,
+  outOfOrder: 0,
+  seqMismatch: 0,
+  foreign: 0,
+} as const;
 
 /** One line of figures, to quote: `[faults] <scenario>: acknowledged=... lost=... ...`. */
 export function printFigures(
