@@ -4,6 +4,7 @@ test breaks mid-request, keep-alive and threads."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime
@@ -26,6 +27,7 @@ from swisper_memory import (
     SwisperMemoryError,
     ValidationError,
 )
+from swisper_memory.asyncio import AsyncMemoryManager
 
 from . import spec_snippets
 from .support import BreakingProxy, Service, Storage, require_servers
@@ -436,6 +438,30 @@ class ClientContract(_TestCase):
             self.assertLessEqual(memory._transport.idle_connections(), 4)
         finally:
             memory.close()
+
+    def test_the_asyncio_client(self) -> None:
+        session = self.session("asyncio")
+
+        async def chat() -> dict[str, Any]:
+            async with AsyncMemoryManager(self.service.url) as memory:
+                self.assertTrue(await memory.is_available())
+                await asyncio.gather(
+                    *(
+                        memory.add_message(session, {"role": "user", "content": f"m{n}", "id": f"m{n}"})
+                        for n in range(20)
+                    )
+                )
+                await memory.set_session_config(session, {"max_buffer_messages": 50})
+                await memory.summary_store.add_summary(session, "Twenty messages.")
+                self.assertEqual(len(await memory.buffer_store.get_messages(session, limit=5)), 5)
+                with self.assertRaises(NotFoundError):
+                    await memory.get_context(self.session("never"))
+                return await memory.get_context(session)
+
+        context = asyncio.run(chat())
+        self.assertEqual(sorted(m["id"] for m in context["buffer_messages"]), sorted(f"m{n}" for n in range(20)))
+        self.assertEqual(sorted(m["seq"] for m in context["buffer_messages"]), list(range(1, 21)))
+        self.assertEqual(context["current_summary"], "Twenty messages.")
 
     # Errors
 
