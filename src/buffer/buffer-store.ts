@@ -138,11 +138,18 @@ export abstract class BufferStore {
 
   /** The newest `limit` messages of the buffer, oldest first (spec: `get_messages`). */
   async getMessages(sessionId: string, limit?: number): Promise<StoredMessage[]> {
+    return (await this.getBuffer(sessionId, limit)).messages;
+  }
+
+  /**
+   * The newest `limit` messages (all when omitted), the buffer's info and the current summary, as
+   * one consistent read (what `GET .../buffer` answers).
+   */
+  async getBuffer(sessionId: string, limit?: number): Promise<BufferState> {
     if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
       throw new ValidationError("limit", "must be a non-negative integer");
     }
-    if (limit === 0) return [];
-    return (await this.readState(this.ref(sessionId), limit)).messages;
+    return this.readState(this.ref(sessionId), limit);
   }
 
   /** The buffer's metadata (spec: `get_buffer_info`). */

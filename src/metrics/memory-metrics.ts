@@ -9,8 +9,22 @@ import type { CacheStats } from "../tokens/index.js";
 export type { JobReport };
 
 /** Reads operations are labelled with one of these (a closed set: no per-session label values). */
-export type ReadOperation = "context" | "config" | "stats" | "summaries" | "swisper_context" | "exists";
-export type WriteOperation = "add_messages" | "set_config" | "save_context" | "clear";
+export type ReadOperation =
+  | "context"
+  | "buffer"
+  | "config"
+  | "stats"
+  | "summaries"
+  | "swisper_context"
+  | "exists";
+export type WriteOperation =
+  | "add_messages"
+  | "set_config"
+  | "save_context"
+  | "clear"
+  | "clear_buffer"
+  | "add_summary"
+  | "clear_summaries";
 
 /** Figures read when Prometheus scrapes, not on the request path. */
 export interface ScrapeSources {

@@ -1,6 +1,7 @@
 /** A committed summary version and the exact transcript range it covers. */
 import { z } from "zod";
 import { count, seq } from "./ids.js";
+import { strictObjectErrors } from "./issues.js";
 
 export const SummaryRecordSchema = z
   .object({
@@ -32,3 +33,29 @@ export const SummaryRecordSchema = z
 
 /** One committed summary version. Versions cover `[1..last_seq]` together, with no gap or overlap. */
 export type SummaryRecord = z.infer<typeof SummaryRecordSchema>;
+
+const SUMMARY_TEXT_RULE = { error: "must be a non-empty string" };
+
+/**
+ * A summary a caller adds (spec: `add_summary`): a version that rewrites the current summary
+ * without covering new messages. The deployment's size limit is checked after this schema.
+ */
+export const NewSummarySchema = z
+  .strictObject(
+    {
+      summary_text: z
+        .string(SUMMARY_TEXT_RULE)
+        .min(1, SUMMARY_TEXT_RULE)
+        .describe("The new current summary (at most 256 KiB of UTF-8)"),
+      metadata: z
+        .record(z.string(), z.unknown(), { error: "must be an object" })
+        .optional()
+        .describe('Kept with the version, with `source: "add_summary"` unless it names another'),
+    },
+    strictObjectErrors(),
+  )
+  .meta({
+    id: "NewSummary",
+    description: "A summary to add as the session's current one",
+    examples: [{ summary_text: "The user wants a light laptop under 1500 CHF.", metadata: { by: "import" } }],
+  });

@@ -171,6 +171,15 @@ export function errorAnswers(
   );
 }
 
+/**
+ * The 413 and 415 of an operation that takes no body (a DELETE): a body sent is still read, and
+ * refused, before the operation runs.
+ */
+export const NO_BODY: Partial<Record<ErrorStatus, string>> = {
+  413: "A body was sent (this operation takes none), larger than the limit (`payload_too_large`)",
+  415: "A body was sent (this operation takes none), not JSON (`unsupported_media_type`)",
+};
+
 /** Which errors every /v1 operation can give besides its own: 401 with API keys, 429 with a rate limit. */
 export interface ServiceErrors {
   authenticated: boolean;

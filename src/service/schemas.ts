@@ -12,7 +12,7 @@ import { strictObjectErrors } from "../schemas/issues.js";
 import { BufferInfoSchema, MemoryContextSchema } from "../schemas/memory-context.js";
 import { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema } from "../schemas/message.js";
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
-import { SummaryRecordSchema } from "../schemas/summary.js";
+import { NewSummarySchema, SummaryRecordSchema } from "../schemas/summary.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 
 export {
@@ -21,6 +21,7 @@ export {
   ContextQuerySchema,
   MemoryContextSchema,
   MessageBatchSchema,
+  NewSummarySchema,
   SessionConfigPatchSchema,
   SessionConfigSchema,
   StoredMessageSchema,
@@ -60,24 +61,46 @@ export const AppendResultSchema = z
     ],
   });
 
-const LIMIT_RULE = { error: "must be an integer from 1 to 100" };
+/** A `limit` query parameter: an integer from `min` to `max`, given as text. */
+function limitParameter(min: number, max: number) {
+  const rule = { error: `must be an integer from ${min} to ${max}` };
+  return z.coerce.number(rule).int(rule).min(min, rule).max(max, rule);
+}
 
 export const SummariesQuerySchema = z.strictObject(
-  {
-    limit: z.coerce
-      .number(LIMIT_RULE)
-      .int(LIMIT_RULE)
-      .min(1, LIMIT_RULE)
-      .max(100, LIMIT_RULE)
-      .default(10)
-      .describe("Newest versions to return (1-100)"),
-  },
+  { limit: limitParameter(1, 100).default(10).describe("Newest versions to return (1-100)") },
   strictObjectErrors(),
 );
 
 export const SummaryHistorySchema = z
   .object({ session_id: z.string(), summaries: z.array(SummaryRecordSchema) })
   .meta({ id: "SummaryHistory" });
+
+export const AddSummaryResultSchema = z
+  .object({
+    session_id: z.string(),
+    added: z
+      .boolean()
+      .describe("False when a summarization step committed a version meanwhile: nothing was written"),
+  })
+  .meta({ id: "AddSummaryResult", examples: [{ session_id: "session_123", added: true }] });
+
+export const BufferQuerySchema = z.strictObject(
+  {
+    limit: limitParameter(0, 10_000)
+      .optional()
+      .describe("Newest messages to return (0: only the info); all of them when absent"),
+  },
+  strictObjectErrors(),
+);
+
+export const BufferSchema = z
+  .object({
+    session_id: z.string(),
+    messages: z.array(StoredMessageSchema).describe("The newest buffered messages, oldest first"),
+    buffer_info: BufferInfoSchema,
+  })
+  .meta({ id: "Buffer" });
 
 const BreakerSnapshotSchema = z
   .object({

@@ -1,6 +1,8 @@
 import type { SessionRef } from "../buffer/keys.js";
 import { RedisUnavailableError, ValidationError } from "../errors.js";
 import { validateSessionId } from "../messages/validate.js";
+import { parseOrThrow } from "../schemas/issues.js";
+import { NewSummarySchema } from "../schemas/summary.js";
 import { type Database, onlyRow } from "../storage/database.js";
 import type { SummaryRecord } from "../types.js";
 
@@ -101,10 +103,9 @@ export class SummaryStore {
     metadata: Record<string, unknown> = {},
   ): Promise<boolean> {
     const ref = this.#ref(sessionId);
-    this.#validateText(summaryText);
-    if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
-      throw new ValidationError("metadata", "must be an object");
-    }
+    // The HTTP body's schema, so that both name a bad field alike.
+    parseOrThrow(NewSummarySchema, { summary_text: summaryText, metadata }, "");
+    this.#checkSize(summaryText);
     const current = await this.currentRecord(ref);
     const coveredSeq = current?.last_seq ?? 0;
     const committed = await this.commit(ref, {
@@ -280,11 +281,8 @@ export class SummaryStore {
     return { tenant: this.tenant, sessionId: validateSessionId(sessionId) };
   }
 
-  #validateText(summaryText: unknown): void {
+  #checkSize(summaryText: string): void {
     const maxBytes = this.#deps.maxSummaryBytes ?? 256 * 1024;
-    if (typeof summaryText !== "string" || summaryText.length === 0) {
-      throw new ValidationError("summary_text", "must be a non-empty string");
-    }
     if (Buffer.byteLength(summaryText, "utf8") > maxBytes) {
       throw new ValidationError("summary_text", `is larger than ${maxBytes} bytes`);
     }

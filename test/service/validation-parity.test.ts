@@ -42,21 +42,31 @@ function messages(body: unknown, field: string): Case {
   };
 }
 
-/** Bodies PUT to `path` and handed to the library by `library`: [name, body, field]. */
+/** Bodies PUT (or POSTed) to `path` and handed to the library by `library`: [name, body, field]. */
 function bodies(
   path: string,
   library: (memory: MemoryManager, session: string, body: unknown) => Promise<unknown>,
   rows: [string, unknown, string][],
+  method: "PUT" | "POST" = "PUT",
 ): [string, Case][] {
   return rows.map(([name, body, field]) => [
     name,
     {
       library: (memory, session) => library(memory, session, body),
-      request: { method: "PUT", path, body },
+      request: { method, path, body },
       field,
     },
   ]);
 }
+
+/** What `add_summary` is handed: the body's two fields as its two arguments. */
+const addSummary = (memory: MemoryManager, session: string, body: unknown) => {
+  const { summary_text: text, metadata } = body as {
+    summary_text: string;
+    metadata?: Record<string, unknown>;
+  };
+  return memory.summaryStore.addSummary(session, text, metadata);
+};
 
 const CASES: [string, Case][] = [
   ["a bad role", messages({ role: "robot", content: "x" }, "message.role")],
@@ -111,6 +121,17 @@ const CASES: [string, Case][] = [
     ],
     ["a SwisperContext user_id that is a number", { user_id: 7 }, "context.user_id"],
   ]),
+  ...bodies(
+    "summaries",
+    addSummary,
+    [
+      ["an empty summary", { summary_text: "" }, "summary_text"],
+      ["a summary that is a number", { summary_text: 7 }, "summary_text"],
+      ["a summary over the limit", { summary_text: "s".repeat(300_000) }, "summary_text"],
+      ["summary metadata that is a list", { summary_text: "ok", metadata: [1] }, "metadata"],
+    ],
+    "POST",
+  ),
   ...(
     [
       ["a budget of 0", { max_tokens: 0 }, "max_tokens=0", "max_tokens"],

@@ -67,7 +67,8 @@ export function sessionScope(app: FastifyInstance, options: SessionRoutesOptions
 
 /**
  * Whether a tenant's session exists: it has (or had, before a buffer clear) messages, a saved
- * SwisperContext, or a config that differs from the defaults.
+ * SwisperContext, a summary (one added before any message), or a config that differs from the
+ * defaults.
  */
 class SessionExistence {
   // A session id nobody writes to: its config is the defaults (the same for every tenant).
@@ -90,12 +91,15 @@ class SessionExistence {
 
   check(memory: MemoryManager, sessionId: string): Promise<boolean> {
     return this.#metrics.timeRead("exists", async () => {
-      const [info, saved, config] = await Promise.all([
+      const [info, saved, config, summaries] = await Promise.all([
         memory.bufferStore.getBufferInfo(sessionId),
         memory.loadContext(sessionId),
         memory.getSessionConfig(sessionId),
+        memory.summaryStore.getSummaryHistory(sessionId, 1),
       ]);
-      return info.last_seq > 0 || saved !== null || !(await this.isDefault(memory, config));
+      return (
+        info.last_seq > 0 || saved !== null || summaries.length > 0 || !(await this.isDefault(memory, config))
+      );
     });
   }
 }

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
-import { SessionParamsSchema } from "../schemas.js";
+import { bufferRoutes } from "./buffer.js";
 import { configRoutes } from "./config.js";
 import { contextRoutes } from "./context.js";
+import { deleteRoute } from "./delete-route.js";
 import { legacyRoutes } from "./legacy.js";
 import { messagesRoutes } from "./messages.js";
 import { type SessionRoutesOptions, type SessionScope, sessionScope } from "./session-scope.js";
@@ -18,6 +18,7 @@ export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOption
   const scope = sessionScope(app, options);
   messagesRoutes(scope);
   contextRoutes(scope);
+  bufferRoutes(scope);
   configRoutes(scope);
   statsRoutes(scope);
   summariesRoutes(scope);
@@ -28,35 +29,15 @@ export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOption
 
 /** `DELETE /v1/sessions/{session_id}`: erases the session everywhere. */
 function eraseSessionRoute(scope: SessionScope): void {
-  const { routes, memoryFor, metrics, tag, security, errors } = scope;
-  routes.delete(
-    "/sessions/:session_id",
-    {
-      schema: {
-        operationId: "clearSessionMemory",
-        tags: [tag],
-        summary: "Erase the session",
-        description:
-          "Everywhere: transcript, summaries, config, SwisperContext and Redis. Nothing written before " +
-          "the erase completed is visible again.",
-        security,
-        params: SessionParamsSchema,
-        response: {
-          204: z.null().describe("Erased"),
-          // The operation takes no body, but one sent is read (and refused) before it runs.
-          ...errors([400, 404, 413, 415], {
-            413: "A body was sent (this operation takes none), larger than the limit (`payload_too_large`)",
-            415: "A body was sent (this operation takes none), not JSON (`unsupported_media_type`)",
-          }),
-        },
-      },
-    },
-    async (request, reply) => {
-      const { session_id: sessionId } = request.params;
-      const memory = memoryFor(request);
-      await scope.requireSession(memory, sessionId);
-      await metrics.timeWrite("clear", () => memory.clearSessionMemory(sessionId));
-      return reply.code(204).send(null);
-    },
-  );
+  deleteRoute(scope, {
+    path: "",
+    operationId: "clearSessionMemory",
+    summary: "Erase the session",
+    description:
+      "Everywhere: transcript, summaries, config, SwisperContext and Redis. Nothing written before " +
+      "the erase completed is visible again.",
+    done: "Erased",
+    operation: "clear",
+    run: (memory, sessionId) => memory.clearSessionMemory(sessionId),
+  });
 }

@@ -1,0 +1,299 @@
+"""The Memory Manager API specification's MemoryManager, BufferStore and SummaryStore, over the
+Swisper Memory HTTP service.
+
+Methods keep the specification's snake_case names, arguments and return shapes; the dictionaries
+are the service's JSON, which is the TypeScript library's own shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from ._transport import Transport
+from .errors import NotFoundError, ValidationError
+
+__all__ = ["BufferStore", "MemoryManager", "SummaryStore", "DEFAULT_URL"]
+
+#: Where ``swisper-memory serve`` listens by default.
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+Message = Mapping[str, Any]
+
+
+def _json_default(value: Any) -> Any:
+    """What ``json`` cannot write itself but a caller's data often holds."""
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not representable as JSON")
+
+
+def _encode(body: Any, field: str) -> bytes:
+    """JSON bytes; a value JSON cannot hold is a ValidationError naming ``field``, sent nowhere."""
+    try:
+        text = json.dumps(body, ensure_ascii=False, allow_nan=False, default=_json_default)
+    except (TypeError, ValueError) as error:
+        raise ValidationError(f"{field}: {error}", code="invalid_input", field=field) from error
+    return text.encode("utf-8")
+
+
+def _with_id(message: Any) -> Any:
+    """The message with an idempotency ``id`` (a new UUID when it has none), the caller's untouched.
+
+    The id is what makes a retry safe: the service stores a message with a known id once.
+    """
+    if not isinstance(message, Mapping):
+        return message  # the service names what is wrong with it
+    if message.get("id") is None:
+        return {**message, "id": str(uuid.uuid4())}
+    return dict(message)
+
+
+def _as_dict(context: Any) -> Any:
+    """A SwisperContext as a dict: a mapping, or an object with ``to_dict()`` (the legacy
+    SwisperContext), ``model_dump()`` (pydantic) or a dataclass."""
+    if isinstance(context, Mapping):
+        return dict(context)
+    for method in ("to_dict", "model_dump"):
+        convert = getattr(context, method, None)
+        if callable(convert):
+            return convert()
+    if dataclasses.is_dataclass(context) and not isinstance(context, type):
+        return dataclasses.asdict(context)
+    raise ValidationError(
+        f"context: must be a dict or an object with to_dict() (got {type(context).__name__})",
+        code="invalid_input",
+        field="context",
+    )
+
+
+def _unless_no_route(error: NotFoundError) -> None:
+    """Raises a 404 that is about the route, not the session: a service older than this client."""
+    if error.message.startswith("no route "):
+        raise error
+
+
+class _Resource:
+    """What the client and its stores share: the transport, and the session paths."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    @staticmethod
+    def _path(session_id: str, part: str = "") -> str:
+        if not isinstance(session_id, str):
+            raise ValidationError(
+                f"session_id: must be a string (got {type(session_id).__name__})",
+                code="invalid_input",
+                field="session_id",
+            )
+        path = "/v1/sessions/" + quote(session_id, safe="")
+        return f"{path}/{part}" if part else path
+
+    def _call(self, method: str, session_id: str, part: str = "", **options: Any) -> dict[str, Any]:
+        """The answer's JSON object ({} for a 204)."""
+        answer = self._transport.request(method, self._path(session_id, part), **options)
+        body: dict[str, Any] | None = answer.body
+        return body or {}
+
+    def _delete(self, session_id: str, part: str = "") -> bool:
+        """A DELETE that is done when the session has nothing there: a 404 (no such session, or a
+        retry of a delete that went through) is success too."""
+        try:
+            self._call("DELETE", session_id, part)
+        except NotFoundError as error:
+            _unless_no_route(error)
+        return True
+
+    def _add_one(self, session_id: str, message: Message) -> list[dict[str, Any]]:
+        return self._post_messages(session_id, _with_id(message), "message")
+
+    def _add_many(self, session_id: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
+        batch = [messages] if isinstance(messages, Mapping) else messages
+        return self._post_messages(session_id, {"messages": [_with_id(message) for message in batch]}, "messages")
+
+    def _post_messages(self, session_id: str, body: Any, field: str) -> list[dict[str, Any]]:
+        """Where each message landed: ``[{"seq": 7, "duplicate": False}, ...]``."""
+        answer = self._call("POST", session_id, "messages", payload=_encode(body, field))
+        landed: list[dict[str, Any]] = answer["messages"]
+        return landed
+
+
+class BufferStore(_Resource):
+    """The specification's BufferStore: the recent messages of each session within its caps."""
+
+    def add_message(self, session_id: str, message: Message) -> bool:
+        """Adds one message (given an idempotency ``id`` when it has none); True once it is stored."""
+        self._add_one(session_id, message)
+        return True
+
+    def get_messages(self, session_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The newest ``limit`` messages of the buffer (all when None), oldest first."""
+        messages: list[dict[str, Any]] = self._call("GET", session_id, "buffer", query={"limit": limit})["messages"]
+        return messages
+
+    def get_buffer_info(self, session_id: str) -> dict[str, Any]:
+        """The buffer's metadata: message_count, total_tokens, ttl_remaining, caps, seqs, source."""
+        info: dict[str, Any] = self._call("GET", session_id, "buffer", query={"limit": 0})["buffer_info"]
+        return info
+
+    def should_trigger_summary(self, session_id: str, threshold: int = 3000) -> bool:
+        """True when the buffer holds at least ``threshold`` tokens."""
+        return bool(self.get_buffer_info(session_id)["total_tokens"] >= threshold)
+
+    def clear_buffer(self, session_id: str) -> bool:
+        """Empties the buffer; the transcript keeps the messages (and they are summarized from it)."""
+        return self._delete(session_id, "buffer")
+
+
+class SummaryStore(_Resource):
+    """The specification's SummaryStore: each session's summary versions."""
+
+    def add_summary(self, session_id: str, summary_text: str, metadata: dict[str, Any] | None = None) -> bool:
+        """Adds a version that becomes the current summary without covering new messages. False when
+        a summarization step committed a version meanwhile (nothing was written).
+
+        Unlike every other write, sending it twice would add two versions: it is retried only when
+        it cannot have reached the service (no connection, 429, 503).
+        """
+        body: dict[str, Any] = {"summary_text": summary_text}
+        if metadata is not None:
+            body["metadata"] = metadata
+        # With a text, what JSON cannot hold is in the metadata.
+        payload = _encode(body, "metadata" if isinstance(summary_text, str) else "summary_text")
+        answer = self._call("POST", session_id, "summaries", payload=payload, idempotent=False)
+        return bool(answer["added"])
+
+    def get_current_summary(self, session_id: str) -> str | None:
+        """The current summary's text, or None before the first."""
+        summaries = self.get_summary_history(session_id, limit=1)
+        return summaries[0]["summary_text"] if summaries else None
+
+    def get_summary_history(self, session_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest ``limit`` versions (1-100), newest first, each with its time and the seq range
+        it covers."""
+        versions: list[dict[str, Any]] = self._call("GET", session_id, "summaries", query={"limit": limit})["summaries"]
+        return versions
+
+    def get_summary_stats(self, session_id: str) -> dict[str, Any]:
+        """summary_count, current_version, covered_seq, current_tokens, merge_count and times."""
+        stats: dict[str, Any] = self._call("GET", session_id, "stats")["summary"]
+        return stats
+
+    def clear_summaries(self, session_id: str) -> bool:
+        """Deletes every version; the messages they covered count as unsummarized again."""
+        return self._delete(session_id, "summaries")
+
+
+class MemoryManager(_Resource):
+    """The specification's MemoryManager, as a client of a Swisper Memory service.
+
+    ``base_url`` defaults to ``SWISPER_MEMORY_URL`` (else http://127.0.0.1:8080) and ``api_key`` to
+    ``SWISPER_MEMORY_API_KEY`` (none: the service runs without keys). ``timeout`` bounds the
+    connection and each wait for an answer, in seconds; ``retries`` is how often a request is sent
+    again after a connection error, a timeout, a 429 or a 503 (never after another error).
+    Keyword-only: ``pool_size`` (idle keep-alive connections kept), ``backoff`` (first wait between
+    retries, in seconds, doubling) and ``max_retry_after`` (a 429 or 503 asking to wait longer is
+    raised at once instead).
+
+    One instance is safe to share between threads; ``close()`` (or ``with``) closes its connections.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 5.0,
+        retries: int = 3,
+        *,
+        pool_size: int = 10,
+        backoff: float = 0.1,
+        max_retry_after: float = 30.0,
+    ) -> None:
+        url = base_url or os.environ.get("SWISPER_MEMORY_URL") or DEFAULT_URL
+        key = api_key if api_key is not None else os.environ.get("SWISPER_MEMORY_API_KEY")
+        super().__init__(Transport(url, key or None, timeout, retries, pool_size, backoff, max_retry_after))
+        self.buffer_store = BufferStore(self._transport)
+        self.summary_store = SummaryStore(self._transport)
+
+    @property
+    def base_url(self) -> str:
+        return self._transport.base_url
+
+    def __repr__(self) -> str:
+        return f"MemoryManager(base_url={self.base_url!r})"
+
+    def __enter__(self) -> MemoryManager:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the idle connections; requests still running close theirs when they end."""
+        self._transport.close()
+
+    def add_message(self, session_id: str, message: Message) -> bool:
+        """Adds one message; True once it is stored (in PostgreSQL). A message without an ``id``
+        gets one (a UUID), so that a retry never stores it twice; the caller's dict is not changed."""
+        return self.buffer_store.add_message(session_id, message)
+
+    def add_messages(self, session_id: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
+        """Adds 1 to 1000 messages in order, in one request; returns where each landed:
+        ``[{"seq": 7, "duplicate": False}, ...]`` (``duplicate``: its id was stored before)."""
+        return self._add_many(session_id, messages)
+
+    def get_context(self, session_id: str, max_tokens: int | None = None, model: str | None = None) -> dict[str, Any]:
+        """buffer_messages, current_summary, buffer_info, total_tokens and message_count; with
+        ``max_tokens`` (and ``model``), also ``messages``: an OpenAI message list within the budget."""
+        return self._call("GET", session_id, "context", query={"max_tokens": max_tokens, "model": model})
+
+    def save_context(self, session_id: str, context: Any) -> bool:
+        """Saves the orchestrator's SwisperContext: a dict, or an object with ``to_dict()``."""
+        self._call("PUT", session_id, "swisper-context", payload=_encode(_as_dict(context), "context"))
+        return True
+
+    def load_context(self, session_id: str) -> dict[str, Any] | None:
+        """The SwisperContext last saved, or None."""
+        try:
+            return self._call("GET", session_id, "swisper-context")
+        except NotFoundError as error:
+            _unless_no_route(error)
+            return None
+
+    def set_session_config(self, session_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Sets some of the session's settings (summary_trigger_tokens, max_buffer_tokens, ...);
+        returns the whole config."""
+        payload = _encode(dict(config) if isinstance(config, Mapping) else config, "config")
+        return self._call("PUT", session_id, "config", payload=payload)
+
+    def get_session_config(self, session_id: str) -> dict[str, Any]:
+        """The session's whole config: its settings over the defaults."""
+        return self._call("GET", session_id, "config")
+
+    def get_memory_stats(self, session_id: str) -> dict[str, Any]:
+        """Buffer, summary, Redis, config and token-cache figures for the session."""
+        return self._call("GET", session_id, "stats")
+
+    def clear_session_memory(self, session_id: str) -> bool:
+        """Erases the session everywhere. True once it has no memory (also when it had none)."""
+        return self._delete(session_id)
+
+    def is_available(self) -> bool:
+        """True while the service can store writes (its ``/ready``). Never raises, never retries."""
+        try:
+            answer = self._transport.request("GET", "/ready", retries=0)
+        except Exception:
+            return False
+        return bool(isinstance(answer.body, dict) and answer.body.get("ready") is True)
