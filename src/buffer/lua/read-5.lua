@@ -13,17 +13,4 @@
 -- @include "includes/buffer.lua"
 
 if not proven_state(KEYS[1], KEYS[2], KEYS[3]) then return { "miss", epoch_token(KEYS[5]) } end
-local entries = {}
-if ARGV[1] == "all" then
-  entries = redis.call("LRANGE", KEYS[1], 0, -1)
-elseif tonumber(ARGV[1]) > 0 then
-  entries = redis.call("LRANGE", KEYS[1], -tonumber(ARGV[1]), -1)
-end
-return {
-  "ok",
-  redis.call("HGETALL", KEYS[2]),
-  redis.call("HGETALL", KEYS[3]),
-  redis.call("HGETALL", KEYS[4]),
-  entries,
-  redis.call("PTTL", KEYS[1]),
-}
+return context_reply(KEYS, ARGV[1])

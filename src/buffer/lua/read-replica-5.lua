@@ -17,17 +17,4 @@
 local state = proven_state(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
 if not state then return { "miss" } end
 if state.last_seq < tonumber(ARGV[3]) then return { "behind", state.last_seq } end
-local entries = {}
-if ARGV[1] == "all" then
-  entries = redis.call("LRANGE", KEYS[1], 0, -1)
-elseif tonumber(ARGV[1]) > 0 then
-  entries = redis.call("LRANGE", KEYS[1], -tonumber(ARGV[1]), -1)
-end
-return {
-  "ok",
-  redis.call("HGETALL", KEYS[2]),
-  redis.call("HGETALL", KEYS[3]),
-  redis.call("HGETALL", KEYS[4]),
-  entries,
-  redis.call("PTTL", KEYS[1]),
-}
+return context_reply(KEYS, ARGV[1])

@@ -1,7 +1,7 @@
 import { LuaScript } from "../../storage/lua-script.js";
 import type { RedisConnection } from "../../storage/redis-client.js";
 import type { SessionKeys } from "../keys.js";
-import type { ReadReply } from "./read.js";
+import { contextReply, type ReadReply } from "./read.js";
 
 const script = new LuaScript(new URL("./read-replica-5.lua", import.meta.url));
 
@@ -30,12 +30,5 @@ export async function readBufferOnReplica(
   const [status, items] = read.variant({ ok: 6, miss: 1, behind: 2 });
   if (status === "miss") return { status };
   if (status === "behind") return { status, lastSeq: read.integer(items[1], "last seq") };
-  return {
-    status,
-    meta: read.fields(items[1], "meta"),
-    config: read.fields(items[2], "config"),
-    summary: read.fields(items[3], "summary"),
-    entries: read.strings(items[4], "entries"),
-    pttlMs: read.integer(items[5], "pttl"),
-  };
+  return contextReply(read, items);
 }

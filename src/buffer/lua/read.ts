@@ -1,5 +1,6 @@
 import { LuaScript } from "../../storage/lua-script.js";
 import type { RedisConnection } from "../../storage/redis-client.js";
+import type { ReplyReader } from "../../storage/redis-reply.js";
 import type { SessionKeys } from "../keys.js";
 
 const script = new LuaScript(new URL("./read-5.lua", import.meta.url));
@@ -33,8 +34,13 @@ export async function readBuffer(
   );
   const [status, items] = read.variant({ ok: 6, miss: 2 });
   if (status === "miss") return { status, epoch: read.string(items[1], "epoch") };
+  return contextReply(read, items);
+}
+
+/** The "ok" reply both read scripts give (`context_reply` in includes/buffer.lua). */
+export function contextReply(read: ReplyReader, items: unknown[]): Extract<ReadReply, { status: "ok" }> {
   return {
-    status,
+    status: "ok",
     meta: read.fields(items[1], "meta"),
     config: read.fields(items[2], "config"),
     summary: read.fields(items[3], "summary"),

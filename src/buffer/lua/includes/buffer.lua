@@ -123,3 +123,22 @@ local function epoch_token(epoch_key)
   end
   return token
 end
+
+-- The "ok" reply of the read scripts: the meta, config and summary hashes (flat), the newest
+-- `newest` entries ("all", or a number; 0 for none) and the buffer's PTTL. KEYS as read-5.lua's.
+local function context_reply(keys, newest)
+  local entries = {}
+  if newest == "all" then
+    entries = redis.call("LRANGE", keys[1], 0, -1)
+  elseif tonumber(newest) > 0 then
+    entries = redis.call("LRANGE", keys[1], -tonumber(newest), -1)
+  end
+  return {
+    "ok",
+    redis.call("HGETALL", keys[2]),
+    redis.call("HGETALL", keys[3]),
+    redis.call("HGETALL", keys[4]),
+    entries,
+    redis.call("PTTL", keys[1]),
+  }
+end
