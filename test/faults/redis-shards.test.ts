@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sessionTag } from "../../src/buffer/keys.js";
+import { connectRedisFromEnv } from "../../src/manager/connections.js";
 import type { MemoryManager } from "../../src/manager/memory-manager.js";
 import { CircuitState } from "../../src/resilience/index.js";
+import { createMemoryService } from "../../src/service/index.js";
 import { connectRedis } from "../../src/storage/redis-client.js";
 import { rendezvousShard } from "../../src/storage/redis-shards.js";
 import { RedisServerProcess } from "../support/processes.js";
@@ -12,6 +14,11 @@ import { differencesFromSystemOfRecord } from "./support/invariants.js";
 // sends only its own sessions to PostgreSQL; the shard list changes in both directions, moving
 // about 1/N of the sessions each time; and a session that moves back to a shard still holding its
 // old keys is never served from them. Every context ends equal to the system of record's.
+
+interface HealthBody {
+  status: string;
+  components: Record<string, { status: string }>;
+}
 
 const name = (server: RedisServerProcess) => `127.0.0.1:${server.port}`;
 const homeOf = (session: string, shards: RedisServerProcess[]) =>
@@ -78,6 +85,46 @@ describe("Redis shards (REDIS_URLS)", () => {
     await until(() => breakerOf(memory, victim)?.state === CircuitState.CLOSED, "the shard's breaker closes");
     await write(memory, sessions, "after");
     expect(await differencesFromSystemOfRecord(memory, servers.postgres.url, sessions)).toEqual([]);
+  });
+
+  it("serves over HTTP as `serve` wires it: one /health entry per shard, and a dead one degraded", async () => {
+    const env = { REDIS_URLS: shards.map((shard) => shard.url).join(",") };
+    const redis = await connectRedisFromEnv(env);
+    if (!redis) throw new Error("REDIS_URLS named no connection");
+    const memory = await servers.openManager({ redis, keyPrefix: "http" });
+    let killed: RedisServerProcess | undefined;
+    const app = await createMemoryService({ memory, redis, keyPrefix: "http", rateLimitPerMinute: 10 });
+    try {
+      const post = await app.inject({
+        method: "POST",
+        url: "/v1/sessions/http-1/messages",
+        payload: { role: "user", content: "hello" },
+      });
+      expect(post.statusCode).toBe(201);
+      const up = (await app.inject({ method: "GET", url: "/health" })).json() as HealthBody;
+      expect(
+        Object.keys(up.components)
+          .filter((name) => name.startsWith("redis"))
+          .sort(),
+      ).toEqual(shards.map((shard) => `redis:${name(shard)}`).sort());
+      expect(up.status).toBe("up");
+      const victim = shards[2] as RedisServerProcess;
+      killed = victim;
+      await victim.kill();
+      // Its PING fails at once (degraded); its breaker opens (down) once its sessions' commands fail.
+      await until(async () => {
+        const report = (await app.inject({ method: "GET", url: "/health" })).json() as HealthBody;
+        return report.components[`redis:${name(victim)}`]?.status !== "up";
+      }, "/health reports the dead shard");
+      const down = (await app.inject({ method: "GET", url: "/health" })).json() as HealthBody;
+      expect(down.status).toBe("degraded");
+      expect(down.components[`redis:${name(shards[0] as RedisServerProcess)}`]?.status).toBe("up");
+    } finally {
+      await killed?.restart();
+      await app.close();
+      await memory.close();
+      await redis.close();
+    }
   });
 
   it("moves about 1/N of the sessions when the list changes, and never serves a moved-back session's old keys", async () => {
