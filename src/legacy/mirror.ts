@@ -70,7 +70,11 @@ WITH lease AS (
 SELECT o.id::text AS id, o.kind, o.payload FROM memory_legacy_outbox o
 WHERE o.session_id = $1 AND EXISTS (SELECT 1 FROM lease)
 -- Ordered by the bigint column: the text alias would sort "10" before "9".
-ORDER BY o.id LIMIT $4`;
+ORDER BY o.id LIMIT $4
+-- The rows are read in the snapshot taken before the INSERT waited for a lease the previous
+-- holder was releasing; FOR UPDATE reads them again after that wait, so the entries it applied
+-- and deleted meanwhile are skipped, not applied twice.
+FOR UPDATE OF o`;
 
 /** Deletes the applied entries and, when the drain is done, gives the lease back. */
 const SETTLE_SQL = `

@@ -95,27 +95,35 @@ describe.skipIf(!inject("postgresAvailable"))(
       expect(contents(await legacy.readHistory(session))).toEqual(sent);
     });
 
-    it("two instances draining one session's queue apply each write once, in order", async () => {
-      const session = "full-two-instances";
-      // Slow retry passes: the test drives both drains itself, at the same moment.
-      const first = await openService("full", 60_000);
-      const second = await openService("full", 60_000);
-      await cluster.stopServer();
-      const sent: string[] = [];
-      for (let index = 0; index < 250; index++) {
-        const content = `queued ${index}`;
-        sent.push(content);
-        await post(index % 2 === 0 ? first : second, session, content);
-      }
-      await cluster.restart();
-      const mirrors = [first, second].map((service) => service.memory.legacyMigration?.mirror);
-      await Promise.all(mirrors.map((mirror) => mirror?.retryQueued()));
-      await Promise.all(mirrors.map((mirror) => mirror?.retryQueued()));
-      await waitUntil(
-        "the retry queue is empty",
-        async () => (await first.memory.legacyQueueDepth())?.total === 0,
-      );
-      expect(contents(await legacy.readHistory(session))).toEqual(sent);
-    });
+    it.each([1, 5])(
+      "two instances draining the queues of %i session(s) at once apply each write once, in order",
+      async (count) => {
+        const sessions = Array.from({ length: count }, (_, index) => `full-two-instances-${count}-${index}`);
+        // Slow retry passes: the test drives both drains itself, at the same moments.
+        const first = await openService("full", 60_000);
+        const second = await openService("full", 60_000);
+        await cluster.stopServer();
+        const sent = new Map<string, string[]>(sessions.map((session) => [session, []]));
+        for (let index = 0; index < 250 * count; index++) {
+          const session = sessions[index % sessions.length] as string;
+          const content = `queued ${index}`;
+          sent.get(session)?.push(content);
+          await post(index % 2 === 0 ? first : second, session, content);
+        }
+        await cluster.restart();
+        const mirrors = [first, second].map((service) => service.memory.legacyMigration?.mirror);
+        // Both instances drain every session at the same moments: leases change hands page by page.
+        for (let pass = 0; pass < 3; pass++) {
+          await Promise.all(mirrors.map((mirror) => mirror?.retryQueued()));
+        }
+        await waitUntil(
+          "the retry queue is empty",
+          async () => (await first.memory.legacyQueueDepth())?.total === 0,
+        );
+        for (const session of sessions) {
+          expect(contents(await legacy.readHistory(session)), session).toEqual(sent.get(session));
+        }
+      },
+    );
   },
 );
