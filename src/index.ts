@@ -12,13 +12,16 @@ export {
 } from "./manager/create-memory-manager.js";
 export {
   type ContextOptions,
+  type ListSessionsOptions,
   type MemoryContext,
   MemoryManager,
   type MemoryStats,
   type RedisStats,
+  type SessionPage,
 } from "./manager/memory-manager.js";
 export { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./manager/session-config.js";
 export * from "./resilience/index.js";
+export type { SessionListItem } from "./schemas/session-listing.js";
 export type { Database } from "./storage/database.js";
 export { PgliteDatabase, PostgresDatabase } from "./storage/database.js";
 export { type MigrationResult, type MigrationRun, migrate } from "./storage/migrator.js";

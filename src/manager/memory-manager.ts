@@ -27,7 +27,13 @@ export type { RedisStats } from "../storage/redis-stats.js";
 import { type ContextOptions, ContextOptionsSchema } from "../schemas/context-options.js";
 import { parseOrThrow } from "../schemas/issues.js";
 import type { MemoryContext } from "../schemas/memory-context.js";
+import {
+  type ListSessionsOptions,
+  ListSessionsOptionsSchema,
+  type SessionPage,
+} from "../schemas/session-listing.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
+import type { SessionCatalog } from "../sessions/catalog.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisStats, readRedisStats } from "../storage/redis-stats.js";
@@ -47,7 +53,7 @@ import {
 } from "./session-config.js";
 import type { SummarizationScheduler } from "./summarization-scheduler.js";
 
-export type { ContextOptions, MemoryContext };
+export type { ContextOptions, ListSessionsOptions, MemoryContext, SessionPage };
 
 /** spec: `get_memory_stats`. */
 export interface MemoryStats {
@@ -85,6 +91,8 @@ export interface ManagerResources {
   summaryStore: SummaryStore;
   configs: SessionConfigRecords;
   records: SessionRecords;
+  /** The sessions as data: listing. */
+  sessions: SessionCatalog;
   defaults: Readonly<SessionConfig>;
   /** Largest serialized SwisperContext accepted, in bytes. */
   maxContextBytes: number;
@@ -324,6 +332,17 @@ export class MemoryManager {
     }
     await this.#mirror(ref.sessionId, { kind: "erase" });
     return true;
+  }
+
+  /**
+   * One page of the tenant's sessions (a keyset page: `next_cursor` continues it, null on the last
+   * page). `created_desc` pages never skip or repeat a session while writes go on; in
+   * `updated_desc` order none repeats, and one updated after the listing began moves to the front
+   * (a later listing sees it). A session is listed from its first message on.
+   */
+  async listSessions(options: ListSessionsOptions = {}): Promise<SessionPage> {
+    const checked = parseOrThrow(ListSessionsOptionsSchema, options, "", "options");
+    return this.#resources.sessions.list(this.tenant, checked);
   }
 
   /**

@@ -16,7 +16,8 @@ export type ReadOperation =
   | "stats"
   | "summaries"
   | "swisper_context"
-  | "exists";
+  | "exists"
+  | "list_sessions";
 export type WriteOperation =
   | "add_messages"
   | "set_config"

@@ -12,6 +12,7 @@ import { strictObjectErrors } from "../schemas/issues.js";
 import { BufferInfoSchema, MemoryContextSchema } from "../schemas/memory-context.js";
 import { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema } from "../schemas/message.js";
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
+import { ListSessionsQuerySchema, SessionPageSchema } from "../schemas/session-listing.js";
 import { NewSummarySchema, SummaryRecordSchema } from "../schemas/summary.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 
@@ -19,11 +20,13 @@ export {
   BufferInfoSchema,
   ChatMessageSchema,
   ContextQuerySchema,
+  ListSessionsQuerySchema,
   MemoryContextSchema,
   MessageBatchSchema,
   NewSummarySchema,
   SessionConfigPatchSchema,
   SessionConfigSchema,
+  SessionPageSchema,
   StoredMessageSchema,
   SummaryRecordSchema,
   SwisperContextSchema,

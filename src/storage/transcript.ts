@@ -147,14 +147,29 @@ fresh AS (
          row_number() OVER (PARTITION BY input.tenant, input.session_id ORDER BY input.ord) AS position
   FROM input WHERE input.ord NOT IN (SELECT ord FROM existing)
 ),
+user_texts AS (
+  SELECT fresh.tenant, fresh.session_id, fresh.ord,
+         memory_one_line(memory_message_text(fresh.message::json)) AS text
+  FROM fresh WHERE fresh.message::json ->> 'role' = 'user'
+),
 counts AS (
-  SELECT tenant, session_id, count(*) AS n FROM fresh GROUP BY tenant, session_id
+  -- With what the session listing shows of the batch: its first and its newest user text.
+  SELECT fresh.tenant, fresh.session_id, count(*) AS n,
+         (SELECT u.text FROM user_texts u WHERE u.tenant = fresh.tenant AND u.session_id = fresh.session_id
+            AND u.text IS NOT NULL ORDER BY u.ord LIMIT 1) AS first_user_text,
+         (SELECT u.text FROM user_texts u WHERE u.tenant = fresh.tenant AND u.session_id = fresh.session_id
+            AND u.text IS NOT NULL ORDER BY u.ord DESC LIMIT 1) AS last_user_text
+  FROM fresh GROUP BY fresh.tenant, fresh.session_id
 ),
 block AS (
-  INSERT INTO memory_sessions AS s (tenant, session_id, next_seq)
-  SELECT tenant, session_id, 1 + n FROM counts ORDER BY tenant, session_id
+  -- The session row the append locks anyway also keeps what the listing shows (migration 009).
+  INSERT INTO memory_sessions AS s (tenant, session_id, next_seq, default_title, last_user_message)
+  SELECT tenant, session_id, 1 + n, memory_cut_words(first_user_text, 64), left(last_user_text, 48)
+  FROM counts ORDER BY tenant, session_id
   ON CONFLICT (tenant, session_id)
-  DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now()
+  DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now(),
+    default_title = coalesce(s.default_title, excluded.default_title),
+    last_user_message = coalesce(excluded.last_user_message, s.last_user_message)
   RETURNING s.tenant, s.session_id, s.next_seq, s.generation
 ),
 placed AS (

@@ -64,6 +64,7 @@ interface Scenario {
 
 /** Every /v1 operation once, for the answers every one of them gives alike (429, 503). */
 const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
+  { method: "GET", url: "/v1/sessions" },
   { method: "POST", url: v1(LIVE, "messages"), body: { role: "user", content: "hi" } },
   { method: "GET", url: v1(LIVE, "context") },
   { method: "GET", url: v1(LIVE, "buffer") },
@@ -149,6 +150,14 @@ const MAIN: Scenario[] = [
     body: { role: "user", content: "A bag?", id: "m-1" },
     status: 200,
   },
+  // The listing: a page, bad queries, no key, a bug.
+  { method: "GET", url: "/v1/sessions?order=created_desc&limit=1", status: 200 },
+  { method: "GET", url: "/v1/sessions", status: 200 },
+  { method: "GET", url: "/v1/sessions?limit=0", status: 400 },
+  { method: "GET", url: "/v1/sessions?cursor=not-a-cursor", status: 400 },
+  { method: "GET", url: "/v1/sessions?order=oldest", status: 400 },
+  { method: "GET", url: "/v1/sessions", anonymous: true, status: 401 },
+  { method: "GET", url: "/v1/sessions", fault: failRead, status: 500 },
   ...reads("context"),
   { method: "GET", url: `${v1(LIVE, "context")}?max_tokens=200&model=gpt-4o`, status: 200 },
   { method: "GET", url: `${v1(LIVE, "context")}?max_tokens=0`, status: 400 },

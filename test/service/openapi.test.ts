@@ -36,6 +36,7 @@ afterAll(async () => {
 });
 
 const V1_OPERATIONS = [
+  "GET /v1/sessions",
   "POST /v1/sessions/{session_id}/messages",
   "GET /v1/sessions/{session_id}/context",
   "GET /v1/sessions/{session_id}/buffer",

@@ -5,6 +5,7 @@ import { contextRoutes } from "./context.js";
 import { deleteRoute } from "./delete-route.js";
 import { legacyRoutes } from "./legacy.js";
 import { messagesRoutes } from "./messages.js";
+import { sessionListRoutes } from "./session-list.js";
 import { type SessionRoutesOptions, type SessionScope, sessionScope } from "./session-scope.js";
 import { statsRoutes } from "./stats.js";
 import { summariesRoutes } from "./summaries.js";
@@ -16,6 +17,7 @@ import { swisperContextRoutes } from "./swisper-context.js";
  */
 export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOptions): void {
   const scope = sessionScope(app, options);
+  sessionListRoutes(scope);
   messagesRoutes(scope);
   contextRoutes(scope);
   bufferRoutes(scope);

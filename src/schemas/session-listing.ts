@@ -1,0 +1,96 @@
+/**
+ * The options of a session listing (`listSessions`, `GET /v1/sessions`) and its answer. The
+ * library takes numbers; the HTTP query takes the same keys as text.
+ */
+import { z } from "zod";
+import { count, printableId } from "./ids.js";
+import { strictObjectErrors } from "./issues.js";
+
+const LIMIT_RULE = { error: "must be an integer from 1 to 100" };
+const CURSOR_RULE = { error: "must be the next_cursor of an earlier page" };
+const SINCE_RULE = { error: "must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z" };
+const ORDER_RULE = { error: 'must be "updated_desc" or "created_desc"' };
+
+export const SESSION_ORDERS = ["updated_desc", "created_desc"] as const;
+export type SessionOrder = (typeof SESSION_ORDERS)[number];
+
+/** A user id: 1-256 printable characters, as session ids. */
+export const UserIdSchema = printableId().meta({
+  description: "1-256 printable characters: the application's id of the user",
+  examples: ["user_42"],
+});
+
+/** The fields, with numbers made by `number` (z.number, or z.coerce.number for a query). */
+function listingFields<N extends z.ZodNumber | z.ZodCoercedNumber>(number: (rule: { error: string }) => N) {
+  return {
+    cursor: z
+      .string(CURSOR_RULE)
+      .min(1, CURSOR_RULE)
+      .max(2048, CURSOR_RULE)
+      .optional()
+      .meta({ description: "The `next_cursor` of the previous page (absent: the first page)" }),
+    limit: number(LIMIT_RULE)
+      .int(LIMIT_RULE)
+      .min(1, LIMIT_RULE)
+      .max(100, LIMIT_RULE)
+      .default(20)
+      .meta({ description: "Sessions per page (1-100, default 20)" }),
+    updated_since: z.iso
+      .datetime({ offset: true, error: SINCE_RULE.error })
+      .optional()
+      .meta({
+        description: "Only sessions updated at or after this instant",
+        examples: ["2026-01-31T12:00:00Z"],
+      }),
+    user_id: UserIdSchema.optional().meta({ description: "Only this user's sessions" }),
+    order: z.enum(SESSION_ORDERS, ORDER_RULE).default("updated_desc").meta({
+      description:
+        "updated_desc (default): most recently updated first; created_desc: newest first, stable while writes go on",
+    }),
+  };
+}
+
+/** The library's options; other keys are left alone. */
+export const ListSessionsOptionsSchema = z.object(
+  listingFields((rule) => z.number(rule)),
+  { error: "must be an object" },
+);
+
+/** The options of a session listing. */
+export type ListSessionsOptions = z.input<typeof ListSessionsOptionsSchema>;
+
+/** The same options in a query string: text turned into numbers, unknown keys refused. */
+export const ListSessionsQuerySchema = z.strictObject(
+  listingFields((rule) => z.coerce.number(rule)),
+  strictObjectErrors(),
+);
+
+export const SessionSummarySchema = z
+  .object({
+    session_id: z.string(),
+    title: z
+      .string()
+      .nullable()
+      .describe(
+        "The title set with updateSession, else the first user message cut at a word boundary to 64 characters; null before any",
+      ),
+    user_id: z.string().nullable(),
+    message_count: count().describe("Messages in the whole transcript (summarized ones included)"),
+    last_user_message: z.string().nullable().describe("The newest user message, cut at 48 characters"),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime().describe("When the last message was written"),
+    has_summary: z.boolean(),
+    has_context: z.boolean().describe("Whether a SwisperContext is saved"),
+  })
+  .meta({ id: "SessionListItem" });
+
+export type SessionListItem = z.infer<typeof SessionSummarySchema>;
+
+export const SessionPageSchema = z
+  .object({
+    sessions: z.array(SessionSummarySchema),
+    next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page"),
+  })
+  .meta({ id: "SessionPage" });
+
+export type SessionPage = z.infer<typeof SessionPageSchema>;

@@ -1,0 +1,144 @@
+import { ValidationError } from "../errors.js";
+import type { SessionListItem, SessionOrder, SessionPage } from "../schemas/session-listing.js";
+import type { Database } from "../storage/database.js";
+
+/** A listing's validated options (see ListSessionsOptionsSchema). */
+export interface ListingQuery {
+  cursor?: string | undefined;
+  limit: number;
+  updated_since?: string | undefined;
+  user_id?: string | undefined;
+  order: SessionOrder;
+}
+
+/** Where a page ended: the last session's sort key, with its order. */
+interface CursorPosition {
+  order: SessionOrder;
+  /** The sort timestamp, to the microsecond, UTC (`2026-01-31T12:00:00.123456Z`). */
+  at: string;
+  sessionId: string;
+}
+
+/** The sort column of each order (fixed names: never caller input in the SQL). */
+const SORT_COLUMN: Record<SessionOrder, "updated_at" | "created_at"> = {
+  updated_desc: "updated_at",
+  created_desc: "created_at",
+};
+const ORDER_CODE: Record<SessionOrder, string> = { updated_desc: "u", created_desc: "c" };
+const MICROSECOND_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+interface ListingRow {
+  session_id: string;
+  title: string | null;
+  user_id: string | null;
+  message_count: string | number;
+  last_user_message: string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  sort_at: string;
+  has_summary: boolean;
+  has_context: boolean;
+}
+
+/** The sessions of each tenant, as data: listing. */
+export class SessionCatalog {
+  readonly #db: Database;
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  /**
+   * One page of the tenant's sessions, newest first by the order's timestamp, then by session id:
+   * a keyset page, read from one index whatever the number of sessions.
+   */
+  async list(tenant: string, query: ListingQuery): Promise<SessionPage> {
+    const column = SORT_COLUMN[query.order];
+    const params: unknown[] = [tenant];
+    const where = ["s.tenant = $1"];
+    if (query.cursor !== undefined) {
+      const position = decodeCursor(query.cursor, query.order);
+      params.push(position.at, position.sessionId);
+      where.push(
+        `(s.${column}, s.session_id) < ($${params.length - 1}::timestamptz, $${params.length}::text)`,
+      );
+    }
+    if (query.updated_since !== undefined) {
+      params.push(query.updated_since);
+      where.push(`s.updated_at >= $${params.length}::timestamptz`);
+    }
+    if (query.user_id !== undefined) {
+      params.push(query.user_id);
+      where.push(`s.user_id = $${params.length}`);
+    }
+    // One more than the page: whether there is a next page, without a count.
+    params.push(query.limit + 1);
+    const { rows } = await this.#db.query<ListingRow>(
+      `SELECT s.session_id, coalesce(s.title, s.default_title) AS title, s.user_id,
+              s.next_seq - 1 AS message_count, s.last_user_message, s.created_at, s.updated_at,
+              to_char(s.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sort_at,
+              EXISTS (SELECT 1 FROM memory_summaries m
+                      WHERE m.tenant = s.tenant AND m.session_id = s.session_id) AS has_summary,
+              EXISTS (SELECT 1 FROM memory_context_snapshots c
+                      WHERE c.tenant = s.tenant AND c.session_id = s.session_id) AS has_context
+       FROM memory_sessions s
+       WHERE ${where.join(" AND ")}
+       ORDER BY s.${column} DESC, s.session_id DESC
+       LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      sessions: page.map(toListItem),
+      next_cursor:
+        rows.length > query.limit && last
+          ? encodeCursor({ order: query.order, at: last.sort_at, sessionId: last.session_id })
+          : null,
+    };
+  }
+}
+
+function toListItem(row: ListingRow): SessionListItem {
+  return {
+    session_id: row.session_id,
+    title: row.title,
+    user_id: row.user_id,
+    message_count: Number(row.message_count),
+    last_user_message: row.last_user_message,
+    created_at: new Date(row.created_at).toISOString(),
+    updated_at: new Date(row.updated_at).toISOString(),
+    has_summary: row.has_summary,
+    has_context: row.has_context,
+  };
+}
+
+/** Opaque to callers: base64url of a small JSON array (order, timestamp, session id). */
+function encodeCursor(position: CursorPosition): string {
+  const json = JSON.stringify([ORDER_CODE[position.order], position.at, position.sessionId]);
+  return Buffer.from(json, "utf8").toString("base64url");
+}
+
+/** The position a cursor names; a ValidationError (`cursor`) for anything this listing did not give. */
+function decodeCursor(cursor: string, order: SessionOrder): CursorPosition {
+  const invalid = (why: string) => new ValidationError("cursor", `is not a cursor of this listing (${why})`);
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid("not base64url");
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalid("not a cursor");
+  }
+  if (
+    !Array.isArray(decoded) ||
+    decoded.length !== 3 ||
+    typeof decoded[0] !== "string" ||
+    typeof decoded[1] !== "string" ||
+    typeof decoded[2] !== "string" ||
+    !MICROSECOND_UTC.test(decoded[1]) ||
+    Number.isNaN(Date.parse(decoded[1]))
+  ) {
+    throw invalid("not a cursor");
+  }
+  if (decoded[0] !== ORDER_CODE[order]) throw invalid(`it was given for another order than ${order}`);
+  return { order, at: decoded[1], sessionId: decoded[2] };
+}
