@@ -1,5 +1,5 @@
 import type { ListSessionsOptions, SessionPage } from "../manager/memory-manager.js";
-import { SESSION_ORDERS, type SessionOrder } from "../schemas/session-listing.js";
+import { SESSION_ORDERS, type SessionOrder } from "../schemas/sessions.js";
 import {
   type Command,
   integerOption,

@@ -30,8 +30,16 @@ import type { MemoryContext } from "../schemas/memory-context.js";
 import {
   type ListSessionsOptions,
   ListSessionsOptionsSchema,
+  METADATA_MAX_BYTES,
+  type SessionInfo,
   type SessionPage,
-} from "../schemas/session-listing.js";
+  type SessionPatch,
+  SessionPatchSchema,
+  type TranscriptOptions,
+  TranscriptOptionsSchema,
+  type TranscriptPage,
+  UserIdSchema,
+} from "../schemas/sessions.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 import type { SessionCatalog } from "../sessions/catalog.js";
 import type { Database } from "../storage/database.js";
@@ -53,7 +61,25 @@ import {
 } from "./session-config.js";
 import type { SummarizationScheduler } from "./summarization-scheduler.js";
 
-export type { ContextOptions, ListSessionsOptions, MemoryContext, SessionPage };
+export type {
+  ContextOptions,
+  ListSessionsOptions,
+  MemoryContext,
+  SessionInfo,
+  SessionPage,
+  SessionPatch,
+  TranscriptOptions,
+  TranscriptPage,
+};
+
+/** Options of a write. */
+export interface AddMessagesOptions {
+  /**
+   * The session's user: recorded on the session when it has none yet (to change it, use
+   * updateSession). Not recorded for a write held in the Redis outbox while PostgreSQL is away.
+   */
+  user_id?: string;
+}
 
 /** spec: `get_memory_stats`. */
 export interface MemoryStats {
@@ -169,12 +195,19 @@ export class MemoryManager {
   async addMessages(
     sessionId: string,
     messages: ChatMessage | readonly ChatMessage[],
+    options: AddMessagesOptions = {},
   ): Promise<AppendedSeq[]> {
-    return this.#append(sessionId, messages);
+    return this.#append(sessionId, messages, options);
   }
 
-  async #append(sessionId: string, messages: ChatMessage | readonly ChatMessage[]): Promise<AppendedSeq[]> {
-    const outcome = await this.bufferStore.addMessages(sessionId, messages);
+  async #append(
+    sessionId: string,
+    messages: ChatMessage | readonly ChatMessage[],
+    options: AddMessagesOptions = {},
+  ): Promise<AppendedSeq[]> {
+    const userId =
+      options.user_id === undefined ? undefined : parseOrThrow(UserIdSchema, options.user_id, "user_id");
+    const outcome = await this.bufferStore.addMessages(sessionId, messages, userId);
     const scheduler = this.#resources.scheduler;
     const ref = { tenant: this.tenant, sessionId };
     if (
@@ -343,6 +376,47 @@ export class MemoryManager {
   async listSessions(options: ListSessionsOptions = {}): Promise<SessionPage> {
     const checked = parseOrThrow(ListSessionsOptionsSchema, options, "", "options");
     return this.#resources.sessions.list(this.tenant, checked);
+  }
+
+  /**
+   * The session's whole transcript, a page at a time: the messages after `after_seq` (default
+   * 0), in seq order, at most `limit` (1-1000, default 100), each with its seq, tokens and
+   * `summarized` (the current summary covers it). `next_after_seq` continues; null on the last page.
+   */
+  async getTranscript(sessionId: string, options: TranscriptOptions = {}): Promise<TranscriptPage> {
+    const ref = this.#ref(sessionId);
+    const { after_seq: afterSeq, limit } = parseOrThrow(TranscriptOptionsSchema, options, "", "options");
+    return this.#resources.sessions.transcript(this.tenant, ref.sessionId, afterSeq, limit);
+  }
+
+  /** The session's record (what the listing shows) and metadata; null before its first message. */
+  async getSession(sessionId: string): Promise<SessionInfo | null> {
+    return this.#resources.sessions.get(this.tenant, this.#ref(sessionId).sessionId);
+  }
+
+  /**
+   * Sets the session's `title` (null: back to the default), `user_id` (null: none) and
+   * `metadata` (a JSON object of at most 16 KiB, replacing the stored one); keys left out keep
+   * their values. Returns the session, or null when it has no record (no message yet).
+   */
+  async updateSession(sessionId: string, patch: SessionPatch): Promise<SessionInfo | null> {
+    const ref = this.#ref(sessionId);
+    const { metadata, ...rest } = parseOrThrow(SessionPatchSchema, patch, "", "patch");
+    let metadataJson: string | undefined;
+    if (metadata !== undefined) {
+      try {
+        metadataJson = JSON.stringify(metadata);
+      } catch {
+        throw new ValidationError("metadata", "must be representable as JSON (no BigInt, no cycles)");
+      }
+      if (Buffer.byteLength(metadataJson, "utf8") > METADATA_MAX_BYTES) {
+        throw new ValidationError("metadata", `is larger than ${METADATA_MAX_BYTES} bytes as JSON`);
+      }
+      // PostgreSQL's jsonb cannot hold the NUL character.
+      if (/(?<!\\)(?:\\\\)*\\u0000/.test(metadataJson))
+        throw new ValidationError("metadata", "must not contain \\u0000");
+    }
+    return this.#resources.sessions.update(this.tenant, ref.sessionId, rest, metadataJson);
   }
 
   /**

@@ -17,7 +17,9 @@ export type ReadOperation =
   | "summaries"
   | "swisper_context"
   | "exists"
-  | "list_sessions";
+  | "list_sessions"
+  | "session"
+  | "transcript";
 export type WriteOperation =
   | "add_messages"
   | "set_config"
@@ -25,7 +27,8 @@ export type WriteOperation =
   | "clear"
   | "clear_buffer"
   | "add_summary"
-  | "clear_summaries";
+  | "clear_summaries"
+  | "update_session";
 
 /** Figures read when Prometheus scrapes, not on the request path. */
 export interface ScrapeSources {

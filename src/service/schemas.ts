@@ -12,7 +12,15 @@ import { strictObjectErrors } from "../schemas/issues.js";
 import { BufferInfoSchema, MemoryContextSchema } from "../schemas/memory-context.js";
 import { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema } from "../schemas/message.js";
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
-import { ListSessionsQuerySchema, SessionPageSchema } from "../schemas/session-listing.js";
+import {
+  ListSessionsQuerySchema,
+  SessionInfoSchema,
+  SessionPageSchema,
+  SessionPatchSchema,
+  TranscriptPageSchema,
+  TranscriptQuerySchema,
+  UserIdSchema,
+} from "../schemas/sessions.js";
 import { NewSummarySchema, SummaryRecordSchema } from "../schemas/summary.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 
@@ -26,13 +34,26 @@ export {
   NewSummarySchema,
   SessionConfigPatchSchema,
   SessionConfigSchema,
+  SessionInfoSchema,
   SessionPageSchema,
+  SessionPatchSchema,
   StoredMessageSchema,
   SummaryRecordSchema,
   SwisperContextSchema,
+  TranscriptPageSchema,
+  TranscriptQuerySchema,
 };
 
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);
+
+export const AddMessagesQuerySchema = z.strictObject(
+  {
+    user_id: UserIdSchema.optional().describe(
+      "The session's user, recorded when the session has none yet (change it with PATCH)",
+    ),
+  },
+  strictObjectErrors(),
+);
 
 export const AppendResultSchema = z
   .object({

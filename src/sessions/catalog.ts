@@ -1,6 +1,14 @@
 import { ValidationError } from "../errors.js";
-import type { SessionListItem, SessionOrder, SessionPage } from "../schemas/session-listing.js";
+import type {
+  SessionInfo,
+  SessionListItem,
+  SessionOrder,
+  SessionPage,
+  SessionPatch,
+  TranscriptPage,
+} from "../schemas/sessions.js";
 import type { Database } from "../storage/database.js";
+import { type MessageRow, toStoredMessage } from "../storage/transcript.js";
 
 /** A listing's validated options (see ListSessionsOptionsSchema). */
 export interface ListingQuery {
@@ -27,7 +35,15 @@ const SORT_COLUMN: Record<SessionOrder, "updated_at" | "created_at"> = {
 const ORDER_CODE: Record<SessionOrder, string> = { updated_desc: "u", created_desc: "c" };
 const MICROSECOND_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
-interface ListingRow {
+/** What a listing shows of a session (`s`: its memory_sessions row). */
+const ITEM_COLUMNS = `s.session_id, coalesce(s.title, s.default_title) AS title, s.user_id,
+  s.next_seq - 1 AS message_count, s.last_user_message, s.created_at, s.updated_at,
+  EXISTS (SELECT 1 FROM memory_summaries m
+          WHERE m.tenant = s.tenant AND m.session_id = s.session_id) AS has_summary,
+  EXISTS (SELECT 1 FROM memory_context_snapshots c
+          WHERE c.tenant = s.tenant AND c.session_id = s.session_id) AS has_context`;
+
+interface ItemRow {
   session_id: string;
   title: string | null;
   user_id: string | null;
@@ -35,9 +51,16 @@ interface ListingRow {
   last_user_message: string | null;
   created_at: Date | string;
   updated_at: Date | string;
-  sort_at: string;
   has_summary: boolean;
   has_context: boolean;
+}
+
+interface ListingRow extends ItemRow {
+  sort_at: string;
+}
+
+interface SessionRow extends ItemRow {
+  metadata: Record<string, unknown> | string;
 }
 
 /** The sessions of each tenant, as data: listing. */
@@ -73,13 +96,8 @@ export class SessionCatalog {
     // One more than the page: whether there is a next page, without a count.
     params.push(query.limit + 1);
     const { rows } = await this.#db.query<ListingRow>(
-      `SELECT s.session_id, coalesce(s.title, s.default_title) AS title, s.user_id,
-              s.next_seq - 1 AS message_count, s.last_user_message, s.created_at, s.updated_at,
-              to_char(s.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sort_at,
-              EXISTS (SELECT 1 FROM memory_summaries m
-                      WHERE m.tenant = s.tenant AND m.session_id = s.session_id) AS has_summary,
-              EXISTS (SELECT 1 FROM memory_context_snapshots c
-                      WHERE c.tenant = s.tenant AND c.session_id = s.session_id) AS has_context
+      `SELECT ${ITEM_COLUMNS},
+              to_char(s.${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sort_at
        FROM memory_sessions s
        WHERE ${where.join(" AND ")}
        ORDER BY s.${column} DESC, s.session_id DESC
@@ -96,9 +114,94 @@ export class SessionCatalog {
           : null,
     };
   }
+
+  /**
+   * The session's messages after `afterSeq`, in seq order, at most `limit`, each marked
+   * `summarized` when the current summary covers it: every message ever written, summarized ones
+   * included. One statement, so one snapshot of messages and summary.
+   */
+  async transcript(
+    tenant: string,
+    sessionId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<TranscriptPage> {
+    const { rows } = await this.#db.query<MessageRow & { summarized: boolean }>(
+      `WITH covered AS (
+         SELECT coalesce((SELECT last_seq FROM memory_summaries WHERE tenant = $1 AND session_id = $2
+                          ORDER BY version DESC LIMIT 1), 0) AS seq
+       )
+       SELECT m.seq, m.message, m.tokens, m.tokens_estimated, m.seq <= covered.seq AS summarized
+       FROM memory_messages m CROSS JOIN covered
+       WHERE m.tenant = $1 AND m.session_id = $2 AND m.seq > $3
+       ORDER BY m.seq LIMIT $4`,
+      [tenant, sessionId, afterSeq, limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    const messages = page.map((row) => ({ ...toStoredMessage(row), summarized: row.summarized }));
+    const last = messages.at(-1);
+    return {
+      session_id: sessionId,
+      messages,
+      next_after_seq: rows.length > limit && last ? last.seq : null,
+    };
+  }
+
+  /** The session's record and metadata; null when it has none (no message was ever written). */
+  get(tenant: string, sessionId: string): Promise<SessionInfo | null> {
+    return readSession(this.#db, tenant, sessionId);
+  }
+
+  /**
+   * Sets the keys the patch gives (null clears a title or user; `metadataJson` replaces the
+   * metadata); null when the session has no record.
+   */
+  async update(
+    tenant: string,
+    sessionId: string,
+    patch: Omit<SessionPatch, "metadata">,
+    metadataJson: string | undefined,
+  ): Promise<SessionInfo | null> {
+    return this.#db.transaction(async (tx) => {
+      const { rows } = await tx.query(
+        `UPDATE memory_sessions SET
+           title = CASE WHEN $3 THEN $4 ELSE title END,
+           user_id = CASE WHEN $5 THEN $6 ELSE user_id END,
+           metadata = CASE WHEN $7 THEN $8::jsonb ELSE metadata END
+         WHERE tenant = $1 AND session_id = $2 RETURNING 1`,
+        [
+          tenant,
+          sessionId,
+          patch.title !== undefined,
+          patch.title ?? null,
+          patch.user_id !== undefined,
+          patch.user_id ?? null,
+          metadataJson !== undefined,
+          metadataJson ?? null,
+        ],
+      );
+      return rows.length === 0 ? null : readSession(tx, tenant, sessionId);
+    });
+  }
 }
 
-function toListItem(row: ListingRow): SessionListItem {
+/** A session's record with its metadata (what getSession and updateSession answer). */
+async function readSession(
+  db: Pick<Database, "query">,
+  tenant: string,
+  sessionId: string,
+): Promise<SessionInfo | null> {
+  const { rows } = await db.query<SessionRow>(
+    `SELECT ${ITEM_COLUMNS}, s.metadata FROM memory_sessions s WHERE s.tenant = $1 AND s.session_id = $2`,
+    [tenant, sessionId],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const metadata = typeof row.metadata === "string" ? JSON.parse(row.metadata) : row.metadata;
+  return { ...toListItem(row), metadata: metadata as Record<string, unknown> };
+}
+
+function toListItem(row: ItemRow): SessionListItem {
   return {
     session_id: row.session_id,
     title: row.title,

@@ -46,7 +46,7 @@ const TOO_LONG = "x".repeat(300);
 const v1 = (session: string, path = "") => `/v1/sessions/${session}${path ? `/${path}` : ""}`;
 const BIG = "x".repeat(8000);
 
-type Method = "GET" | "POST" | "PUT" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 interface Scenario {
   method: Method;
   url: string;
@@ -66,6 +66,7 @@ interface Scenario {
 const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
   { method: "GET", url: "/v1/sessions" },
   { method: "POST", url: v1(LIVE, "messages"), body: { role: "user", content: "hi" } },
+  { method: "GET", url: v1(LIVE, "messages") },
   { method: "GET", url: v1(LIVE, "context") },
   { method: "GET", url: v1(LIVE, "buffer") },
   { method: "DELETE", url: v1(LIVE, "buffer") },
@@ -77,6 +78,8 @@ const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
   { method: "DELETE", url: v1(LIVE, "summaries") },
   { method: "GET", url: v1(LIVE, "swisper-context") },
   { method: "PUT", url: v1(LIVE, "swisper-context"), body: { current_state: "x" } },
+  { method: "GET", url: v1(LIVE) },
+  { method: "PATCH", url: v1(LIVE), body: { title: "Laptops" } },
   { method: "DELETE", url: v1(LIVE) },
 ];
 /** The legacy migration's operations: they answer 404 without a legacy store, so not in the 503 case. */
@@ -158,6 +161,29 @@ const MAIN: Scenario[] = [
   { method: "GET", url: "/v1/sessions?order=oldest", status: 400 },
   { method: "GET", url: "/v1/sessions", anonymous: true, status: 401 },
   { method: "GET", url: "/v1/sessions", fault: failRead, status: 500 },
+  {
+    method: "POST",
+    url: `${v1(LIVE, "messages")}?user_id=user-1`,
+    body: { role: "user", content: "Mine" },
+    status: 201,
+  },
+  {
+    method: "POST",
+    url: `${v1(LIVE, "messages")}?user_id=`,
+    body: { role: "user", content: "Mine" },
+    status: 400,
+  },
+  // The transcript, a page at a time.
+  ...reads("messages"),
+  { method: "GET", url: `${v1(LIVE, "messages")}?after_seq=2&limit=3`, status: 200 },
+  { method: "GET", url: `${v1(LIVE, "messages")}?limit=0`, status: 400 },
+  // The session's record: read, and its title, user and metadata set.
+  ...reads(""),
+  ...writes("PATCH", "", {
+    valid: { title: "Laptops", metadata: { channel: "web" } },
+    invalid: { title: "" },
+  }),
+  { method: "PATCH", url: v1(GHOST), body: { title: "Nobody" }, status: 404 },
   ...reads("context"),
   { method: "GET", url: `${v1(LIVE, "context")}?max_tokens=200&model=gpt-4o`, status: 200 },
   { method: "GET", url: `${v1(LIVE, "context")}?max_tokens=0`, status: 400 },
@@ -411,12 +437,14 @@ describe("every answer of the service is declared in /openapi.json, with its sch
       // The legacy operations' examples run against a service with a legacy store (above).
       if (template.startsWith("/v1/legacy")) return [];
       const examples = Object.entries(operation.requestBody?.content["application/json"]?.examples ?? {});
-      return examples.map(([name, example]) => ({
-        method,
-        url: template.replace("{session_id}", `example-${name}`),
-        body: example.value,
-        status: method === "POST" ? 201 : 200,
-      }));
+      return examples.flatMap(([name, example]): Scenario[] => {
+        const url = template.replace("{session_id}", `example-${name}`);
+        const scenario = { method, url, body: example.value, status: method === "POST" ? 201 : 200 };
+        // A session's record is updated once it has a message.
+        if (method !== "PATCH") return [scenario];
+        const first = { role: "user", content: "Hello" };
+        return [{ method: "POST", url: `${url}/messages`, body: first, status: 201 }, scenario];
+      });
     });
     expect(scenarios.length).toBeGreaterThanOrEqual(5);
     expect(await driveAll(target, scenarios)).toEqual([]);

@@ -68,3 +68,77 @@ describe("GET /v1/sessions", () => {
     expect(body.error.field).toBe(field);
   });
 });
+
+describe("GET and PATCH /v1/sessions/{session_id}", () => {
+  it("sets the key's tenant's session only; another tenant's is a 404", async () => {
+    const patched = await call(service.app, "PATCH", "/v1/sessions/acme-0", {
+      headers: ACME,
+      body: { title: "Acme's", user_id: "u-acme", metadata: { plan: "pro" } },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({
+      session_id: "acme-0",
+      title: "Acme's",
+      metadata: { plan: "pro" },
+    });
+    const foreign = await call(service.app, "PATCH", "/v1/sessions/acme-0", {
+      headers: GLOBEX,
+      body: { title: "Mine now" },
+    });
+    expect(foreign.statusCode).toBe(404);
+    expect((await call(service.app, "GET", "/v1/sessions/acme-0", { headers: GLOBEX })).statusCode).toBe(404);
+    const read = await call(service.app, "GET", "/v1/sessions/acme-0", { headers: ACME });
+    expect(read.json()).toMatchObject({ title: "Acme's", user_id: "u-acme" });
+  });
+
+  it("records user_id sent with the first message, and lists by it", async () => {
+    const posted = await call(service.app, "POST", "/v1/sessions/acme-user/messages?user_id=u-7", {
+      headers: ACME,
+      body: { role: "user", content: "Hello" },
+    });
+    expect(posted.statusCode).toBe(201);
+    const listed = await call(service.app, "GET", "/v1/sessions?user_id=u-7", { headers: ACME });
+    expect(listed.json<{ sessions: { session_id: string }[] }>().sessions.map((s) => s.session_id)).toEqual([
+      "acme-user",
+    ]);
+  });
+
+  it.each([
+    [{ title: "" }, "title"],
+    [{ metadata: { big: "x".repeat(17_000) } }, "metadata"],
+    [{ metadata: [] }, "metadata"],
+    [{ owner: "x" }, "owner"],
+  ])("PATCH %j answers 400 naming %s", async (body, field) => {
+    const answer = await call(service.app, "PATCH", "/v1/sessions/acme-1", { headers: ACME, body });
+    expect(answer.statusCode).toBe(400);
+    const error = answer.json();
+    expectErrorShape(error);
+    expect(error.error.field).toBe(field);
+  });
+});
+
+describe("GET /v1/sessions/{session_id}/messages", () => {
+  it("pages through the transcript; another tenant's session is a 404; bad queries are 400s", async () => {
+    const first = await call(service.app, "GET", "/v1/sessions/acme-2/messages?limit=1", { headers: ACME });
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({
+      session_id: "acme-2",
+      messages: [{ seq: 1, role: "user", content: "Hello from acme 2", summarized: false }],
+      next_after_seq: null,
+    });
+    expect(
+      (await call(service.app, "GET", "/v1/sessions/acme-2/messages", { headers: GLOBEX })).statusCode,
+    ).toBe(404);
+    for (const [query, field] of [
+      ["limit=0", "limit"],
+      ["after_seq=-1", "after_seq"],
+      ["after=1", "after"],
+    ]) {
+      const answer = await call(service.app, "GET", `/v1/sessions/acme-2/messages?${query}`, {
+        headers: ACME,
+      });
+      expect(answer.statusCode, query).toBe(400);
+      expect(answer.json<{ error: { field: string } }>().error.field).toBe(field);
+    }
+  });
+});

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/errors.js";
 import { createMemoryManager } from "../../src/manager/create-memory-manager.js";
 import type { MemoryManager, SessionPage } from "../../src/manager/memory-manager.js";
-import type { SessionOrder } from "../../src/schemas/session-listing.js";
+import type { SessionOrder } from "../../src/schemas/sessions.js";
 import { PgliteDatabase } from "../../src/storage/database.js";
 import { migrate } from "../../src/storage/migrator.js";
 import { recordingLogger } from "../support/fixtures.js";

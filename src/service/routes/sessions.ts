@@ -5,11 +5,13 @@ import { contextRoutes } from "./context.js";
 import { deleteRoute } from "./delete-route.js";
 import { legacyRoutes } from "./legacy.js";
 import { messagesRoutes } from "./messages.js";
+import { sessionInfoRoutes } from "./session-info.js";
 import { sessionListRoutes } from "./session-list.js";
 import { type SessionRoutesOptions, type SessionScope, sessionScope } from "./session-scope.js";
 import { statsRoutes } from "./stats.js";
 import { summariesRoutes } from "./summaries.js";
 import { swisperContextRoutes } from "./swisper-context.js";
+import { transcriptRoutes } from "./transcript.js";
 
 /**
  * `/v1/sessions/{session_id}/...`: the library's methods over HTTP, with the library's shapes,
@@ -19,12 +21,14 @@ export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOption
   const scope = sessionScope(app, options);
   sessionListRoutes(scope);
   messagesRoutes(scope);
+  transcriptRoutes(scope);
   contextRoutes(scope);
   bufferRoutes(scope);
   configRoutes(scope);
   statsRoutes(scope);
   summariesRoutes(scope);
   swisperContextRoutes(scope);
+  sessionInfoRoutes(scope);
   eraseSessionRoute(scope);
   legacyRoutes(scope);
 }

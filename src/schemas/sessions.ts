@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { count, printableId } from "./ids.js";
 import { strictObjectErrors } from "./issues.js";
+import { StoredMessageSchema } from "./message.js";
 
 const LIMIT_RULE = { error: "must be an integer from 1 to 100" };
 const CURSOR_RULE = { error: "must be the next_cursor of an earlier page" };
@@ -94,3 +95,90 @@ export const SessionPageSchema = z
   .meta({ id: "SessionPage" });
 
 export type SessionPage = z.infer<typeof SessionPageSchema>;
+
+export const METADATA_MAX_BYTES = 16 * 1024;
+const TITLE_RULE = { error: "must be 1-256 printable characters, or null for the default title" };
+const METADATA_RULE = { error: "must be a JSON object" };
+
+/** What updateSession changes: each key given replaces the stored value; null clears it. */
+export const SessionPatchSchema = z
+  .strictObject(
+    {
+      title: z
+        .string(TITLE_RULE)
+        .regex(/^[^\p{Cc}\p{Cs}]{1,256}$/u, TITLE_RULE)
+        .nullable()
+        .optional()
+        .meta({ description: "The session's title; null goes back to the default (the first user message)" }),
+      user_id: UserIdSchema.nullable().optional().meta({ description: "The session's user; null: none" }),
+      metadata: z
+        .record(z.string(), z.unknown(), METADATA_RULE)
+        .optional()
+        .meta({ description: "Free JSON object, at most 16 KiB as JSON; replaces the stored one" }),
+    },
+    strictObjectErrors(),
+  )
+  .meta({ id: "SessionPatch" });
+
+export type SessionPatch = z.input<typeof SessionPatchSchema>;
+
+export const SessionInfoSchema = SessionSummarySchema.extend({
+  metadata: z.record(z.string(), z.unknown()).describe("Free metadata set with updateSession ({} when none)"),
+}).meta({ id: "Session" });
+
+export type SessionInfo = z.infer<typeof SessionInfoSchema>;
+
+const AFTER_SEQ_RULE = { error: "must be a whole number (0: from the first message)" };
+const TRANSCRIPT_LIMIT_RULE = { error: "must be an integer from 1 to 1000" };
+
+function transcriptFields<N extends z.ZodNumber | z.ZodCoercedNumber>(
+  number: (rule: { error: string }) => N,
+) {
+  return {
+    after_seq: number(AFTER_SEQ_RULE)
+      .int(AFTER_SEQ_RULE)
+      .min(0, AFTER_SEQ_RULE)
+      .max(Number.MAX_SAFE_INTEGER, AFTER_SEQ_RULE)
+      .default(0)
+      .meta({ description: "Messages after this seq (default 0: from the first)" }),
+    limit: number(TRANSCRIPT_LIMIT_RULE)
+      .int(TRANSCRIPT_LIMIT_RULE)
+      .min(1, TRANSCRIPT_LIMIT_RULE)
+      .max(1000, TRANSCRIPT_LIMIT_RULE)
+      .default(100)
+      .meta({ description: "Messages per page (1-1000, default 100)" }),
+  };
+}
+
+/** The library's options of a transcript read. */
+export const TranscriptOptionsSchema = z.object(
+  transcriptFields((rule) => z.number(rule)),
+  { error: "must be an object" },
+);
+export type TranscriptOptions = z.input<typeof TranscriptOptionsSchema>;
+
+/** The same in a query string. */
+export const TranscriptQuerySchema = z.strictObject(
+  transcriptFields((rule) => z.coerce.number(rule)),
+  strictObjectErrors(),
+);
+
+export const TranscriptMessageSchema = StoredMessageSchema.extend({
+  summarized: z
+    .boolean()
+    .describe("Whether the current summary covers it (it left the buffer for the summary)"),
+}).meta({ id: "TranscriptMessage" });
+
+export type TranscriptMessage = z.infer<typeof TranscriptMessageSchema>;
+
+export const TranscriptPageSchema = z
+  .object({
+    session_id: z.string(),
+    messages: z.array(TranscriptMessageSchema).describe("In seq order"),
+    next_after_seq: count()
+      .nullable()
+      .describe("Pass as `after_seq` for the next page; null when this page reached the newest message"),
+  })
+  .meta({ id: "TranscriptPage" });
+
+export type TranscriptPage = z.infer<typeof TranscriptPageSchema>;
