@@ -31,6 +31,9 @@ import {
   type ListSessionsOptions,
   ListSessionsOptionsSchema,
   METADATA_MAX_BYTES,
+  type SearchOptions,
+  SearchOptionsSchema,
+  type SearchResults,
   type SessionInfo,
   type SessionPage,
   type SessionPatch,
@@ -42,6 +45,7 @@ import {
 } from "../schemas/sessions.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 import type { SessionCatalog } from "../sessions/catalog.js";
+import { searchMessages } from "../sessions/search.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisStats, readRedisStats } from "../storage/redis-stats.js";
@@ -65,6 +69,8 @@ export type {
   ContextOptions,
   ListSessionsOptions,
   MemoryContext,
+  SearchOptions,
+  SearchResults,
   SessionInfo,
   SessionPage,
   SessionPatch,
@@ -387,6 +393,18 @@ export class MemoryManager {
     const ref = this.#ref(sessionId);
     const { after_seq: afterSeq, limit } = parseOrThrow(TranscriptOptionsSchema, options, "", "options");
     return this.#resources.sessions.transcript(this.tenant, ref.sessionId, afterSeq, limit);
+  }
+
+  /**
+   * Full-text search of the tenant's messages (PostgreSQL text search, `simple` configuration:
+   * words of any language, no stemming): `q` in web-search syntax (all words; "a phrase"; `or`;
+   * -word), optionally only one session's, one user's sessions' or one role's messages. Most
+   * relevant first, each with an HTML-escaped snippet whose matches are in <mark> tags;
+   * `next_cursor` continues the same search.
+   */
+  async searchMessages(options: SearchOptions): Promise<SearchResults> {
+    const checked = parseOrThrow(SearchOptionsSchema, options, "", "options");
+    return searchMessages(this.#resources.db, this.tenant, checked);
   }
 
   /** The session's record (what the listing shows) and metadata; null before its first message. */

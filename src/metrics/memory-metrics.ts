@@ -19,7 +19,8 @@ export type ReadOperation =
   | "exists"
   | "list_sessions"
   | "session"
-  | "transcript";
+  | "transcript"
+  | "search";
 export type WriteOperation =
   | "add_messages"
   | "set_config"

@@ -1,9 +1,9 @@
 /**
- * The options of a session listing (`listSessions`, `GET /v1/sessions`) and its answer. The
- * library takes numbers; the HTTP query takes the same keys as text.
+ * The sessions as data: listing, session records, transcript pages and search, with their
+ * options and answers. The library takes numbers; the HTTP query takes the same keys as text.
  */
 import { z } from "zod";
-import { count, printableId } from "./ids.js";
+import { count, printableId, seq } from "./ids.js";
 import { strictObjectErrors } from "./issues.js";
 import { StoredMessageSchema } from "./message.js";
 
@@ -182,3 +182,75 @@ export const TranscriptPageSchema = z
   .meta({ id: "TranscriptPage" });
 
 export type TranscriptPage = z.infer<typeof TranscriptPageSchema>;
+
+const QUERY_RULE = { error: "must be 1-1000 characters with at least one letter or digit" };
+const ROLE_RULE = { error: 'must be one of "system"|"user"|"assistant"|"tool"' };
+const SEARCH_LIMIT_RULE = { error: "must be an integer from 1 to 100" };
+
+function searchFields<N extends z.ZodNumber | z.ZodCoercedNumber>(number: (rule: { error: string }) => N) {
+  return {
+    q: z
+      .string(QUERY_RULE)
+      .min(1, QUERY_RULE)
+      .max(1000, QUERY_RULE)
+      .regex(/[\p{L}\p{N}]/u, QUERY_RULE)
+      .meta({
+        description:
+          'Words to find (all of them), web-search style: "a phrase" in quotes, `or`, and -word to exclude',
+        examples: ["light laptop"],
+      }),
+    session_id: printableId().optional().meta({ description: "Only this session's messages" }),
+    user_id: UserIdSchema.optional().meta({ description: "Only the messages of this user's sessions" }),
+    role: z
+      .enum(["system", "user", "assistant", "tool"], ROLE_RULE)
+      .optional()
+      .meta({ description: "Only messages of this role" }),
+    limit: number(SEARCH_LIMIT_RULE)
+      .int(SEARCH_LIMIT_RULE)
+      .min(1, SEARCH_LIMIT_RULE)
+      .max(100, SEARCH_LIMIT_RULE)
+      .default(20)
+      .meta({ description: "Results per page (1-100, default 20)" }),
+    cursor: z
+      .string(CURSOR_RULE)
+      .min(1, CURSOR_RULE)
+      .max(2048, CURSOR_RULE)
+      .optional()
+      .meta({ description: "The `next_cursor` of the previous page of the same search" }),
+  };
+}
+
+/** The library's options of a search. */
+export const SearchOptionsSchema = z.object(
+  searchFields((rule) => z.number(rule)),
+  { error: "must be an object" },
+);
+export type SearchOptions = z.input<typeof SearchOptionsSchema>;
+
+/** The same in a query string. */
+export const SearchQuerySchema = z.strictObject(
+  searchFields((rule) => z.coerce.number(rule)),
+  strictObjectErrors(),
+);
+
+export const SearchHitSchema = z
+  .object({
+    session_id: z.string(),
+    seq: seq(),
+    role: z.string(),
+    snippet: z.string().describe("HTML-escaped text around the matches, each match inside <mark>...</mark>"),
+    rank: z.number().min(0).describe("Relevance (ts_rank): higher first"),
+    created_at: z.iso.datetime().describe("When the message was written"),
+  })
+  .meta({ id: "SearchHit" });
+
+export type SearchHit = z.infer<typeof SearchHitSchema>;
+
+export const SearchResultsSchema = z
+  .object({
+    results: z.array(SearchHitSchema).describe("Most relevant first"),
+    next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page"),
+  })
+  .meta({ id: "SearchResults" });
+
+export type SearchResults = z.infer<typeof SearchResultsSchema>;

@@ -14,6 +14,8 @@ import { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema } from "../s
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
 import {
   ListSessionsQuerySchema,
+  SearchQuerySchema,
+  SearchResultsSchema,
   SessionInfoSchema,
   SessionPageSchema,
   SessionPatchSchema,
@@ -32,6 +34,8 @@ export {
   MemoryContextSchema,
   MessageBatchSchema,
   NewSummarySchema,
+  SearchQuerySchema,
+  SearchResultsSchema,
   SessionConfigPatchSchema,
   SessionConfigSchema,
   SessionInfoSchema,

@@ -1,4 +1,3 @@
-import { ValidationError } from "../errors.js";
 import type {
   SessionInfo,
   SessionListItem,
@@ -9,6 +8,7 @@ import type {
 } from "../schemas/sessions.js";
 import type { Database } from "../storage/database.js";
 import { type MessageRow, toStoredMessage } from "../storage/transcript.js";
+import { decodeCursor, encodeCursor, foreignCursor } from "./cursor.js";
 
 /** A listing's validated options (see ListSessionsOptionsSchema). */
 export interface ListingQuery {
@@ -79,7 +79,7 @@ export class SessionCatalog {
     const params: unknown[] = [tenant];
     const where = ["s.tenant = $1"];
     if (query.cursor !== undefined) {
-      const position = decodeCursor(query.cursor, query.order);
+      const position = decodePosition(query.cursor, query.order);
       params.push(position.at, position.sessionId);
       where.push(
         `(s.${column}, s.session_id) < ($${params.length - 1}::timestamptz, $${params.length}::text)`,
@@ -110,7 +110,7 @@ export class SessionCatalog {
       sessions: page.map(toListItem),
       next_cursor:
         rows.length > query.limit && last
-          ? encodeCursor({ order: query.order, at: last.sort_at, sessionId: last.session_id })
+          ? encodePosition({ order: query.order, at: last.sort_at, sessionId: last.session_id })
           : null,
     };
   }
@@ -215,33 +215,22 @@ function toListItem(row: ItemRow): SessionListItem {
   };
 }
 
-/** Opaque to callers: base64url of a small JSON array (order, timestamp, session id). */
-function encodeCursor(position: CursorPosition): string {
-  const json = JSON.stringify([ORDER_CODE[position.order], position.at, position.sessionId]);
-  return Buffer.from(json, "utf8").toString("base64url");
+/** Opaque to callers: the last item's sort key (order, timestamp, session id). */
+function encodePosition(position: CursorPosition): string {
+  return encodeCursor([ORDER_CODE[position.order], position.at, position.sessionId]);
 }
 
 /** The position a cursor names; a ValidationError (`cursor`) for anything this listing did not give. */
-function decodeCursor(cursor: string, order: SessionOrder): CursorPosition {
-  const invalid = (why: string) => new ValidationError("cursor", `is not a cursor of this listing (${why})`);
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid("not base64url");
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw invalid("not a cursor");
-  }
-  if (
-    !Array.isArray(decoded) ||
-    decoded.length !== 3 ||
-    typeof decoded[0] !== "string" ||
-    typeof decoded[1] !== "string" ||
-    typeof decoded[2] !== "string" ||
-    !MICROSECOND_UTC.test(decoded[1]) ||
-    Number.isNaN(Date.parse(decoded[1]))
-  ) {
-    throw invalid("not a cursor");
-  }
-  if (decoded[0] !== ORDER_CODE[order]) throw invalid(`it was given for another order than ${order}`);
-  return { order, at: decoded[1], sessionId: decoded[2] };
+function decodePosition(cursor: string, order: SessionOrder): CursorPosition {
+  const [code, at, sessionId] = decodeCursor(
+    cursor,
+    "this listing",
+    (parts): parts is [string, string, string] =>
+      parts.length === 3 &&
+      parts.every((part) => typeof part === "string") &&
+      MICROSECOND_UTC.test(parts[1] as string) &&
+      !Number.isNaN(Date.parse(parts[1] as string)),
+  );
+  if (code !== ORDER_CODE[order]) throw foreignCursor(`order than ${order}`);
+  return { order, at, sessionId };
 }

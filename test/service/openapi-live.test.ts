@@ -65,6 +65,7 @@ interface Scenario {
 /** Every /v1 operation once, for the answers every one of them gives alike (429, 503). */
 const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
   { method: "GET", url: "/v1/sessions" },
+  { method: "GET", url: "/v1/search?q=laptop" },
   { method: "POST", url: v1(LIVE, "messages"), body: { role: "user", content: "hi" } },
   { method: "GET", url: v1(LIVE, "messages") },
   { method: "GET", url: v1(LIVE, "context") },
@@ -173,6 +174,12 @@ const MAIN: Scenario[] = [
     body: { role: "user", content: "Mine" },
     status: 400,
   },
+  // Search: hits, bad queries, no key, a bug.
+  { method: "GET", url: "/v1/search?q=light%20laptop&limit=2", status: 200 },
+  { method: "GET", url: "/v1/search?q=%21%21%21", status: 400 },
+  { method: "GET", url: "/v1/search?q=laptop&cursor=nope", status: 400 },
+  { method: "GET", url: "/v1/search?q=laptop", anonymous: true, status: 401 },
+  { method: "GET", url: "/v1/search?q=laptop", fault: failRead, status: 500 },
   // The transcript, a page at a time.
   ...reads("messages"),
   { method: "GET", url: `${v1(LIVE, "messages")}?after_seq=2&limit=3`, status: 200 },

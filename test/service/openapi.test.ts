@@ -37,6 +37,7 @@ afterAll(async () => {
 
 const V1_OPERATIONS = [
   "GET /v1/sessions",
+  "GET /v1/search",
   "POST /v1/sessions/{session_id}/messages",
   "GET /v1/sessions/{session_id}/messages",
   "GET /v1/sessions/{session_id}/context",

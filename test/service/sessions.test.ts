@@ -142,3 +142,31 @@ describe("GET /v1/sessions/{session_id}/messages", () => {
     }
   });
 });
+
+describe("GET /v1/search", () => {
+  it("finds the key's tenant's messages only; a bad query is a 400 naming q", async () => {
+    const mine = await call(service.app, "GET", `/v1/search?q=${encodeURIComponent("Hello from")}`, {
+      headers: ACME,
+    });
+    expect(mine.statusCode).toBe(200);
+    const ids = mine.json<{ results: { session_id: string }[] }>().results.map((hit) => hit.session_id);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.every((id) => id.startsWith("acme"))).toBe(true);
+    const globex = await call(service.app, "GET", "/v1/search?q=globex", { headers: GLOBEX });
+    expect(globex.json<{ results: unknown[] }>().results).toHaveLength(3);
+    expect((await call(service.app, "GET", "/v1/search?q=globex", { headers: ACME })).json()).toEqual({
+      results: [],
+      next_cursor: null,
+    });
+    for (const [query, field] of [
+      ["", "q"],
+      ["q=", "q"],
+      ["q=x&limit=0", "limit"],
+      ["q=x&role=robot", "role"],
+    ]) {
+      const answer = await call(service.app, "GET", `/v1/search?${query}`, { headers: ACME });
+      expect(answer.statusCode, query).toBe(400);
+      expect(answer.json<{ error: { field: string } }>().error.field).toBe(field);
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { contextRoutes } from "./context.js";
 import { deleteRoute } from "./delete-route.js";
 import { legacyRoutes } from "./legacy.js";
 import { messagesRoutes } from "./messages.js";
+import { searchRoutes } from "./search.js";
 import { sessionInfoRoutes } from "./session-info.js";
 import { sessionListRoutes } from "./session-list.js";
 import { type SessionRoutesOptions, type SessionScope, sessionScope } from "./session-scope.js";
@@ -30,6 +31,7 @@ export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOption
   swisperContextRoutes(scope);
   sessionInfoRoutes(scope);
   eraseSessionRoute(scope);
+  searchRoutes(scope);
   legacyRoutes(scope);
 }
 
