@@ -28,6 +28,7 @@ import { type ContextOptions, ContextOptionsSchema } from "../schemas/context-op
 import { parseOrThrow } from "../schemas/issues.js";
 import type { MemoryContext } from "../schemas/memory-context.js";
 import {
+  type EraseUserResult,
   type ListSessionsOptions,
   ListSessionsOptionsSchema,
   METADATA_MAX_BYTES,
@@ -67,6 +68,7 @@ import type { SummarizationScheduler } from "./summarization-scheduler.js";
 
 export type {
   ContextOptions,
+  EraseUserResult,
   ListSessionsOptions,
   MemoryContext,
   SearchOptions,
@@ -435,6 +437,28 @@ export class MemoryManager {
         throw new ValidationError("metadata", "must not contain \\u0000");
     }
     return this.#resources.sessions.update(this.tenant, ref.sessionId, rest, metadataJson);
+  }
+
+  /**
+   * Erases every session of the user (the sessions whose `user_id` it is), each as
+   * `clearSessionMemory` erases one: transcript, summaries, config, SwisperContext, Redis keys;
+   * nothing comes back. A session of the user created while this runs is erased too. Answers how
+   * many sessions and messages were erased. When a tier does not answer it stops with
+   * StorageUnavailableError, having erased some sessions: run it again to erase the rest.
+   */
+  async eraseUser(userId: string): Promise<EraseUserResult> {
+    const user = parseOrThrow(UserIdSchema, userId, "user_id");
+    let sessions = 0;
+    let messages = 0;
+    for (;;) {
+      const batch = await this.#resources.sessions.sessionsOfUser(this.tenant, user, 100);
+      if (batch.length === 0) return { user_id: user, sessions_erased: sessions, messages_erased: messages };
+      for (const session of batch) {
+        await this.clearSessionMemory(session.sessionId);
+        sessions++;
+        messages += session.messages;
+      }
+    }
   }
 
   /**

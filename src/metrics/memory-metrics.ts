@@ -29,7 +29,8 @@ export type WriteOperation =
   | "clear_buffer"
   | "add_summary"
   | "clear_summaries"
-  | "update_session";
+  | "update_session"
+  | "erase_user";
 
 /** Figures read when Prometheus scrapes, not on the request path. */
 export interface ScrapeSources {

@@ -254,3 +254,16 @@ export const SearchResultsSchema = z
   .meta({ id: "SearchResults" });
 
 export type SearchResults = z.infer<typeof SearchResultsSchema>;
+
+export const EraseUserResultSchema = z
+  .object({
+    user_id: z.string(),
+    sessions_erased: count().describe("Sessions of the user erased everywhere"),
+    messages_erased: count().describe("Messages their transcripts held"),
+  })
+  .meta({
+    id: "EraseUserResult",
+    examples: [{ user_id: "user_42", sessions_erased: 3, messages_erased: 57 }],
+  });
+
+export type EraseUserResult = z.infer<typeof EraseUserResultSchema>;

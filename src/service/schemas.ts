@@ -13,6 +13,7 @@ import { BufferInfoSchema, MemoryContextSchema } from "../schemas/memory-context
 import { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema } from "../schemas/message.js";
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
 import {
+  EraseUserResultSchema,
   ListSessionsQuerySchema,
   SearchQuerySchema,
   SearchResultsSchema,
@@ -30,6 +31,7 @@ export {
   BufferInfoSchema,
   ChatMessageSchema,
   ContextQuerySchema,
+  EraseUserResultSchema,
   ListSessionsQuerySchema,
   MemoryContextSchema,
   MessageBatchSchema,
@@ -46,6 +48,7 @@ export {
   SwisperContextSchema,
   TranscriptPageSchema,
   TranscriptQuerySchema,
+  UserIdSchema,
 };
 
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);

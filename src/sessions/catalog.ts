@@ -147,6 +147,20 @@ export class SessionCatalog {
     };
   }
 
+  /** Up to `limit` sessions of the user, with their transcripts' message counts (index memory_sessions_by_user). */
+  async sessionsOfUser(
+    tenant: string,
+    userId: string,
+    limit: number,
+  ): Promise<{ sessionId: string; messages: number }[]> {
+    const { rows } = await this.#db.query<{ session_id: string; messages: string | number }>(
+      `SELECT session_id, next_seq - 1 AS messages FROM memory_sessions
+       WHERE tenant = $1 AND user_id = $2 ORDER BY created_at DESC, session_id DESC LIMIT $3`,
+      [tenant, userId, limit],
+    );
+    return rows.map((row) => ({ sessionId: row.session_id, messages: Number(row.messages) }));
+  }
+
   /** The session's record and metadata; null when it has none (no message was ever written). */
   get(tenant: string, sessionId: string): Promise<SessionInfo | null> {
     return readSession(this.#db, tenant, sessionId);

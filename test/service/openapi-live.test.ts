@@ -66,6 +66,7 @@ interface Scenario {
 const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
   { method: "GET", url: "/v1/sessions" },
   { method: "GET", url: "/v1/search?q=laptop" },
+  { method: "DELETE", url: "/v1/users/nobody" },
   { method: "POST", url: v1(LIVE, "messages"), body: { role: "user", content: "hi" } },
   { method: "GET", url: v1(LIVE, "messages") },
   { method: "GET", url: v1(LIVE, "context") },
@@ -180,6 +181,13 @@ const MAIN: Scenario[] = [
   { method: "GET", url: "/v1/search?q=laptop&cursor=nope", status: 400 },
   { method: "GET", url: "/v1/search?q=laptop", anonymous: true, status: 401 },
   { method: "GET", url: "/v1/search?q=laptop", fault: failRead, status: 500 },
+  // Erasing a user: done, not valid, no key, a body sent (it takes none), a bug.
+  { method: "DELETE", url: "/v1/users/leaving", status: 200 },
+  { method: "DELETE", url: `/v1/users/${TOO_LONG}`, status: 400 },
+  { method: "DELETE", url: "/v1/users/leaving", anonymous: true, status: 401 },
+  { method: "DELETE", url: "/v1/users/leaving", body: { padding: BIG }, status: 413 },
+  { method: "DELETE", url: "/v1/users/leaving", raw: text("please"), status: 415 },
+  { method: "DELETE", url: "/v1/users/leaving", fault: failWrite, status: 500 },
   // The transcript, a page at a time.
   ...reads("messages"),
   { method: "GET", url: `${v1(LIVE, "messages")}?after_seq=2&limit=3`, status: 200 },
@@ -347,6 +355,12 @@ async function fillSessions(service: TestService): Promise<void> {
     payload: { current_state: "search", preferences: { budget_chf: 1500 } },
   });
   await post(DOOMED, { role: "user", content: "Forget me." });
+  await service.app.inject({
+    method: "POST",
+    url: `${v1("leaving-user-session", "messages")}?user_id=leaving`,
+    headers: authed,
+    payload: { role: "user", content: "Erase me with my user." },
+  });
   await service.memory.waitForIdle();
 }
 

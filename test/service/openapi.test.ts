@@ -38,6 +38,7 @@ afterAll(async () => {
 const V1_OPERATIONS = [
   "GET /v1/sessions",
   "GET /v1/search",
+  "DELETE /v1/users/{user_id}",
   "POST /v1/sessions/{session_id}/messages",
   "GET /v1/sessions/{session_id}/messages",
   "GET /v1/sessions/{session_id}/context",

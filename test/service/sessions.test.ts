@@ -170,3 +170,31 @@ describe("GET /v1/search", () => {
     }
   });
 });
+
+describe("DELETE /v1/users/{user_id}", () => {
+  it("erases the key's tenant's sessions of the user only", async () => {
+    for (const [headers, session] of [
+      [ACME, "acme-leaving"],
+      [GLOBEX, "globex-leaving"],
+    ] as const) {
+      await call(service.app, "POST", `/v1/sessions/${session}/messages?user_id=leaver`, {
+        headers,
+        body: {
+          messages: [
+            { role: "user", content: "one" },
+            { role: "user", content: "two" },
+          ],
+        },
+      });
+    }
+    const erased = await call(service.app, "DELETE", "/v1/users/leaver", { headers: ACME });
+    expect(erased.statusCode).toBe(200);
+    expect(erased.json()).toEqual({ user_id: "leaver", sessions_erased: 1, messages_erased: 2 });
+    expect((await call(service.app, "GET", "/v1/sessions/acme-leaving", { headers: ACME })).statusCode).toBe(
+      404,
+    );
+    expect(
+      (await call(service.app, "GET", "/v1/sessions/globex-leaving", { headers: GLOBEX })).statusCode,
+    ).toBe(200);
+  });
+});

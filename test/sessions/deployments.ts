@@ -1,7 +1,7 @@
 import { describe } from "vitest";
 import { createMemoryManager } from "../../src/manager/create-memory-manager.js";
 import type { MemoryManager } from "../../src/manager/memory-manager.js";
-import { PgliteDatabase } from "../../src/storage/database.js";
+import { type Database, PgliteDatabase } from "../../src/storage/database.js";
 import { migrate } from "../../src/storage/migrator.js";
 import { recordingLogger } from "../support/fixtures.js";
 import type { TestDatabase, TestRedis } from "../support/servers.js";
@@ -9,6 +9,8 @@ import type { TestDatabase, TestRedis } from "../support/servers.js";
 /** A manager a suite opened, and how to close what was opened for it. */
 export interface OpenedMemory {
   memory: MemoryManager;
+  /** The system of record it runs on. */
+  db: Database;
   close(): Promise<void>;
 }
 
@@ -25,7 +27,7 @@ export function onPostgres(servers: { database: TestDatabase; redis: TestRedis |
       autoMigrate: false,
       summarization: { idleFinalizeAfterMs: 0 },
     });
-    return { memory, close: () => memory.close() };
+    return { memory, db: servers.database.db, close: () => memory.close() };
   };
 }
 
@@ -43,6 +45,7 @@ export const onPglite: Opener = async () => {
   });
   return {
     memory,
+    db,
     async close() {
       await memory.close();
       await db.close();

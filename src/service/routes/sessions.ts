@@ -13,6 +13,7 @@ import { statsRoutes } from "./stats.js";
 import { summariesRoutes } from "./summaries.js";
 import { swisperContextRoutes } from "./swisper-context.js";
 import { transcriptRoutes } from "./transcript.js";
+import { usersRoutes } from "./users.js";
 
 /**
  * `/v1/sessions/{session_id}/...`: the library's methods over HTTP, with the library's shapes,
@@ -32,6 +33,7 @@ export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOption
   sessionInfoRoutes(scope);
   eraseSessionRoute(scope);
   searchRoutes(scope);
+  usersRoutes(scope);
   legacyRoutes(scope);
 }
 
