@@ -1,15 +1,7 @@
 import type { ListSessionsOptions, SessionPage } from "../manager/memory-manager.js";
 import { SESSION_ORDERS, type SessionOrder } from "../schemas/sessions.js";
-import {
-  type Command,
-  integerOption,
-  parseCommandLine,
-  TENANT_WITH_URL,
-  UsageError,
-  write,
-} from "./command.js";
-import { openMemory } from "./open-memory.js";
-import { serviceClientFor } from "./service-client.js";
+import { type Command, integerOption, parseCommandLine, UsageError, write } from "./command.js";
+import { openReadThrough } from "./open-memory.js";
 
 const HELP = `Usage: swisper-memory sessions [options]
 
@@ -31,8 +23,6 @@ Options:
   -h, --help             this help
 
 Without --all, the next page's cursor is printed on stderr.`;
-
-type PageReader = (options: ListSessionsOptions) => Promise<SessionPage>;
 
 export const sessionsCommand: Command = {
   name: "sessions",
@@ -64,29 +54,13 @@ export const sessionsCommand: Command = {
       ...(values.user !== undefined ? { user_id: values.user } : {}),
       ...(values["updated-since"] !== undefined ? { updated_since: values["updated-since"] } : {}),
     };
-    const service = serviceClientFor(values.url, env);
-    if (service && values.tenant !== undefined) throw new UsageError(TENANT_WITH_URL);
-    let read: PageReader;
-    let close = async () => {};
-    if (service) {
-      read = async (page) => {
-        const query = new URLSearchParams(
-          Object.entries(page).map(([key, value]) => [key, String(value)] as [string, string]),
-        );
-        const answer = await service.get<SessionPage>(`/v1/sessions?${query}`);
-        if (answer === null)
-          throw new Error("the service has no session listing (GET /v1/sessions answered 404)");
-        return answer;
-      };
-    } else {
-      const opened = await openMemory(env, values.tenant !== undefined ? { tenant: values.tenant } : {});
-      read = (page) => opened.memory.listSessions(page);
-      close = () => opened.close();
-    }
+    const listing = await openReadThrough(env, values, "/v1/sessions", (memory, page: ListSessionsOptions) =>
+      memory.listSessions(page),
+    );
     try {
       let cursor = values.cursor;
       for (;;) {
-        const page = await read({ ...options, ...(cursor !== undefined ? { cursor } : {}) });
+        const page = await listing.read({ ...options, ...(cursor !== undefined ? { cursor } : {}) });
         for (const session of page.sessions)
           write(stdout, values.json ? JSON.stringify(session) : line(session));
         if (page.next_cursor === null) return 0;
@@ -97,7 +71,7 @@ export const sessionsCommand: Command = {
         cursor = page.next_cursor;
       }
     } finally {
-      await close();
+      await listing.close();
     }
   },
 };

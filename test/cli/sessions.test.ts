@@ -83,6 +83,33 @@ describe("swisper-memory sessions", () => {
     expect(bad.stderr).toContain("invalid cursor");
   });
 
+  it("search prints the tenant's hits, with the next page's cursor; --json prints JSON Lines", async () => {
+    const found = await cli(env, "search", "question", "--limit", "2");
+    expect(found.code).toBe(0);
+    const lines = found.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^default-\d #1 user: <mark>Question<\/mark> \d of default$/);
+    const cursor = /next cursor: (\S+)/.exec(found.stderr)?.[1];
+    const rest = await cli(env, "search", "question", "--limit", "2", "--cursor", cursor!, "--json");
+    expect(
+      rest.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).session_id),
+    ).toHaveLength(1);
+    const acme = await cli(env, "search", "acme", "--tenant", "acme", "--session", "acme-1", "--json");
+    expect(
+      acme.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).session_id),
+    ).toEqual(["acme-1"]);
+    expect((await cli(env, "search")).code).toBe(2);
+    const bad = await cli(env, "search", "!!!");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("invalid q");
+  });
+
   it("--url asks a running service, whose key decides the tenant", async () => {
     const service: RunningService = await startMemoryService({
       env: { ...env, PORT: "0", HOST: "127.0.0.1", MEMORY_API_KEYS: `acme:${KEY}`, LOG_LEVEL: "silent" },
@@ -109,6 +136,14 @@ describe("swisper-memory sessions", () => {
           .map((line) => JSON.parse(line).session_id),
       ).toEqual(["acme-2", "acme-1", "acme-0"]);
       expect((await cli(remote, "sessions", "--tenant", "other")).code).toBe(2);
+      const hits = await cli(remote, "search", "question", "--json");
+      expect(
+        hits.stdout
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line).session_id)
+          .sort(),
+      ).toEqual(["acme-0", "acme-1", "acme-2"]);
       const bad = await cli(remote, "sessions", "--cursor", "nonsense");
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain("cursor");
