@@ -150,9 +150,8 @@ fresh AS (
   FROM input WHERE input.ord NOT IN (SELECT ord FROM existing)
 ),
 user_texts AS (
-  SELECT fresh.tenant, fresh.session_id, fresh.ord,
-         memory_one_line(memory_message_text(fresh.message::json)) AS text
-  FROM fresh WHERE fresh.message::json ->> 'role' = 'user'
+  SELECT fresh.tenant, fresh.session_id, fresh.ord, memory_user_text(fresh.message::json) AS text
+  FROM fresh
 ),
 counts AS (
   -- With what the session listing shows of the batch: its first and its newest user text.
@@ -166,7 +165,7 @@ counts AS (
 block AS (
   -- The session row the append locks anyway also keeps what the listing shows (migration 009).
   INSERT INTO memory_sessions AS s (tenant, session_id, next_seq, default_title, last_user_message, user_id)
-  SELECT tenant, session_id, 1 + n, memory_cut_words(first_user_text, 64), left(last_user_text, 48), user_id
+  SELECT tenant, session_id, 1 + n, memory_title(first_user_text), memory_preview(last_user_text), user_id
   FROM counts ORDER BY tenant, session_id
   ON CONFLICT (tenant, session_id)
   DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now(),

@@ -32,29 +32,49 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   END
 $$;
 
--- title: set by the caller (updateSession); default_title: the first user message, cut at a word
--- boundary to 64 characters; last_user_message: the newest user message, cut at 48 characters
--- (as the legacy listing did); user_id: the session's user.
+-- What the listing shows of a user message: its text on one line (null for any other role, or
+-- none); the title it gives (cut at a word boundary to 64 characters); its preview (cut at 48
+-- characters, as the legacy listing did). The append statement and the backfill below use these.
+CREATE FUNCTION memory_user_text(message json) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN message ->> 'role' = 'user' THEN memory_one_line(memory_message_text(message)) END
+$$;
+
+CREATE FUNCTION memory_title(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT memory_cut_words(value, 64)
+$$;
+
+CREATE FUNCTION memory_preview(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT left(value, 48)
+$$;
+
+-- title: set by the caller (updateSession); default_title: the title of the first user message;
+-- last_user_message: the preview of the newest one; user_id: the session's user.
 ALTER TABLE memory_sessions
   ADD COLUMN title text,
   ADD COLUMN default_title text,
   ADD COLUMN last_user_message text,
   ADD COLUMN user_id text;
 
--- Sessions written before this migration get what their transcript says.
+-- Sessions written before this migration get what their transcript says. (No literal in this
+-- statement: it is found in this file by its text, constants included.)
 UPDATE memory_sessions s SET
-  default_title = (
-    SELECT memory_cut_words(memory_one_line(memory_message_text(m.message)), 64) FROM memory_messages m
-    WHERE m.tenant = s.tenant AND m.session_id = s.session_id AND m.message ->> 'role' = 'user'
-      AND memory_one_line(memory_message_text(m.message)) IS NOT NULL
-    ORDER BY m.seq LIMIT 1
-  ),
-  last_user_message = (
-    SELECT left(memory_one_line(memory_message_text(m.message)), 48) FROM memory_messages m
-    WHERE m.tenant = s.tenant AND m.session_id = s.session_id AND m.message ->> 'role' = 'user'
-      AND memory_one_line(memory_message_text(m.message)) IS NOT NULL
-    ORDER BY m.seq DESC LIMIT 1
-  );
+  default_title = memory_title((
+    SELECT memory_user_text(m.message) FROM memory_messages m
+    WHERE m.tenant = s.tenant AND m.session_id = s.session_id
+      AND m.seq = (SELECT min(f.seq) FROM memory_messages f
+                   WHERE f.tenant = s.tenant AND f.session_id = s.session_id
+                     AND memory_user_text(f.message) IS NOT NULL)
+  )),
+  last_user_message = memory_preview((
+    SELECT memory_user_text(m.message) FROM memory_messages m
+    WHERE m.tenant = s.tenant AND m.session_id = s.session_id
+      AND m.seq = (SELECT max(f.seq) FROM memory_messages f
+                   WHERE f.tenant = s.tenant AND f.session_id = s.session_id
+                     AND memory_user_text(f.message) IS NOT NULL)
+  ));
 
 -- Keyset pagination, newest first, in either order; ties broken by session id.
 CREATE INDEX memory_sessions_by_created ON memory_sessions (tenant, created_at DESC, session_id DESC);
