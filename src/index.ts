@@ -11,14 +11,25 @@ export {
   type SummarizationOptions,
 } from "./manager/create-memory-manager.js";
 export {
+  type AddMessagesOptions,
   type ContextOptions,
+  type EraseUserResult,
+  type ListSessionsOptions,
   type MemoryContext,
   MemoryManager,
   type MemoryStats,
   type RedisStats,
+  type SearchOptions,
+  type SearchResults,
+  type SessionInfo,
+  type SessionPage,
+  type SessionPatch,
+  type TranscriptOptions,
+  type TranscriptPage,
 } from "./manager/memory-manager.js";
 export { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./manager/session-config.js";
 export * from "./resilience/index.js";
+export type { SessionListItem } from "./schemas/sessions.js";
 export type { Database } from "./storage/database.js";
 export { PgliteDatabase, PostgresDatabase } from "./storage/database.js";
 export { type MigrationResult, type MigrationRun, migrate } from "./storage/migrator.js";

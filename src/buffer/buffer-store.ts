@@ -116,9 +116,13 @@ export abstract class BufferStore {
   async addMessages(
     sessionId: string,
     messages: ChatMessage | readonly ChatMessage[],
+    userId?: string,
   ): Promise<AppendOutcome> {
     const ref = this.ref(sessionId);
-    return this.appendEntries(ref, this.prepare(messages));
+    const entries = this.prepare(messages);
+    // The session's user, recorded on the session's row when it has none (listing, eraseUser).
+    if (userId !== undefined) for (const entry of entries) entry.userId = userId;
+    return this.appendEntries(ref, entries);
   }
 
   /**

@@ -9,7 +9,9 @@ import { demoCommand } from "./demo.js";
 import { inspectCommand } from "./inspect.js";
 import { legacyCommand } from "./legacy.js";
 import { migrateCommand } from "./migrate.js";
+import { searchCommand } from "./search.js";
 import { serveCommand } from "./serve.js";
+import { sessionsCommand } from "./sessions.js";
 import { statsCommand } from "./stats.js";
 
 export const COMMANDS: readonly Command[] = [
@@ -17,6 +19,8 @@ export const COMMANDS: readonly Command[] = [
   migrateCommand,
   inspectCommand,
   statsCommand,
+  sessionsCommand,
+  searchCommand,
   clearCommand,
   benchCommand,
   demoCommand,
@@ -34,7 +38,7 @@ Environment:
   DATABASE_URL       PostgreSQL system of record (default: embedded PGlite in MEMORY_DATA_DIR)
   MEMORY_DATA_DIR    Embedded database folder (default ./.swisper-memory)
   REDIS_URL          Redis hot tier, or REDIS_HOST / REDIS_PORT / REDIS_DB (default: none)
-  MEMORY_URL         inspect, stats and clear ask this running service instead (or --url)
+  MEMORY_URL         inspect, stats, sessions, search and clear ask this running service instead (or --url)
   MEMORY_API_KEY     the API key they send to it
   LEGACY_DATABASE_URL  legacy: the database with the legacy swisper_sessions table
 

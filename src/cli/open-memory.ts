@@ -8,7 +8,8 @@ import {
 import type { MemoryManager } from "../manager/memory-manager.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
-import type { Environment } from "./command.js";
+import { type Environment, TENANT_WITH_URL, UsageError } from "./command.js";
+import { queryString, serviceClientFor } from "./service-client.js";
 
 /** A manager for an operator command, with the connections it runs on (the command owns them). */
 export interface OpenedMemory {
@@ -60,4 +61,37 @@ export async function openMemory(
     await db.close();
     throw error;
   }
+}
+
+/** One kind of read, through the library or a running service's GET route. */
+export interface ReadThrough<O, T> {
+  read(options: O): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * A read the command makes through the running service at --url / MEMORY_URL (GET `path` with
+ * the options as its query; the API key decides the tenant), else through the memory the
+ * environment opens for `tenant`.
+ */
+export async function openReadThrough<O extends object, T>(
+  env: Environment,
+  values: { url?: string | undefined; tenant?: string | undefined },
+  path: string,
+  read: (memory: MemoryManager, options: O) => Promise<T>,
+): Promise<ReadThrough<O, T>> {
+  const service = serviceClientFor(values.url, env);
+  if (service) {
+    if (values.tenant !== undefined) throw new UsageError(TENANT_WITH_URL);
+    return {
+      async read(options) {
+        const answer = await service.get<T>(`${path}?${queryString(options)}`);
+        if (answer === null) throw new Error(`the service does not have GET ${path} (404)`);
+        return answer;
+      },
+      close: async () => {},
+    };
+  }
+  const opened = await openMemory(env, values.tenant !== undefined ? { tenant: values.tenant } : {});
+  return { read: (options) => read(opened.memory, options), close: () => opened.close() };
 }

@@ -130,3 +130,11 @@ export function serviceClientFor(urlOption: string | undefined, env: Environment
     ...(settings.MEMORY_API_KEY !== undefined ? { apiKey: settings.MEMORY_API_KEY } : {}),
   });
 }
+
+/** The query string of a library options object (keys as they are, values as text). */
+export function queryString(options: object): string {
+  const pairs = Object.entries(options)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]): [string, string] => [key, String(value)]);
+  return new URLSearchParams(pairs).toString();
+}

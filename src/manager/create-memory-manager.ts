@@ -19,6 +19,7 @@ import {
   logTransitions,
 } from "../resilience/index.js";
 import { startRecoveryProbe } from "../resilience/recovery-probe.js";
+import { SessionCatalog } from "../sessions/catalog.js";
 import { type Database, isConnectionError } from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
 import type { RedisConnection } from "../storage/redis-client.js";
@@ -267,6 +268,7 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     configs: new SessionConfigRecords(database),
     scheduler,
     records: new SessionRecords(database),
+    sessions: new SessionCatalog(database),
     defaults,
     maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
     legacyMirror: legacyMigration.mirror,

@@ -27,7 +27,26 @@ export type { RedisStats } from "../storage/redis-stats.js";
 import { type ContextOptions, ContextOptionsSchema } from "../schemas/context-options.js";
 import { parseOrThrow } from "../schemas/issues.js";
 import type { MemoryContext } from "../schemas/memory-context.js";
+import {
+  type EraseUserResult,
+  type ListSessionsOptions,
+  ListSessionsOptionsSchema,
+  METADATA_MAX_BYTES,
+  type SearchOptions,
+  SearchOptionsSchema,
+  type SearchResults,
+  type SessionInfo,
+  type SessionPage,
+  type SessionPatch,
+  SessionPatchSchema,
+  type TranscriptOptions,
+  TranscriptOptionsSchema,
+  type TranscriptPage,
+  UserIdSchema,
+} from "../schemas/sessions.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
+import type { SessionCatalog } from "../sessions/catalog.js";
+import { searchMessages } from "../sessions/search.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisStats, readRedisStats } from "../storage/redis-stats.js";
@@ -47,7 +66,28 @@ import {
 } from "./session-config.js";
 import type { SummarizationScheduler } from "./summarization-scheduler.js";
 
-export type { ContextOptions, MemoryContext };
+export type {
+  ContextOptions,
+  EraseUserResult,
+  ListSessionsOptions,
+  MemoryContext,
+  SearchOptions,
+  SearchResults,
+  SessionInfo,
+  SessionPage,
+  SessionPatch,
+  TranscriptOptions,
+  TranscriptPage,
+};
+
+/** Options of a write. */
+export interface AddMessagesOptions {
+  /**
+   * The session's user: recorded on the session when it has none yet (to change it, use
+   * updateSession). Not recorded for a write held in the Redis outbox while PostgreSQL is away.
+   */
+  user_id?: string;
+}
 
 /** spec: `get_memory_stats`. */
 export interface MemoryStats {
@@ -85,6 +125,8 @@ export interface ManagerResources {
   summaryStore: SummaryStore;
   configs: SessionConfigRecords;
   records: SessionRecords;
+  /** The sessions as data: listing. */
+  sessions: SessionCatalog;
   defaults: Readonly<SessionConfig>;
   /** Largest serialized SwisperContext accepted, in bytes. */
   maxContextBytes: number;
@@ -161,12 +203,19 @@ export class MemoryManager {
   async addMessages(
     sessionId: string,
     messages: ChatMessage | readonly ChatMessage[],
+    options: AddMessagesOptions = {},
   ): Promise<AppendedSeq[]> {
-    return this.#append(sessionId, messages);
+    return this.#append(sessionId, messages, options);
   }
 
-  async #append(sessionId: string, messages: ChatMessage | readonly ChatMessage[]): Promise<AppendedSeq[]> {
-    const outcome = await this.bufferStore.addMessages(sessionId, messages);
+  async #append(
+    sessionId: string,
+    messages: ChatMessage | readonly ChatMessage[],
+    options: AddMessagesOptions = {},
+  ): Promise<AppendedSeq[]> {
+    const userId =
+      options.user_id === undefined ? undefined : parseOrThrow(UserIdSchema, options.user_id, "user_id");
+    const outcome = await this.bufferStore.addMessages(sessionId, messages, userId);
     const scheduler = this.#resources.scheduler;
     const ref = { tenant: this.tenant, sessionId };
     if (
@@ -324,6 +373,92 @@ export class MemoryManager {
     }
     await this.#mirror(ref.sessionId, { kind: "erase" });
     return true;
+  }
+
+  /**
+   * One page of the tenant's sessions (a keyset page: `next_cursor` continues it, null on the last
+   * page). `created_desc` pages never skip or repeat a session while writes go on; in
+   * `updated_desc` order none repeats, and one updated after the listing began moves to the front
+   * (a later listing sees it). A session is listed from its first message on.
+   */
+  async listSessions(options: ListSessionsOptions = {}): Promise<SessionPage> {
+    const checked = parseOrThrow(ListSessionsOptionsSchema, options, "", "options");
+    return this.#resources.sessions.list(this.tenant, checked);
+  }
+
+  /**
+   * The session's whole transcript, a page at a time: the messages after `after_seq` (default
+   * 0), in seq order, at most `limit` (1-1000, default 100), each with its seq, tokens and
+   * `summarized` (the current summary covers it). `next_after_seq` continues; null on the last page.
+   */
+  async getTranscript(sessionId: string, options: TranscriptOptions = {}): Promise<TranscriptPage> {
+    const ref = this.#ref(sessionId);
+    const { after_seq: afterSeq, limit } = parseOrThrow(TranscriptOptionsSchema, options, "", "options");
+    return this.#resources.sessions.transcript(this.tenant, ref.sessionId, afterSeq, limit);
+  }
+
+  /**
+   * Full-text search of the tenant's messages (PostgreSQL text search, `simple` configuration:
+   * words of any language, no stemming): `q` in web-search syntax (all words; "a phrase"; `or`;
+   * -word), optionally only one session's, one user's sessions' or one role's messages. Most
+   * relevant first, each with an HTML-escaped snippet whose matches are in <mark> tags;
+   * `next_cursor` continues the same search.
+   */
+  async searchMessages(options: SearchOptions): Promise<SearchResults> {
+    const checked = parseOrThrow(SearchOptionsSchema, options, "", "options");
+    return searchMessages(this.#resources.db, this.tenant, checked);
+  }
+
+  /** The session's record (what the listing shows) and metadata; null before its first message. */
+  async getSession(sessionId: string): Promise<SessionInfo | null> {
+    return this.#resources.sessions.get(this.tenant, this.#ref(sessionId).sessionId);
+  }
+
+  /**
+   * Sets the session's `title` (null: back to the default), `user_id` (null: none) and
+   * `metadata` (a JSON object of at most 16 KiB, replacing the stored one); keys left out keep
+   * their values. Returns the session, or null when it has no record (no message yet).
+   */
+  async updateSession(sessionId: string, patch: SessionPatch): Promise<SessionInfo | null> {
+    const ref = this.#ref(sessionId);
+    const { metadata, ...rest } = parseOrThrow(SessionPatchSchema, patch, "", "patch");
+    let metadataJson: string | undefined;
+    if (metadata !== undefined) {
+      try {
+        metadataJson = JSON.stringify(metadata);
+      } catch {
+        throw new ValidationError("metadata", "must be representable as JSON (no BigInt, no cycles)");
+      }
+      if (Buffer.byteLength(metadataJson, "utf8") > METADATA_MAX_BYTES) {
+        throw new ValidationError("metadata", `is larger than ${METADATA_MAX_BYTES} bytes as JSON`);
+      }
+      // PostgreSQL's jsonb cannot hold the NUL character.
+      if (/(?<!\\)(?:\\\\)*\\u0000/.test(metadataJson))
+        throw new ValidationError("metadata", "must not contain \\u0000");
+    }
+    return this.#resources.sessions.update(this.tenant, ref.sessionId, rest, metadataJson);
+  }
+
+  /**
+   * Erases every session of the user (the sessions whose `user_id` it is), each as
+   * `clearSessionMemory` erases one: transcript, summaries, config, SwisperContext, Redis keys;
+   * nothing comes back. A session of the user created while this runs is erased too. Answers how
+   * many sessions and messages were erased. When a tier does not answer it stops with
+   * StorageUnavailableError, having erased some sessions: run it again to erase the rest.
+   */
+  async eraseUser(userId: string): Promise<EraseUserResult> {
+    const user = parseOrThrow(UserIdSchema, userId, "user_id");
+    let sessions = 0;
+    let messages = 0;
+    for (;;) {
+      const batch = await this.#resources.sessions.sessionsOfUser(this.tenant, user, 100);
+      if (batch.length === 0) return { user_id: user, sessions_erased: sessions, messages_erased: messages };
+      for (const session of batch) {
+        await this.clearSessionMemory(session.sessionId);
+        sessions++;
+        messages += session.messages;
+      }
+    }
   }
 
   /**

@@ -16,7 +16,11 @@ export type ReadOperation =
   | "stats"
   | "summaries"
   | "swisper_context"
-  | "exists";
+  | "exists"
+  | "list_sessions"
+  | "session"
+  | "transcript"
+  | "search";
 export type WriteOperation =
   | "add_messages"
   | "set_config"
@@ -24,7 +28,9 @@ export type WriteOperation =
   | "clear"
   | "clear_buffer"
   | "add_summary"
-  | "clear_summaries";
+  | "clear_summaries"
+  | "update_session"
+  | "erase_user";
 
 /** Figures read when Prometheus scrapes, not on the request path. */
 export interface ScrapeSources {

@@ -12,6 +12,18 @@ import { strictObjectErrors } from "../schemas/issues.js";
 import { BufferInfoSchema, MemoryContextSchema } from "../schemas/memory-context.js";
 import { ChatMessageSchema, MessageBatchSchema, StoredMessageSchema } from "../schemas/message.js";
 import { SessionConfigPatchSchema, SessionConfigSchema } from "../schemas/session-config.js";
+import {
+  EraseUserResultSchema,
+  ListSessionsQuerySchema,
+  SearchQuerySchema,
+  SearchResultsSchema,
+  SessionInfoSchema,
+  SessionPageSchema,
+  SessionPatchSchema,
+  TranscriptPageSchema,
+  TranscriptQuerySchema,
+  UserIdSchema,
+} from "../schemas/sessions.js";
 import { NewSummarySchema, SummaryRecordSchema } from "../schemas/summary.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 
@@ -19,17 +31,36 @@ export {
   BufferInfoSchema,
   ChatMessageSchema,
   ContextQuerySchema,
+  EraseUserResultSchema,
+  ListSessionsQuerySchema,
   MemoryContextSchema,
   MessageBatchSchema,
   NewSummarySchema,
+  SearchQuerySchema,
+  SearchResultsSchema,
   SessionConfigPatchSchema,
   SessionConfigSchema,
+  SessionInfoSchema,
+  SessionPageSchema,
+  SessionPatchSchema,
   StoredMessageSchema,
   SummaryRecordSchema,
   SwisperContextSchema,
+  TranscriptPageSchema,
+  TranscriptQuerySchema,
+  UserIdSchema,
 };
 
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);
+
+export const AddMessagesQuerySchema = z.strictObject(
+  {
+    user_id: UserIdSchema.optional().describe(
+      "The session's user, recorded when the session has none yet (change it with PATCH)",
+    ),
+  },
+  strictObjectErrors(),
+);
 
 export const AppendResultSchema = z
   .object({

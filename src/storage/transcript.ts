@@ -16,6 +16,8 @@ export interface TranscriptEntry {
    * without an id so that its replay is exactly once.
    */
   idempotencyKey?: string;
+  /** The session's user, recorded on its row unless it has one (see `appendParameters`). */
+  userId?: string;
 }
 
 /** Where an appended message landed. */
@@ -106,7 +108,7 @@ interface SnapshotRow extends LatestSummaryColumns, OptionalMessageColumns {
   session_last_seq: number;
 }
 
-interface MessageRow {
+export interface MessageRow {
   seq: number;
   message: ChatMessage | string;
   tokens: number;
@@ -126,9 +128,9 @@ const MAX_APPEND_ATTEMPTS = 5;
 // duplicate. A deadlock with some other statement is retried the same way.
 const APPEND_SQL = `
 WITH input AS (
-  SELECT i.tenant, i.session_id, i.idempotency_key, i.message, i.tokens, i.tokens_estimated, i.ord
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[])
-    WITH ORDINALITY AS i(tenant, session_id, idempotency_key, message, tokens, tokens_estimated, ord)
+  SELECT i.tenant, i.session_id, i.idempotency_key, i.message, i.tokens, i.tokens_estimated, i.user_id, i.ord
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[], $7::text[])
+    WITH ORDINALITY AS i(tenant, session_id, idempotency_key, message, tokens, tokens_estimated, user_id, ord)
 ),
 existing AS (
   -- One index probe a message, whatever the table's statistics say (a join planned while the
@@ -147,14 +149,29 @@ fresh AS (
          row_number() OVER (PARTITION BY input.tenant, input.session_id ORDER BY input.ord) AS position
   FROM input WHERE input.ord NOT IN (SELECT ord FROM existing)
 ),
+user_texts AS (
+  SELECT fresh.tenant, fresh.session_id, fresh.ord, memory_user_text(fresh.message::json) AS text
+  FROM fresh
+),
 counts AS (
-  SELECT tenant, session_id, count(*) AS n FROM fresh GROUP BY tenant, session_id
+  -- With what the session listing shows of the batch: its first and its newest user text.
+  SELECT fresh.tenant, fresh.session_id, count(*) AS n, max(fresh.user_id) AS user_id,
+         (SELECT u.text FROM user_texts u WHERE u.tenant = fresh.tenant AND u.session_id = fresh.session_id
+            AND u.text IS NOT NULL ORDER BY u.ord LIMIT 1) AS first_user_text,
+         (SELECT u.text FROM user_texts u WHERE u.tenant = fresh.tenant AND u.session_id = fresh.session_id
+            AND u.text IS NOT NULL ORDER BY u.ord DESC LIMIT 1) AS last_user_text
+  FROM fresh GROUP BY fresh.tenant, fresh.session_id
 ),
 block AS (
-  INSERT INTO memory_sessions AS s (tenant, session_id, next_seq)
-  SELECT tenant, session_id, 1 + n FROM counts ORDER BY tenant, session_id
+  -- The session row the append locks anyway also keeps what the listing shows (migration 009).
+  INSERT INTO memory_sessions AS s (tenant, session_id, next_seq, default_title, last_user_message, user_id)
+  SELECT tenant, session_id, 1 + n, memory_title(first_user_text), memory_preview(last_user_text), user_id
+  FROM counts ORDER BY tenant, session_id
   ON CONFLICT (tenant, session_id)
-  DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now()
+  DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now(),
+    default_title = coalesce(s.default_title, excluded.default_title),
+    last_user_message = coalesce(excluded.last_user_message, s.last_user_message),
+    user_id = coalesce(s.user_id, excluded.user_id)
   RETURNING s.tenant, s.session_id, s.next_seq, s.generation
 ),
 placed AS (
@@ -491,7 +508,7 @@ function summaryOfRow(row: LatestSummaryColumns): SummaryRecord | null {
   };
 }
 
-function toStoredMessage(row: MessageRow): StoredMessage {
+export function toStoredMessage(row: MessageRow): StoredMessage {
   const message = (typeof row.message === "string" ? JSON.parse(row.message) : row.message) as ChatMessage;
   const stored: StoredMessage = {
     ...message,
@@ -518,6 +535,7 @@ function appendParameters(requests: readonly AppendRequest[]): { params: unknown
   const messages: string[] = [];
   const tokens: number[] = [];
   const estimated: boolean[] = [];
+  const users: (string | null)[] = [];
   const rowOfKey = new Map<string, number>();
   const placement = requests.map(({ ref, entries }) =>
     entries.map((entry) => {
@@ -531,11 +549,12 @@ function appendParameters(requests: readonly AppendRequest[]): { params: unknown
       messages.push(entry.json);
       tokens.push(entry.tokens);
       estimated.push(entry.tokensEstimated);
+      users.push(entry.userId ?? null);
       if (scoped !== null) rowOfKey.set(scoped, tenants.length);
       return { row: tenants.length, repeated: false };
     }),
   );
-  return { params: [tenants, sessions, keys, messages, tokens, estimated], placement };
+  return { params: [tenants, sessions, keys, messages, tokens, estimated, users], placement };
 }
 
 /** Each request's seqs and generation, from the statement's rows. */

@@ -1,21 +1,11 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Environment } from "../../src/cli/command.js";
 import { COMMANDS } from "../../src/cli/main.js";
 import { openMemory } from "../../src/cli/open-memory.js";
-import {
-  createTestDatabase,
-  createTestRedis,
-  type TestDatabase,
-  type TestRedis,
-} from "../support/servers.js";
-import { TEST_REDIS_URL } from "../support/urls.js";
-import { cli } from "./run-cli.js";
+import { type CliStorage, cli, cliStorage } from "./run-cli.js";
 
 // The operator commands, run in-process against the storage an environment names (the test's
 // own PostgreSQL database and Redis key prefix, or an embedded database in a temporary folder).
@@ -23,31 +13,16 @@ import { cli } from "./run-cli.js";
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-let database: TestDatabase | undefined;
-let testRedis: TestRedis | undefined;
-let dataDir: string | undefined;
+let storage: CliStorage;
 let env: Environment;
 
 beforeAll(async () => {
-  env = { MEMORY_IDLE_FINALIZE_SECONDS: "0" };
-  if (inject("postgresAvailable")) {
-    database = await createTestDatabase();
-    env.DATABASE_URL = database.url!;
-  } else {
-    dataDir = await mkdtemp(join(tmpdir(), "swm-cli-"));
-    env.MEMORY_DATA_DIR = dataDir;
-  }
-  if (inject("redisAvailable")) {
-    testRedis = await createTestRedis();
-    env.REDIS_URL = TEST_REDIS_URL;
-    env.MEMORY_KEY_PREFIX = testRedis.keyPrefix;
-  }
+  storage = await cliStorage("swm-cli-");
+  env = storage.env;
 });
 
 afterAll(async () => {
-  await testRedis?.cleanup();
-  await database?.drop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await storage.close();
 });
 
 /** Writes a session through the library (a closed manager, so the command opens its own). */
@@ -152,7 +127,9 @@ describe("inspect", () => {
     expect(out).toMatch(/Current summary \(version \d+, covers seq 1\.\.\d+, \d+ tokens\):/);
     expect(out).toMatch(/Summary history \(newest \d+\):\n\s+v\d+\s+seq 1\.\./);
     expect(out).toMatch(/Session config:\n\s+summary_trigger_tokens\s+150/);
-    expect(out).toContain(testRedis ? "Redis:             connected" : "Redis:             not configured");
+    expect(out).toContain(
+      storage.redis ? "Redis:             connected" : "Redis:             not configured",
+    );
   });
 
   it("prints one JSON object with --json, bounded by --messages and --history", async () => {
@@ -169,7 +146,7 @@ describe("inspect", () => {
     expect(report.buffer_messages.map((message) => message.seq)).toEqual([11, 12]);
     expect(report.summary_history).toHaveLength(1);
     expect(report.circuit_breakers.map((breaker) => breaker.name).sort()).toEqual(
-      testRedis ? ["postgres", "redis", "summarizer"] : ["postgres", "summarizer"],
+      storage.redis ? ["postgres", "redis", "summarizer"] : ["postgres", "summarizer"],
     );
     expect(report.session_config.summary_trigger_tokens).toBe(150);
   });
@@ -225,8 +202,8 @@ describe("stats", () => {
     const tenant = report.tenants.find((row) => row.tenant === "stats-tenant");
     expect(tenant).toMatchObject({ sessions: 1, messages: 12 });
     expect(tenant!.summaries).toBeGreaterThan(0);
-    expect(report.redis_configured).toBe(testRedis !== undefined);
-    if (testRedis) expect(report.redis.used_memory).toBeGreaterThan(0);
+    expect(report.redis_configured).toBe(storage.redis);
+    if (storage.redis) expect(report.redis.used_memory).toBeGreaterThan(0);
     const text = await cli(env, "stats");
     expect(text.stdout).toMatch(/stats-tenant\s+1\s+12\s+\d+/);
   });

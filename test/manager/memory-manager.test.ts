@@ -17,6 +17,7 @@ import {
   type TestRedis,
   uniqueName,
 } from "../support/servers.js";
+import { SESSION_TABLES } from "../support/session-tables.js";
 
 // The manager's whole suite runs in every deployment mode: Redis + PostgreSQL, PostgreSQL alone,
 // and the embedded default (PGlite, no Redis).
@@ -189,14 +190,7 @@ for (const mode of modes) {
       const left = (await redisKeys()).filter((key) => key.includes(session) && !key.endsWith(":epoch"));
       expect(left).toEqual([]);
       if (mode.name !== "embedded PGlite") {
-        for (const table of [
-          "memory_messages",
-          "memory_summaries",
-          "memory_session_configs",
-          "memory_context_snapshots",
-          "memory_summary_leases",
-          "memory_sessions",
-        ]) {
+        for (const table of SESSION_TABLES) {
           const { rows } = await database.db.query<{ n: number }>(
             `SELECT count(*)::int AS n FROM ${table} WHERE session_id = $1`,
             [session],

@@ -46,7 +46,7 @@ const TOO_LONG = "x".repeat(300);
 const v1 = (session: string, path = "") => `/v1/sessions/${session}${path ? `/${path}` : ""}`;
 const BIG = "x".repeat(8000);
 
-type Method = "GET" | "POST" | "PUT" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 interface Scenario {
   method: Method;
   url: string;
@@ -64,7 +64,11 @@ interface Scenario {
 
 /** Every /v1 operation once, for the answers every one of them gives alike (429, 503). */
 const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
+  { method: "GET", url: "/v1/sessions" },
+  { method: "GET", url: "/v1/search?q=laptop" },
+  { method: "DELETE", url: "/v1/users/nobody" },
   { method: "POST", url: v1(LIVE, "messages"), body: { role: "user", content: "hi" } },
+  { method: "GET", url: v1(LIVE, "messages") },
   { method: "GET", url: v1(LIVE, "context") },
   { method: "GET", url: v1(LIVE, "buffer") },
   { method: "DELETE", url: v1(LIVE, "buffer") },
@@ -76,6 +80,8 @@ const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
   { method: "DELETE", url: v1(LIVE, "summaries") },
   { method: "GET", url: v1(LIVE, "swisper-context") },
   { method: "PUT", url: v1(LIVE, "swisper-context"), body: { current_state: "x" } },
+  { method: "GET", url: v1(LIVE) },
+  { method: "PATCH", url: v1(LIVE), body: { title: "Laptops" } },
   { method: "DELETE", url: v1(LIVE) },
 ];
 /** The legacy migration's operations: they answer 404 without a legacy store, so not in the 503 case. */
@@ -149,6 +155,50 @@ const MAIN: Scenario[] = [
     body: { role: "user", content: "A bag?", id: "m-1" },
     status: 200,
   },
+  // The listing: a page, bad queries, no key, a bug.
+  { method: "GET", url: "/v1/sessions?order=created_desc&limit=1", status: 200 },
+  { method: "GET", url: "/v1/sessions", status: 200 },
+  { method: "GET", url: "/v1/sessions?limit=0", status: 400 },
+  { method: "GET", url: "/v1/sessions?cursor=not-a-cursor", status: 400 },
+  { method: "GET", url: "/v1/sessions?order=oldest", status: 400 },
+  { method: "GET", url: "/v1/sessions", anonymous: true, status: 401 },
+  { method: "GET", url: "/v1/sessions", fault: failRead, status: 500 },
+  {
+    method: "POST",
+    url: `${v1(LIVE, "messages")}?user_id=user-1`,
+    body: { role: "user", content: "Mine" },
+    status: 201,
+  },
+  {
+    method: "POST",
+    url: `${v1(LIVE, "messages")}?user_id=`,
+    body: { role: "user", content: "Mine" },
+    status: 400,
+  },
+  // Search: hits, bad queries, no key, a bug.
+  { method: "GET", url: "/v1/search?q=light%20laptop&limit=2", status: 200 },
+  { method: "GET", url: "/v1/search?q=%21%21%21", status: 400 },
+  { method: "GET", url: "/v1/search?q=laptop&cursor=nope", status: 400 },
+  { method: "GET", url: "/v1/search?q=laptop", anonymous: true, status: 401 },
+  { method: "GET", url: "/v1/search?q=laptop", fault: failRead, status: 500 },
+  // Erasing a user: done, not valid, no key, a body sent (it takes none), a bug.
+  { method: "DELETE", url: "/v1/users/leaving", status: 200 },
+  { method: "DELETE", url: `/v1/users/${TOO_LONG}`, status: 400 },
+  { method: "DELETE", url: "/v1/users/leaving", anonymous: true, status: 401 },
+  { method: "DELETE", url: "/v1/users/leaving", body: { padding: BIG }, status: 413 },
+  { method: "DELETE", url: "/v1/users/leaving", raw: text("please"), status: 415 },
+  { method: "DELETE", url: "/v1/users/leaving", fault: failWrite, status: 500 },
+  // The transcript, a page at a time.
+  ...reads("messages"),
+  { method: "GET", url: `${v1(LIVE, "messages")}?after_seq=2&limit=3`, status: 200 },
+  { method: "GET", url: `${v1(LIVE, "messages")}?limit=0`, status: 400 },
+  // The session's record: read, and its title, user and metadata set.
+  ...reads(""),
+  ...writes("PATCH", "", {
+    valid: { title: "Laptops", metadata: { channel: "web" } },
+    invalid: { title: "" },
+  }),
+  { method: "PATCH", url: v1(GHOST), body: { title: "Nobody" }, status: 404 },
   ...reads("context"),
   { method: "GET", url: `${v1(LIVE, "context")}?max_tokens=200&model=gpt-4o`, status: 200 },
   { method: "GET", url: `${v1(LIVE, "context")}?max_tokens=0`, status: 400 },
@@ -305,6 +355,12 @@ async function fillSessions(service: TestService): Promise<void> {
     payload: { current_state: "search", preferences: { budget_chf: 1500 } },
   });
   await post(DOOMED, { role: "user", content: "Forget me." });
+  await service.app.inject({
+    method: "POST",
+    url: `${v1("leaving-user-session", "messages")}?user_id=leaving`,
+    headers: authed,
+    payload: { role: "user", content: "Erase me with my user." },
+  });
   await service.memory.waitForIdle();
 }
 
@@ -402,12 +458,14 @@ describe("every answer of the service is declared in /openapi.json, with its sch
       // The legacy operations' examples run against a service with a legacy store (above).
       if (template.startsWith("/v1/legacy")) return [];
       const examples = Object.entries(operation.requestBody?.content["application/json"]?.examples ?? {});
-      return examples.map(([name, example]) => ({
-        method,
-        url: template.replace("{session_id}", `example-${name}`),
-        body: example.value,
-        status: method === "POST" ? 201 : 200,
-      }));
+      return examples.flatMap(([name, example]): Scenario[] => {
+        const url = template.replace("{session_id}", `example-${name}`);
+        const scenario = { method, url, body: example.value, status: method === "POST" ? 201 : 200 };
+        // A session's record is updated once it has a message.
+        if (method !== "PATCH") return [scenario];
+        const first = { role: "user", content: "Hello" };
+        return [{ method: "POST", url: `${url}/messages`, body: first, status: 201 }, scenario];
+      });
     });
     expect(scenarios.length).toBeGreaterThanOrEqual(5);
     expect(await driveAll(target, scenarios)).toEqual([]);

@@ -36,7 +36,11 @@ afterAll(async () => {
 });
 
 const V1_OPERATIONS = [
+  "GET /v1/sessions",
+  "GET /v1/search",
+  "DELETE /v1/users/{user_id}",
   "POST /v1/sessions/{session_id}/messages",
+  "GET /v1/sessions/{session_id}/messages",
   "GET /v1/sessions/{session_id}/context",
   "GET /v1/sessions/{session_id}/buffer",
   "DELETE /v1/sessions/{session_id}/buffer",
@@ -48,6 +52,8 @@ const V1_OPERATIONS = [
   "DELETE /v1/sessions/{session_id}/summaries",
   "GET /v1/sessions/{session_id}/swisper-context",
   "PUT /v1/sessions/{session_id}/swisper-context",
+  "GET /v1/sessions/{session_id}",
+  "PATCH /v1/sessions/{session_id}",
   "DELETE /v1/sessions/{session_id}",
   "GET /v1/legacy",
   "POST /v1/legacy/imports",

@@ -45,6 +45,22 @@ const CROSS_SESSION: readonly { statement: RegExp; reason: string }[] = [
       "the stale-buffer sweep (Transcript.takeRedisStale): takes the marks of sessions whose Redis copy missed a write, after a Redis outage; multi-shard, off the request path",
   },
   {
+    statement: /^SELECT s\.session_id, coalesce\(s\.title, s\.default_title\)[\s\S]*AS sort_at/,
+    reason:
+      "the session listing (SessionCatalog.list): a keyset page of one tenant's sessions from the (tenant, updated_at | created_at) index; under Citus a multi-shard query unless the tables are distributed by tenant",
+  },
+  {
+    statement: /^WITH q AS \(SELECT websearch_to_tsquery/,
+    reason:
+      "full-text search (searchMessages): every message of one tenant, through the GIN index; multi-shard under Citus unless distributed by tenant",
+  },
+  {
+    statement:
+      /^SELECT session_id, next_seq - \$\d+ AS messages FROM memory_sessions\s+WHERE tenant = \$1 AND user_id = \$2/,
+    reason:
+      "eraseUser: finds one user's sessions (by the user index), each then erased by the keyed clearSessionMemory statements",
+  },
+  {
     statement: /^SELECT s\.tenant,\s+count\(\*\)::bigint AS sessions,/,
     reason:
       "`swisper-memory stats` without a session: the whole store's figures per tenant (an operator's report)",
@@ -130,6 +146,14 @@ async function representativeRun(): Promise<void> {
   await workOutSession(withRedis, "keys-redis", 12);
   await workOutSession(withRedis.forTenant("globex"), "keys-redis", 12);
   await withRedis.addMessage("kept", { role: "user", content: "a session left for the operator commands" });
+  // The sessions as data: reading one session is keyed; listing, search and erasing a user span
+  // the tenant's sessions.
+  await withRedis.addMessages("leaving", [{ role: "user", content: "erase me" }], { user_id: "leaver" });
+  await withRedis.listSessions({ order: "created_desc" });
+  await withRedis.searchMessages({ q: "erase" });
+  await withRedis.getTranscript("kept");
+  await withRedis.updateSession("kept", { title: "Kept" });
+  await withRedis.eraseUser("leaver");
 
   // Redis killed: writes mark their sessions stale; Redis back: the marks are swept.
   await redis.kill();

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -174,5 +174,80 @@ describe("Redis settings from the environment", () => {
       redisUrlFromEnv({ REDIS_HOST: "h", REDIS_PORT: "6380", REDIS_DB: "3", REDIS_PASSWORD: "p@ss" }),
     ).toBe("redis://:p%40ss@h:6380/3");
     expect(() => redisUrlFromEnv({ REDIS_HOST: "h", REDIS_PORT: "x" })).toThrow(/REDIS_PORT/);
+  });
+});
+
+/**
+ * Migration 009 gives the sessions written before it what the listing shows: the title from
+ * the first user message with text, the newest user message, on PostgreSQL and PGlite alike.
+ */
+async function backfillsListingColumns(db: Database): Promise<void> {
+  const folder = await mkdtemp(join(tmpdir(), "swm-before-009-"));
+  try {
+    const source = new URL("../../src/storage/migrations/", import.meta.url);
+    for (const name of (await listMigrations()).filter((file) => file < "009")) {
+      await writeFile(join(folder, name), await readFile(new URL(name, source)));
+    }
+    expect((await migrate(db, { directory: pathToFileURL(`${folder}/`) })).error).toBeUndefined();
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+  const messages = [
+    { role: "system", content: "You help." },
+    { role: "assistant", content: null, tool_calls: [] },
+    {
+      role: "user",
+      content: [
+        { type: "text", text: "  Which   laptop" },
+        { type: "text", text: "is light?" },
+      ],
+    },
+    { role: "user", content: "x".repeat(30) + " " + "y".repeat(40) },
+  ];
+  await db.query(
+    "INSERT INTO memory_sessions (tenant, session_id, next_seq) VALUES ('t', 'old', 5), ('t', 'quiet', 2)",
+  );
+  for (const [index, message] of messages.entries()) {
+    await db.query(
+      "INSERT INTO memory_messages (tenant, session_id, seq, message, tokens) VALUES ('t', 'old', $1, $2::json, 5)",
+      [index + 1, JSON.stringify(message)],
+    );
+  }
+  await db.query(
+    `INSERT INTO memory_messages (tenant, session_id, seq, message, tokens)
+     VALUES ('t', 'quiet', 1, '{"role":"assistant","content":"Hi"}', 3)`,
+  );
+  expect((await migrate(db)).error).toBeUndefined();
+  const { rows } = await db.query<Record<string, string | null>>(
+    "SELECT session_id, default_title, last_user_message, user_id FROM memory_sessions ORDER BY session_id",
+  );
+  expect(rows).toEqual([
+    {
+      session_id: "old",
+      default_title: "Which laptop is light?",
+      last_user_message: `${"x".repeat(30)} ${"y".repeat(17)}`,
+      user_id: null,
+    },
+    { session_id: "quiet", default_title: null, last_user_message: null, user_id: null },
+  ]);
+}
+
+describe("migration 009 (session listing)", () => {
+  it.skipIf(!inject("postgresAvailable"))("backfills the listing's columns on PostgreSQL", async () => {
+    const db = await emptyDatabase();
+    try {
+      await backfillsListingColumns(db);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("backfills the listing's columns on PGlite", async () => {
+    const db = new PgliteDatabase();
+    try {
+      await backfillsListingColumns(db);
+    } finally {
+      await db.close();
+    }
   });
 });

@@ -1,5 +1,10 @@
 import { bodyExamples, json } from "../answers.js";
-import { AddMessagesBodySchema, AppendResultSchema, SessionParamsSchema } from "../schemas.js";
+import {
+  AddMessagesBodySchema,
+  AddMessagesQuerySchema,
+  AppendResultSchema,
+  SessionParamsSchema,
+} from "../schemas.js";
 import { bodyFieldNames } from "../validation.js";
 import type { SessionScope } from "./session-scope.js";
 
@@ -49,9 +54,10 @@ export function messagesRoutes({ routes, memoryFor, metrics, tag, security, erro
         description:
           "One message, or a batch `{messages: [...]}` (1-1000, stored in order). Each message is in the " +
           "transcript (PostgreSQL) when this answers. A message with an `id` already stored is not stored " +
-          "again (`duplicate: true`).",
+          "again (`duplicate: true`). `user_id` records the session's user when it has none yet.",
         security,
         params: SessionParamsSchema,
+        querystring: AddMessagesQuerySchema,
         body: AddMessagesBodySchema,
         bodyExamples: MESSAGE_EXAMPLES,
         response: {
@@ -72,7 +78,9 @@ export function messagesRoutes({ routes, memoryFor, metrics, tag, security, erro
       // One message or a batch, as sent: the library names a bad field the way the body has it.
       const messages = "messages" in body ? body.messages : body;
       const memory = memoryFor(request);
-      const appended = await metrics.timeWrite("add_messages", () => memory.addMessages(sessionId, messages));
+      const appended = await metrics.timeWrite("add_messages", () =>
+        memory.addMessages(sessionId, messages, request.query),
+      );
       reply.code(appended.some((entry) => !entry.duplicate) ? 201 : 200);
       return { session_id: sessionId, messages: appended };
     },

@@ -5,10 +5,15 @@ import { contextRoutes } from "./context.js";
 import { deleteRoute } from "./delete-route.js";
 import { legacyRoutes } from "./legacy.js";
 import { messagesRoutes } from "./messages.js";
+import { searchRoutes } from "./search.js";
+import { sessionInfoRoutes } from "./session-info.js";
+import { sessionListRoutes } from "./session-list.js";
 import { type SessionRoutesOptions, type SessionScope, sessionScope } from "./session-scope.js";
 import { statsRoutes } from "./stats.js";
 import { summariesRoutes } from "./summaries.js";
 import { swisperContextRoutes } from "./swisper-context.js";
+import { transcriptRoutes } from "./transcript.js";
+import { usersRoutes } from "./users.js";
 
 /**
  * `/v1/sessions/{session_id}/...`: the library's methods over HTTP, with the library's shapes,
@@ -16,14 +21,19 @@ import { swisperContextRoutes } from "./swisper-context.js";
  */
 export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOptions): void {
   const scope = sessionScope(app, options);
+  sessionListRoutes(scope);
   messagesRoutes(scope);
+  transcriptRoutes(scope);
   contextRoutes(scope);
   bufferRoutes(scope);
   configRoutes(scope);
   statsRoutes(scope);
   summariesRoutes(scope);
   swisperContextRoutes(scope);
+  sessionInfoRoutes(scope);
   eraseSessionRoute(scope);
+  searchRoutes(scope);
+  usersRoutes(scope);
   legacyRoutes(scope);
 }
 
