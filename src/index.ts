@@ -14,6 +14,7 @@ export {
   type AddMessagesOptions,
   type ContextOptions,
   type EraseUserResult,
+  type ImportedMessages,
   type ListSessionsOptions,
   type MemoryContext,
   MemoryManager,

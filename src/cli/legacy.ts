@@ -200,12 +200,7 @@ async function runArchivedImport(
     const available =
       values.session !== undefined ? 1 : await countArchivedSessions(source, archived.keyPrefix);
     const total = Math.min(available, engine.maxSessions ?? available);
-    const progress = new Progress({
-      stream: stderr,
-      label: `import ${archived.source}`,
-      total,
-      rateUnit: "sessions",
-    });
+    const progress = importProgress(stderr, `import ${archived.source}`, total);
     const sessions = archivedSessions({
       redis: source,
       source: archived.source,
@@ -216,7 +211,7 @@ async function runArchivedImport(
     const totals = await importSessions(sessions, {
       ...engine,
       memory: opened.memory,
-      onSession: () => progress.tick(),
+      ...progress,
     });
     progress.finish();
     return reportImport(totals, values, context, `under key prefix '${archived.keyPrefix}'`);
@@ -289,6 +284,35 @@ function countOption(value: string | undefined, name: string): number | undefine
 /** Skipped items printed one by one; the rest are only counted. */
 const SKIPPED_SHOWN = 20;
 
+/**
+ * The progress bars of an import: the sessions loaded, then the sessions summarized (a second
+ * bar, started when the engine says how many).
+ */
+function importProgress(
+  stderr: NodeJS.WritableStream,
+  label: string,
+  total: number,
+): Pick<ImportEngineOptions, "onSession" | "onSummarizing" | "onSummarized"> & { finish: () => void } {
+  const loading = new Progress({ stream: stderr, label, total, rateUnit: "sessions" });
+  let summarizing: Progress | null = null;
+  return {
+    onSession: () => loading.tick(),
+    onSummarizing: (sessions) => {
+      loading.finish();
+      if (sessions > 0) {
+        summarizing = new Progress({
+          stream: stderr,
+          label: `${label}: summaries`,
+          total: sessions,
+          rateUnit: "sessions",
+        });
+      }
+    },
+    onSummarized: () => summarizing?.tick(),
+    finish: () => summarizing?.finish(),
+  };
+}
+
 /** The engine's options from the command line, whatever the source. */
 function engineOptions(values: Values, stderr: NodeJS.WritableStream): Omit<ImportEngineOptions, "memory"> {
   const maxSessions = countOption(values["max-sessions"], "max-sessions");
@@ -309,14 +333,14 @@ async function runImport({ values, timeZone, legacy, opened, context }: LegacyRu
   const engine = engineOptions(values, stderr);
   const available = values.session !== undefined ? 1 : await legacy.countSessions();
   const total = Math.min(available, engine.maxSessions ?? available);
-  const progress = new Progress({ stream: stderr, label: "legacy import", total, rateUnit: "sessions" });
+  const progress = importProgress(stderr, "legacy import", total);
   const totals = await importLegacySessions({
     ...engine,
     legacy,
     memory: opened.memory,
     timeZone,
     ...(values.session !== undefined ? { sessionId: values.session } : {}),
-    onSession: () => progress.tick(),
+    ...progress,
   });
   progress.finish();
   return reportImport(totals, values, context, "in swisper_sessions");
@@ -355,7 +379,13 @@ function printImportTotals(totals: LegacyImportTotals, dryRun: boolean, stdout: 
     ["contexts saved", totals.contextsSaved],
     ["invalid skipped", skippedCount === 0 ? 0 : `${skippedCount} (${reasons})`],
     ["seconds", totals.seconds.toFixed(1)],
+    ["sessions summarized", totals.sessionsSummarized],
+    ["summary seconds", totals.summarySeconds.toFixed(1)],
   ];
+  if (totals.summariesNotCaughtUp > 0) {
+    // The summarizer failed for these: their next write asks again; a re-run of the import too.
+    lines.push(["summaries behind", `${totals.summariesNotCaughtUp} (the summarizer is failing)`]);
+  }
   if (dryRun) lines.unshift(["dry run", "nothing written"]);
   for (const [name, value] of lines) write(stdout, `${name.padEnd(20)} ${value}`);
 }

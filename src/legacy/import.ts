@@ -1,8 +1,16 @@
 /**
  * The backfill: every `swisper_sessions` row into the transcript, through the library's own
- * write path (`addMessages`), so that every invariant of the write path holds for imported
- * messages too. Each element carries a deterministic id (convert.ts), which makes the import
- * idempotent: a re-run, or a run resumed after a crash, stores nothing twice.
+ * write path (`importMessages`: validation, exact tokens, the transcript and the buffer), so that
+ * every invariant of the write path holds for imported messages too. Each element carries a
+ * deterministic id (convert.ts), which makes the import idempotent: a re-run, or a run resumed
+ * after a crash, stores nothing twice.
+ *
+ * Two passes. The first loads the transcript at its own pace: a request-path write waits for its
+ * session's summarization once more than a buffer's worth is unsummarized (backpressure), which
+ * bound the import to the summarizer's pace (about half the rate, measured with the offline
+ * summarizer on 2 cores). The second summarizes the sessions the first left at their trigger.
+ * A run cut off between the two summarizes them on its re-run (every batch is then a duplicate,
+ * and still answers whether its session needs a summary), or at their next write.
  */
 import { ValidationError } from "../errors.js";
 import type { MemoryManager } from "../manager/memory-manager.js";
@@ -29,8 +37,12 @@ export interface LegacyImportOptions {
   concurrency?: number;
   /** Stop after this many sessions (a partial run; the next run resumes where it stopped). */
   maxSessions?: number;
-  /** Called once a session is done (the progress bar). */
+  /** Called once a session is loaded (the progress bar). */
   onSession?: (sessionId: string, messages: number) => void;
+  /** Called before the second pass, with how many sessions it summarizes. */
+  onSummarizing?: (sessions: number) => void;
+  /** Called once a session of the second pass is summarized. */
+  onSummarized?: (sessionId: string) => void;
   /** Called for each element or context that is skipped, with the reason. */
   onSkipped?: (skipped: SkippedItem) => void;
 }
@@ -54,7 +66,13 @@ export interface LegacyImportTotals {
   /** Elements (and contexts, sessions) skipped, by reason. */
   skippedByReason: Record<string, number>;
   contextsSaved: number;
+  /** The first pass: reading, converting and storing the messages. */
   seconds: number;
+  /** Sessions the second pass summarized, and those whose summarizer did not catch up. */
+  sessionsSummarized: number;
+  summariesNotCaughtUp: number;
+  /** The second pass. */
+  summarySeconds: number;
 }
 
 /** Imports every session (or one); returns the totals. Invalid elements never stop it. */
@@ -83,7 +101,15 @@ export interface SourceSession {
 /** What the engine needs besides the sessions: the memory and the batching knobs. */
 export type ImportEngineOptions = Pick<
   LegacyImportOptions,
-  "memory" | "dryRun" | "batchSize" | "concurrency" | "maxSessions" | "onSession" | "onSkipped"
+  | "memory"
+  | "dryRun"
+  | "batchSize"
+  | "concurrency"
+  | "maxSessions"
+  | "onSession"
+  | "onSkipped"
+  | "onSummarizing"
+  | "onSummarized"
 >;
 
 /** The engine: stores each session's messages in batches, then its context; returns the totals. */
@@ -100,7 +126,12 @@ export async function importSessions(
     skippedByReason: {},
     contextsSaved: 0,
     seconds: 0,
+    sessionsSummarized: 0,
+    summariesNotCaughtUp: 0,
+    summarySeconds: 0,
   };
+  // Only the ids of sessions that reached their trigger: the long ones, a fraction of the table.
+  const toSummarize: string[] = [];
   let taken = 0;
   let failed = false;
   // Sessions are independent: a few at once keep PostgreSQL busy while this process converts
@@ -114,7 +145,7 @@ export async function importSessions(
       if (options.maxSessions !== undefined && taken >= options.maxSessions) return;
       taken += 1;
       try {
-        await importSession(next.value, options, totals);
+        if (await importSession(next.value, options, totals)) toSummarize.push(next.value.sessionId);
       } catch (error) {
         failed = true;
         throw error;
@@ -126,7 +157,30 @@ export async function importSessions(
   const concurrency = Math.max(1, options.concurrency ?? 4);
   await Promise.all(Array.from({ length: concurrency }, worker));
   totals.seconds = (performance.now() - started) / 1000;
+  await summarizeSessions(toSummarize, options, concurrency, totals);
   return totals;
+}
+
+/** The second pass: each session's summarization, `concurrency` sessions at once. */
+async function summarizeSessions(
+  sessionIds: string[],
+  options: ImportEngineOptions,
+  concurrency: number,
+  totals: LegacyImportTotals,
+): Promise<void> {
+  const started = performance.now();
+  options.onSummarizing?.(sessionIds.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < sessionIds.length) {
+      const sessionId = sessionIds[next++] as string;
+      if (await options.memory.summarizeSession(sessionId)) totals.sessionsSummarized += 1;
+      else totals.summariesNotCaughtUp += 1;
+      options.onSummarized?.(sessionId);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  totals.summarySeconds = (performance.now() - started) / 1000;
 }
 
 /** The legacy rows as source sessions, converted one at a time as the engine asks. */
@@ -188,11 +242,12 @@ export function convertSession(
   return { messages, indexes, skipped };
 }
 
+/** Loads one session; answers whether it needs the second pass (a summary). */
 async function importSession(
   session: SourceSession,
   options: ImportEngineOptions,
   totals: LegacyImportTotals,
-): Promise<void> {
+): Promise<boolean> {
   const skip = (item: SkippedItem) => {
     totals.skippedByReason[item.reason] = (totals.skippedByReason[item.reason] ?? 0) + 1;
     options.onSkipped?.(item);
@@ -200,13 +255,15 @@ async function importSession(
   const { sessionId, messages, indexes, skipped, context } = session;
   for (const item of skipped) skip(item);
   totals.messagesRead += messages.length;
-  if (options.dryRun) return;
+  if (options.dryRun) return false;
   const batchSize = Math.min(1000, Math.max(1, options.batchSize ?? 1000));
+  let needsSummary = false;
   try {
     for (let start = 0; start < messages.length; start += batchSize) {
       const batch = messages.slice(start, start + batchSize);
       const batchIndexes = indexes.slice(start, start + batchSize);
-      await storeBatch(sessionId, batch, batchIndexes, options.memory, totals, skip);
+      needsSummary =
+        (await storeBatch(sessionId, batch, batchIndexes, options.memory, totals, skip)) ?? needsSummary;
     }
     if (context) {
       await options.memory.saveContext(sessionId, context);
@@ -217,11 +274,14 @@ async function importSession(
     if (!(error instanceof ValidationError)) throw error;
     skip({ sessionId, index: null, reason: `refused by the library: ${error.field}` });
   }
+  return needsSummary;
 }
 
 /**
- * Stores one batch. A message the library refuses (too large, metadata too deep) is reported and
- * left out, and the rest of the batch is sent again: the library checks a batch whole.
+ * Stores one batch; answers whether the session is at its summary trigger (null when the library
+ * refused the whole batch: nothing was written to tell). A message the library
+ * refuses (too large, metadata too deep) is reported and left out, and the rest of the batch is
+ * sent again: the library checks a batch whole.
  */
 async function storeBatch(
   sessionId: string,
@@ -230,17 +290,17 @@ async function storeBatch(
   memory: MemoryManager,
   totals: LegacyImportTotals,
   skip: (item: SkippedItem) => void,
-): Promise<void> {
+): Promise<boolean | null> {
   let pending = batch;
   let pendingIndexes = indexes;
   while (pending.length > 0) {
     try {
-      const seqs = await memory.addMessages(sessionId, pending);
-      for (const seq of seqs) {
+      const imported = await memory.importMessages(sessionId, pending);
+      for (const seq of imported.seqs) {
         if (seq.duplicate) totals.duplicatesSkipped += 1;
         else totals.messagesStored += 1;
       }
-      return;
+      return imported.needs_summary;
     } catch (error) {
       const position = error instanceof ValidationError ? /^messages\[(\d+)\]/.exec(error.field) : null;
       if (!position || !(error instanceof ValidationError)) throw error;
@@ -251,4 +311,5 @@ async function storeBatch(
       pendingIndexes = pendingIndexes.filter((_legacyIndex, index) => index !== refused);
     }
   }
+  return null;
 }

@@ -1,4 +1,4 @@
-import type { BufferInfo, BufferStore } from "../buffer/buffer-store.js";
+import type { AppendOutcome, BufferInfo, BufferStore } from "../buffer/buffer-store.js";
 import type { SessionRef } from "../buffer/keys.js";
 import type { RedisBufferStore } from "../buffer/redis-buffer-store.js";
 import type { TieredBufferStore } from "../buffer/tiered-buffer-store.js";
@@ -87,6 +87,20 @@ export interface AddMessagesOptions {
    * updateSession). Not recorded for a write held in the Redis outbox while PostgreSQL is away.
    */
   user_id?: string;
+}
+
+/** What `importMessages` answers. */
+export interface ImportedMessages {
+  seqs: AppendedSeq[];
+  /** The session reached its summary trigger: call `summarizeSession` once the load is done. */
+  needs_summary: boolean;
+}
+
+/** Whether a write leaves the session at its summary trigger (buffer tokens or backlog). */
+function needsSummary(outcome: AppendOutcome): boolean {
+  return (
+    outcome.bufferTokens >= outcome.summaryTriggerTokens || outcome.backlogMessages >= outcome.maxMessages
+  );
 }
 
 /** spec: `get_memory_stats`. */
@@ -208,22 +222,40 @@ export class MemoryManager {
     return this.#append(sessionId, messages, options);
   }
 
+  /**
+   * Bulk load (imports): `addMessages` without starting the session's summarization and without
+   * waiting for it (backpressure), so that a load runs at the transcript's pace, not the
+   * summarizer's. `needs_summary` is true when the session has reached its summary trigger: call
+   * `summarizeSession` for it once the load is done. Until then its context is the buffer alone.
+   */
+  async importMessages(
+    sessionId: string,
+    messages: readonly ChatMessage[],
+    options: AddMessagesOptions = {},
+  ): Promise<ImportedMessages> {
+    const outcome = await this.#store(sessionId, messages, options);
+    return { seqs: outcome.seqs, needs_summary: needsSummary(outcome) };
+  }
+
+  /**
+   * Runs the session's summarization now, off the request path, and resolves once it has caught
+   * up (true) or stopped progressing (false: the summarizer is failing; the next write asks again).
+   */
+  async summarizeSession(sessionId: string): Promise<boolean> {
+    const ref = this.#ref(sessionId);
+    this.#resources.scheduler.request(ref);
+    return (await this.#resources.scheduler.settled(ref)) === "caught_up";
+  }
+
   async #append(
     sessionId: string,
     messages: ChatMessage | readonly ChatMessage[],
     options: AddMessagesOptions = {},
   ): Promise<AppendedSeq[]> {
-    const userId =
-      options.user_id === undefined ? undefined : parseOrThrow(UserIdSchema, options.user_id, "user_id");
-    const outcome = await this.bufferStore.addMessages(sessionId, messages, userId);
+    const outcome = await this.#store(sessionId, messages, options);
     const scheduler = this.#resources.scheduler;
     const ref = { tenant: this.tenant, sessionId };
-    if (
-      outcome.bufferTokens >= outcome.summaryTriggerTokens ||
-      outcome.backlogMessages >= outcome.maxMessages
-    ) {
-      scheduler.request(ref);
-    }
+    if (needsSummary(outcome)) scheduler.request(ref);
     if (outcome.backlogMessages > outcome.maxMessages) {
       // Backpressure: more than a buffer's worth of messages is in neither the buffer nor a
       // summary, so the context would skip them. The write is committed; its acknowledgement
@@ -234,13 +266,25 @@ export class MemoryManager {
       // loop in microtasks, and the summarizer's answers (a worker message) would never arrive.
       await new Promise((resolve) => setImmediate(resolve));
     }
+    return outcome.seqs;
+  }
+
+  /** The write itself: the buffer store's tiers, then the legacy store in a migration phase. */
+  async #store(
+    sessionId: string,
+    messages: ChatMessage | readonly ChatMessage[],
+    options: AddMessagesOptions,
+  ): Promise<AppendOutcome> {
+    const userId =
+      options.user_id === undefined ? undefined : parseOrThrow(UserIdSchema, options.user_id, "user_id");
+    const outcome = await this.bufferStore.addMessages(sessionId, messages, userId);
     if (this.#resources.legacyMirror) {
       // A message sent again with its id was stored once: the legacy store gets it once too.
       const list = Array.isArray(messages) ? messages : [messages as ChatMessage];
       const fresh = list.filter((_, index) => outcome.seqs[index]?.duplicate !== true);
       await this.#mirror(sessionId, { kind: "append", messages: toLegacyMessages(fresh) });
     }
-    return outcome.seqs;
+    return outcome;
   }
 
   /** Resolves when no summarization job is queued, running or waiting to retry. */

@@ -117,6 +117,18 @@ export class SummarizationScheduler {
     });
   }
 
+  /**
+   * Resolves when the session's job has caught up ("caught_up", also when none is queued) or
+   * stopped progressing for now (waiting to retry, or given up): `hold` without its bound, and not
+   * counted as backpressure. For callers that asked for the job themselves (bulk loads).
+   */
+  settled(ref: SessionRef): Promise<HoldOutcome> {
+    const entry = this.#entries.get(keyOf(ref));
+    if (!entry) return Promise.resolve("caught_up");
+    if (entry.state === "waiting") return Promise.resolve("not_progressing");
+    return new Promise((resolve) => entry.holders.push(resolve));
+  }
+
   /** Resolves when no job is queued, running or waiting to retry. */
   waitForIdle(): Promise<void> {
     if (this.#entries.size === 0) return Promise.resolve();

@@ -150,16 +150,19 @@ fresh AS (
   FROM input WHERE input.ord NOT IN (SELECT ord FROM existing)
 ),
 user_texts AS (
-  SELECT fresh.tenant, fresh.session_id, fresh.ord, memory_user_text(fresh.message::json) AS text
+  -- The user messages with some text (what memory_user_text finds non-null): a regex match a
+  -- message, and the one-line text (a regex replace) of only the two the listing keeps.
+  SELECT fresh.tenant, fresh.session_id, fresh.ord, fresh.message
   FROM fresh
+  WHERE fresh.message::json ->> 'role' = 'user' AND memory_message_text(fresh.message::json) ~ '\\S'
 ),
 counts AS (
   -- With what the session listing shows of the batch: its first and its newest user text.
   SELECT fresh.tenant, fresh.session_id, count(*) AS n, max(fresh.user_id) AS user_id,
-         (SELECT u.text FROM user_texts u WHERE u.tenant = fresh.tenant AND u.session_id = fresh.session_id
-            AND u.text IS NOT NULL ORDER BY u.ord LIMIT 1) AS first_user_text,
-         (SELECT u.text FROM user_texts u WHERE u.tenant = fresh.tenant AND u.session_id = fresh.session_id
-            AND u.text IS NOT NULL ORDER BY u.ord DESC LIMIT 1) AS last_user_text
+         memory_user_text((SELECT u.message FROM user_texts u WHERE u.tenant = fresh.tenant
+            AND u.session_id = fresh.session_id ORDER BY u.ord LIMIT 1)::json) AS first_user_text,
+         memory_user_text((SELECT u.message FROM user_texts u WHERE u.tenant = fresh.tenant
+            AND u.session_id = fresh.session_id ORDER BY u.ord DESC LIMIT 1)::json) AS last_user_text
   FROM fresh GROUP BY fresh.tenant, fresh.session_id
 ),
 block AS (

@@ -108,7 +108,26 @@ describe.skipIf(!inject("postgresAvailable"))("swisper-memory legacy", () => {
     const second = await importJson("--time-zone", "Europe/Zurich");
     expect(second).toMatchObject({ messagesStored: 0, duplicatesSkipped: validCount });
     await expectEveryValidElementOnce("default", SESSIONS);
+    await expectNoContextSkipsHistory("default");
   }, 120_000);
+
+  /**
+   * The import loads without waiting for summaries, then summarizes: once it returns, no session's
+   * context skips a message (each is in the summary or the buffer), the 5,000-message one included.
+   */
+  async function expectNoContextSkipsHistory(tenant: string) {
+    const opened = await openMemory(env, { tenant });
+    try {
+      const skipping: string[] = [];
+      for (const session of SESSIONS.filter((s) => s.expected.length > 0)) {
+        const { summary, buffer_info: info } = await opened.memory.getContext(session.sessionId);
+        if ((summary?.last_seq ?? 0) < info.first_seq - 1) skipping.push(session.sessionId);
+      }
+      expect(skipping).toEqual([]);
+    } finally {
+      await opened.close();
+    }
+  }
 
   it("turns local times into epoch seconds in the zone, keeps unknown keys and the contract context", async () => {
     const { rows } = await db.query<{ message: Record<string, unknown> }>(

@@ -92,6 +92,19 @@ function listingSuite(open: () => Promise<MemoryManager>): void {
     });
   });
 
+  it("takes the title and preview from user messages with text, skipping blank ones in a batch", async () => {
+    await memory.addMessages("blanks", [
+      { role: "user", content: " \n\t " },
+      { role: "assistant", content: "Did you mean to ask something?" },
+      { role: "user", content: "Which   laptop\nis lightest?" },
+      { role: "user", content: "Thanks, and under 1000?" },
+      { role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/a.png" } }] },
+      { role: "user", content: "   " },
+    ]);
+    const session = await memory.getSession("blanks");
+    expect(session).toMatchObject({ title: "Which laptop is lightest?", last_user_message: "Thanks, and under 1000?" });
+  });
+
   it("pages through a listing with cursors, in both orders, and filters by update time", async () => {
     const other = memory.forTenant(uniqueName("paged"));
     for (let index = 0; index < 7; index++)
