@@ -4,17 +4,24 @@
  * importLegacySessions the CLI runs). Prints the table's size and the sessions' length
  * distribution with the figures; each run imports into a fresh tenant, so nothing is a duplicate.
  *
+ * The floor, measured in the same run and alternating with the import: the same rows read and
+ * converted, and inserted into the same table (same indexes) by one plain INSERT a batch, with no
+ * logic (no validation, no token counting, no session row, no idempotency check, no buffer). The
+ * import's rate is its first pass (the transcript); the second pass (summaries of the sessions
+ * that reached their trigger) is printed on its own.
+ *
  * Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; a scratch database is
  * created and dropped), BENCH_REDIS_URL (unset: PostgreSQL alone; set: Redis + PostgreSQL, under
- * a key prefix of its own), BENCH_SESSIONS (2000), BENCH_RUNS (3), BENCH_BATCHES (messages per
- * addMessages call to compare, default "1000,100"), BENCH_CONCURRENCY (sessions at once, 4).
+ * a key prefix of its own), BENCH_SESSIONS (2000), BENCH_RUNS (3), BENCH_BATCH (messages per
+ * call, 1000), BENCH_CONCURRENCY (sessions at once, 4).
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { importLegacySessions } from "../src/legacy/import.js";
+import { loadavg } from "node:os";
+import { convertSession, importLegacySessions, legacyRows } from "../src/legacy/import.js";
 import { PostgresLegacyStore } from "../src/legacy/legacy-store.js";
 import { createMemoryManager } from "../src/manager/create-memory-manager.js";
-import { PostgresDatabase } from "../src/storage/database.js";
+import { type Database, PostgresDatabase } from "../src/storage/database.js";
 import { connectRedis, type RedisConnection } from "../src/storage/redis-client.js";
 import { generateLegacySessions, insertLegacySessions } from "../test/support/legacy-sessions.js";
 import { createScratchDatabase } from "./scratch-database.js";
@@ -23,7 +30,7 @@ const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0
 const REDIS_URL = process.env.BENCH_REDIS_URL;
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 2000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const BATCHES = (process.env.BENCH_BATCHES ?? "1000,100").split(",").map(Number);
+const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const TABLE_SQL = readFileSync(new URL("../test/legacy/swisper_sessions.sql", import.meta.url), "utf8");
 
@@ -53,6 +60,34 @@ function distribution(lengths: number[]): string {
   return `${parts.join(", ")} sessions; median ${median}, max ${sorted.at(-1)} messages`;
 }
 
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+}
+
+/** The floor: the same rows read, converted and inserted with no logic; messages per second. */
+async function floorRun(db: Database, legacy: PostgresLegacyStore, tenant: string): Promise<number> {
+  const started = performance.now();
+  let stored = 0;
+  const rows = legacyRows({ legacy });
+  const worker = async () => {
+    for (let next = await rows.next(); !next.done; next = await rows.next()) {
+      const { messages } = convertSession(next.value, "UTC");
+      for (let start = 0; start < messages.length; start += BATCH) {
+        const batch = messages.slice(start, start + BATCH);
+        await db.query(
+          `INSERT INTO memory_messages (tenant, session_id, seq, idempotency_key, message, tokens, tokens_estimated)
+           SELECT $1, $2, $3 + i.ord, i.key, i.message::json, 0, false
+           FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS i(key, message, ord)`,
+          [tenant, next.value.sessionId, start, batch.map((m) => m.id), batch.map((m) => JSON.stringify(m))],
+        );
+        stored += batch.length;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return stored / ((performance.now() - started) / 1000);
+}
+
 async function main(): Promise<void> {
   const scratch = await createScratchDatabase(ADMIN_URL, "swm_bench_import");
   const db = new PostgresDatabase({ connectionString: scratch.url });
@@ -80,25 +115,28 @@ async function main(): Promise<void> {
       summarization: { idleFinalizeAfterMs: 0 },
     });
     const legacy = new PostgresLegacyStore({ database: db });
-    for (const batchSize of BATCHES) {
-      const rates: number[] = [];
-      for (let run = 0; run < RUNS; run++) {
-        const totals = await importLegacySessions({
-          legacy,
-          memory: memory.forTenant(`b${batchSize}r${run}`),
-          batchSize,
-          concurrency: CONCURRENCY,
-        });
-        rates.push(totals.messagesStored / totals.seconds);
-        console.log(
-          `  batch ${batchSize} run ${run + 1}: ${totals.messagesStored} messages in ${totals.seconds.toFixed(1)} s = ${Math.round(totals.messagesStored / totals.seconds)} messages/s`,
-        );
-      }
-      const median = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)] ?? 0;
+    const rates = { import: [] as number[], floor: [] as number[] };
+    for (let run = 0; run < RUNS; run++) {
+      const load = loadavg()[0]?.toFixed(2);
+      const floor = await floorRun(db, legacy, `floor${run}`);
+      rates.floor.push(floor);
+      const totals = await importLegacySessions({
+        legacy,
+        memory: memory.forTenant(`import${run}`),
+        batchSize: BATCH,
+        concurrency: CONCURRENCY,
+      });
+      const rate = totals.messagesStored / totals.seconds;
+      rates.import.push(rate);
       console.log(
-        `batch ${batchSize}, ${CONCURRENCY} sessions at once: median ${Math.round(median)} messages/s over ${RUNS} runs (target 20000)`,
+        `  run ${run + 1} (load ${load}): floor ${Math.round(floor)} messages/s; import ${totals.messagesStored} messages in ${totals.seconds.toFixed(1)} s = ${Math.round(rate)} messages/s (${(rate / floor).toFixed(2)}x), then ${totals.sessionsSummarized} sessions summarized in ${totals.summarySeconds.toFixed(1)} s`,
       );
     }
+    const floor = median(rates.floor);
+    const imported = median(rates.import);
+    console.log(
+      `import, batch ${BATCH}, ${CONCURRENCY} sessions at once: median ${Math.round(imported)} messages/s over ${RUNS} runs (target 20000); floor ${Math.round(floor)} messages/s; ratio ${(imported / floor).toFixed(2)}`,
+    );
     await memory.close();
     if (redis) {
       const keys = await redis.scanKeys(`${keyPrefix}:*`);

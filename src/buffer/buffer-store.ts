@@ -184,13 +184,13 @@ export function stateFromSnapshot(
   source: BufferInfo["source"],
 ): BufferState {
   const overrides = snapshot.configOverrides;
-  const { messages } = snapshot;
+  const { messages, buffer } = snapshot;
   return {
     messages,
     summary: snapshot.summary,
     info: {
-      message_count: messages.length,
-      total_tokens: messages.reduce((sum, message) => sum + message.tokens, 0),
+      message_count: buffer.count,
+      total_tokens: buffer.tokens,
       last_updated: snapshot.lastUpdated?.toISOString() ?? null,
       ttl_remaining:
         source === "redis" && snapshot.lastSeq > 0
@@ -199,9 +199,9 @@ export function stateFromSnapshot(
       max_messages: overrides.max_buffer_messages ?? defaults.maxMessages,
       max_tokens: overrides.max_buffer_tokens ?? defaults.maxTokens,
       summary_trigger_tokens: overrides.summary_trigger_tokens ?? defaults.summaryTriggerTokens,
-      first_seq: messages[0]?.seq ?? 0,
+      first_seq: buffer.firstSeq,
       last_seq: snapshot.lastSeq,
-      estimated_messages: messages.filter((message) => message.tokens_estimated).length,
+      estimated_messages: buffer.estimated,
       source,
     },
   };

@@ -3,7 +3,6 @@ import {
   type AppendOutcome,
   type BufferState,
   BufferStore,
-  newestOf,
   outcomeFromState,
   stateFromSnapshot,
 } from "./buffer-store.js";
@@ -28,8 +27,9 @@ export class SqlBufferStore extends BufferStore {
 
   async readState(ref: SessionRef, limit?: number): Promise<BufferState> {
     const { maxMessages, maxTokens } = this.deps.defaults;
-    const snapshot = await this.deps.transcript.readSnapshot(ref, { maxMessages, maxTokens });
-    return newestOf(stateFromSnapshot(snapshot, this.deps.defaults, "database"), limit);
+    // Only the messages asked for are read whole: a write's answer (limit 0) reads none.
+    const snapshot = await this.deps.transcript.readSnapshot(ref, { maxMessages, maxTokens }, limit);
+    return stateFromSnapshot(snapshot, this.deps.defaults, "database");
   }
 
   async clearRef(ref: SessionRef): Promise<void> {

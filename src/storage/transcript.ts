@@ -69,8 +69,23 @@ export interface TranscriptSnapshot {
   lastUpdated: Date | null;
   /** The session's config overrides (only the keys set for it). */
   configOverrides: Record<string, number>;
-  /** The buffer: newest messages after the summary, within the caps, oldest first. */
+  /**
+   * The buffer's newest messages, oldest first: all of them, or the newest `newest` that
+   * `readSnapshot` was asked for.
+   */
   messages: StoredMessage[];
+  /** The whole buffer (newest messages after the summary, within the caps), as totals. */
+  buffer: BufferTotals;
+}
+
+/** The buffer's size, whether or not its messages were read whole. */
+export interface BufferTotals {
+  count: number;
+  tokens: number;
+  /** Its oldest seq; 0 when it is empty. */
+  firstSeq: number;
+  /** Messages whose tokens are estimated. */
+  estimated: number;
 }
 
 /** A summarization job's starting point (see `readJobInput`). */
@@ -114,6 +129,9 @@ export interface MessageRow {
   tokens: number;
   tokens_estimated: boolean;
 }
+
+/** PostgreSQL's largest integer: "no limit" for a LIMIT-like parameter. */
+const MAX_INT4 = 2_147_483_647;
 
 /** SQLSTATEs after which the append statement is simply run again (see APPEND_SQL). */
 const RETRIED_STATES = new Set(["23505", "40P01"]);
@@ -316,7 +334,7 @@ export class Transcript {
    * at least the newest one). The Redis buffer holds exactly this run, so a rebuild from here
    * equals what Redis would have held.
    */
-  async readSnapshot(ref: SessionRef, defaults: BufferCaps): Promise<TranscriptSnapshot> {
+  async readSnapshot(ref: SessionRef, defaults: BufferCaps, newest?: number): Promise<TranscriptSnapshot> {
     const { rows } = await this.#db.query<SnapshotRow>(
       `WITH ${LATEST_SUMMARY},
        session AS (
@@ -344,12 +362,15 @@ export class Transcript {
               latest.version AS summary_version, latest.summary_text, latest.first_seq AS summary_first_seq,
               latest.tokens AS summary_tokens, latest.created_at AS summary_created_at,
               latest.metadata AS summary_metadata,
-              newest.seq, newest.message, newest.tokens, newest.tokens_estimated
+              newest.seq, newest.tokens, newest.tokens_estimated,
+              -- Past the newest $5, seq and tokens only: what the totals need (a write's answer
+              -- needs no message at all).
+              CASE WHEN newest.position <= $5 THEN newest.message END AS message
        FROM head
        CROSS JOIN caps
        LEFT JOIN latest ON true
        LEFT JOIN LATERAL (
-         SELECT seq, message, tokens, tokens_estimated FROM (
+         SELECT seq, message, tokens, tokens_estimated, position FROM (
            SELECT seq, message, tokens, tokens_estimated,
                   row_number() OVER (ORDER BY seq DESC) AS position,
                   sum(tokens) OVER (ORDER BY seq DESC) AS running_tokens
@@ -360,18 +381,23 @@ export class Transcript {
          WHERE position = 1 OR running_tokens <= caps.max_tokens
        ) newest ON true
        ORDER BY newest.seq`,
-      [ref.tenant, ref.sessionId, defaults.maxMessages, defaults.maxTokens],
+      [ref.tenant, ref.sessionId, defaults.maxMessages, defaults.maxTokens, newest ?? MAX_INT4],
     );
     const first = onlyRow(rows, "the snapshot query");
-    const summary = summaryOfRow(first);
-    const messages = rows.filter((row) => row.seq !== null).map((row) => toStoredMessage(row as MessageRow));
+    const buffered = rows.filter((row) => row.seq !== null) as MessageRow[];
     return {
-      summary,
+      summary: summaryOfRow(first),
       lastSeq: Number(first.session_last_seq),
       generation: first.generation,
       lastUpdated: first.updated_at === null ? null : new Date(first.updated_at),
       configOverrides: first.config,
-      messages,
+      messages: buffered.filter((row) => row.message !== null).map(toStoredMessage),
+      buffer: {
+        count: buffered.length,
+        tokens: buffered.reduce((sum, row) => sum + row.tokens, 0),
+        firstSeq: buffered.length > 0 ? Number(buffered[0]?.seq) : 0,
+        estimated: buffered.filter((row) => row.tokens_estimated).length,
+      },
     };
   }
 

@@ -84,6 +84,17 @@ for (const backend of backends) {
       expect((await store.getMessages(session, 2)).map((m) => m.content)).toEqual(["m4", "m5"]);
       expect(await store.getMessages(session, 0)).toEqual([]);
       expect((await store.getMessages(session, 50)).length).toBe(5);
+      // The info describes the whole buffer, whatever the limit.
+      const totals = async (limit?: number) => {
+        const { message_count, total_tokens, first_seq, last_seq, estimated_messages } = (
+          await store.getBuffer(session, limit)
+        ).info;
+        return { message_count, total_tokens, first_seq, last_seq, estimated_messages };
+      };
+      const whole = await totals();
+      expect(whole).toMatchObject({ message_count: 5, first_seq: 1, last_seq: 5 });
+      expect(await totals(2)).toEqual(whole);
+      expect(await totals(0)).toEqual(whole);
       await expect(store.getMessages(session, -1)).rejects.toBeInstanceOf(ValidationError);
     });
 
