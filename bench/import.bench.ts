@@ -60,6 +60,12 @@ function distribution(lengths: number[]): string {
   return `${parts.join(", ")} sessions; median ${median}, max ${sorted.at(-1)} messages`;
 }
 
+/** This process's CPU time (all threads, user and system) since `start`, in µs. */
+function cpuMicros(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start);
+  return user + system;
+}
+
 function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 }
@@ -118,18 +124,26 @@ async function main(): Promise<void> {
     const rates = { import: [] as number[], floor: [] as number[] };
     for (let run = 0; run < RUNS; run++) {
       const load = loadavg()[0]?.toFixed(2);
+      let cpu = process.cpuUsage();
       const floor = await floorRun(db, legacy, `floor${run}`);
+      const floorCpu = cpuMicros(cpu);
       rates.floor.push(floor);
+      let pass = 0;
+      cpu = process.cpuUsage();
       const totals = await importLegacySessions({
         legacy,
         memory: memory.forTenant(`import${run}`),
         batchSize: BATCH,
         concurrency: CONCURRENCY,
+        onSummarizing: () => {
+          pass = cpuMicros(cpu);
+        },
       });
       const rate = totals.messagesStored / totals.seconds;
       rates.import.push(rate);
+      const perMessage = (micros: number) => (micros / totals.messagesStored).toFixed(0);
       console.log(
-        `  run ${run + 1} (load ${load}): floor ${Math.round(floor)} messages/s; import ${totals.messagesStored} messages in ${totals.seconds.toFixed(1)} s = ${Math.round(rate)} messages/s (${(rate / floor).toFixed(2)}x), then ${totals.sessionsSummarized} sessions summarized in ${totals.summarySeconds.toFixed(1)} s`,
+        `  run ${run + 1} (load ${load}): floor ${Math.round(floor)} messages/s, this process ${perMessage(floorCpu)} µs CPU a message; import ${totals.messagesStored} messages in ${totals.seconds.toFixed(1)} s = ${Math.round(rate)} messages/s (${(rate / floor).toFixed(2)}x), ${perMessage(pass)} µs CPU a message; then ${totals.sessionsSummarized} sessions summarized in ${totals.summarySeconds.toFixed(1)} s`,
       );
     }
     const floor = median(rates.floor);
