@@ -28,30 +28,31 @@ const url = (protocols: readonly string[], example: string) =>
     }
   });
 
+/** A comma-separated list: its items trimmed, empty ones dropped. */
+const commaList = () =>
+  z.string().transform((value) =>
+    value
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
 /** A comma-separated list of distinct Redis URLs (REDIS_URLS: the shards). */
 const redisUrlList = () =>
-  z
-    .string()
-    .transform((value) =>
-      value
-        .split(",")
-        .map((item) => item.trim())
-        .filter((item) => item.length > 0),
-    )
-    .superRefine((urls, context) => {
-      const check = url(["redis:", "rediss:"], "redis://a:6379,redis://b:6379");
-      for (const [index, item] of urls.entries()) {
-        const result = check.safeParse(item);
-        if (!result.success) {
-          const message = result.error.issues[0]?.message ?? "is not a Redis URL";
-          context.addIssue({ code: "custom", message: `URL ${index + 1} ${message}` });
-        }
+  commaList().superRefine((urls, context) => {
+    const check = url(["redis:", "rediss:"], "redis://a:6379,redis://b:6379");
+    for (const [index, item] of urls.entries()) {
+      const result = check.safeParse(item);
+      if (!result.success) {
+        const message = result.error.issues[0]?.message ?? "is not a Redis URL";
+        context.addIssue({ code: "custom", message: `URL ${index + 1} ${message}` });
       }
-      if (urls.length === 0) context.addIssue({ code: "custom", message: "names no URL" });
-      if (new Set(urls).size !== urls.length) {
-        context.addIssue({ code: "custom", message: "names a URL twice" });
-      }
-    });
+    }
+    if (urls.length === 0) context.addIssue({ code: "custom", message: "names no URL" });
+    if (new Set(urls).size !== urls.length) {
+      context.addIssue({ code: "custom", message: "names a URL twice" });
+    }
+  });
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -84,18 +85,10 @@ const LIBRARY = {
   REDIS_PASSWORD: text(),
   REDIS_CLUSTER: flag("REDIS_CLUSTER"),
   REDIS_URLS: redisUrlList(),
-  REDIS_SENTINELS: z
-    .string()
-    .transform((value) =>
-      value
-        .split(",")
-        .map((item) => item.trim())
-        .filter((item) => item.length > 0),
-    )
-    .refine(
-      (items) => items.length > 0 && items.every((item) => /^[^\s:,]+:\d{1,5}$/.test(item)),
-      "must be host:port pairs, comma-separated, like sentinel-a:26379,sentinel-b:26379",
-    ),
+  REDIS_SENTINELS: commaList().refine(
+    (items) => items.length > 0 && items.every((item) => /^[^\s:,]+:\d{1,5}$/.test(item)),
+    "must be host:port pairs, comma-separated, like sentinel-a:26379,sentinel-b:26379",
+  ),
   MEMORY_READ_FROM_REPLICAS: oneOf(["primary", "eventual"] as const),
   REDIS_SENTINEL_NAME: z.string().regex(/^\S{1,128}$/, "must be the monitored primary's name, like mymaster"),
   DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/memory"),
