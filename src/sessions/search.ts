@@ -45,7 +45,7 @@ export async function searchMessages(
   }
   if (query.role !== undefined) {
     params.push(query.role);
-    where.push(`m.message ->> 'role' = $${params.length}`);
+    where.push(`memory_text_json(m.message) ->> 'role' = $${params.length}`);
   }
   if (query.user_id !== undefined) {
     params.push(query.user_id);
@@ -62,7 +62,7 @@ export async function searchMessages(
        ORDER BY rank DESC, m.session_id, m.seq
        LIMIT $${params.length - 1} OFFSET $${params.length}
      )
-     SELECT m.session_id, m.seq, m.message ->> 'role' AS role, m.created_at, m.rank::float8 AS rank,
+     SELECT m.session_id, m.seq, memory_text_json(m.message) ->> 'role' AS role, m.created_at, m.rank::float8 AS rank,
             ts_headline('simple'::regconfig, ${ESCAPED_TEXT}, q.query, '${HEADLINE_OPTIONS}') AS snippet
      FROM hits m CROSS JOIN q
      ORDER BY m.rank DESC, m.session_id, m.seq`,

@@ -172,7 +172,8 @@ user_texts AS (
   -- message, and the one-line text (a regex replace) of only the two the listing keeps.
   SELECT fresh.tenant, fresh.session_id, fresh.ord, fresh.message
   FROM fresh
-  WHERE fresh.message::json ->> 'role' = 'user' AND memory_message_text(fresh.message::json) ~ '\\S'
+  WHERE memory_text_json(fresh.message::json) ->> 'role' = 'user'
+    AND memory_message_text(fresh.message::json) ~ '\\S'
 ),
 counts AS (
   -- With what the session listing shows of the batch: its first and its newest user text.

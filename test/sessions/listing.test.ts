@@ -102,7 +102,10 @@ function listingSuite(open: () => Promise<MemoryManager>): void {
       { role: "user", content: "   " },
     ]);
     const session = await memory.getSession("blanks");
-    expect(session).toMatchObject({ title: "Which laptop is lightest?", last_user_message: "Thanks, and under 1000?" });
+    expect(session).toMatchObject({
+      title: "Which laptop is lightest?",
+      last_user_message: "Thanks, and under 1000?",
+    });
   });
 
   it("pages through a listing with cursors, in both orders, and filters by update time", async () => {
