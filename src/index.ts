@@ -14,6 +14,9 @@ export {
   type AddMessagesOptions,
   type ContextOptions,
   type EraseUserResult,
+  type ExportSessionsOptions,
+  type ImportSessionsOptions,
+  type ImportTotals,
   type ListSessionsOptions,
   type MemoryContext,
   MemoryManager,
@@ -29,7 +32,9 @@ export {
 } from "./manager/memory-manager.js";
 export { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./manager/session-config.js";
 export * from "./resilience/index.js";
+export { EXPORT_FORMAT, EXPORT_VERSION, type ExportLine } from "./schemas/export.js";
 export type { SessionListItem } from "./schemas/sessions.js";
+export { splitLines } from "./sessions/import.js";
 export type { Database } from "./storage/database.js";
 export { PgliteDatabase, PostgresDatabase } from "./storage/database.js";
 export { type MigrationResult, type MigrationRun, migrate } from "./storage/migrator.js";
