@@ -6,6 +6,8 @@ import { benchCommand } from "./bench.js";
 import { clearCommand } from "./clear.js";
 import { type CliContext, type Command, describeError, UsageError, write } from "./command.js";
 import { demoCommand } from "./demo.js";
+import { exportCommand } from "./export.js";
+import { importCommand } from "./import.js";
 import { inspectCommand } from "./inspect.js";
 import { legacyCommand } from "./legacy.js";
 import { migrateCommand } from "./migrate.js";
@@ -21,6 +23,8 @@ export const COMMANDS: readonly Command[] = [
   statsCommand,
   sessionsCommand,
   searchCommand,
+  exportCommand,
+  importCommand,
   clearCommand,
   benchCommand,
   demoCommand,
