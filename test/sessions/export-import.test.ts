@@ -304,3 +304,51 @@ describe("import into another tenant, conflicts and bad lines", () => {
     );
   });
 });
+
+describe("export and import across page boundaries", () => {
+  let source: OpenedMemory;
+  beforeAll(async () => {
+    source = await onPostgres(servers)();
+  });
+  afterAll(async () => {
+    await source.close();
+  });
+
+  it("a 2,500-message session and 450 sessions with only a context, each once and in order", async () => {
+    const memory = source.memory.forTenant(uniqueName("pages"));
+    for (let start = 0; start < 2500; start += 500) {
+      const batch = Array.from({ length: 500 }, (_, index) => ({
+        role: "user" as const,
+        content: `Message ${start + index}`,
+      }));
+      await memory.addMessages("long", batch);
+    }
+    // Context-only sessions, written in one statement: more than one page of session ids.
+    await source.db.query(
+      `INSERT INTO memory_context_snapshots (tenant, session_id, context)
+       SELECT $1, 'ctx-' || lpad(i::text, 4, '0'), json_build_object('session_id', 'ctx-' || lpad(i::text, 4, '0'))
+       FROM generate_series(1, 450) AS i`,
+      [memory.tenant],
+    );
+    const exported = await collect(memory.exportSessions());
+    const lines = exported
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    const sessions = lines.filter((line) => line.type === "session").map((line) => line.session_id);
+    expect(sessions).toHaveLength(451);
+    expect(sessions).toEqual([...new Set(sessions)].sort());
+    const seqs = lines.filter((line) => line.type === "message").map((line) => line.seq);
+    expect(seqs).toEqual(Array.from({ length: 2500 }, (_, index) => index + 1));
+    const target = source.memory.forTenant(uniqueName("pages-to"));
+    expect(await target.importSessions(linesOf(exported))).toMatchObject({
+      sessions_imported: 451,
+      messages_imported: 2500,
+    });
+    const again = (await collect(target.exportSessions())).replaceAll(
+      `"tenant":"${target.tenant}"`,
+      `"tenant":"${memory.tenant}"`,
+    );
+    expect(again).toBe(exported);
+  });
+});
