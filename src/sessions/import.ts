@@ -242,84 +242,101 @@ async function walkSession(
   sink: SessionSink,
   target: ImportTarget,
 ): Promise<void> {
+  const walk = new SessionWalk(cursor, sessionLineNumber, session, sink);
   await sink.session(session);
-  const own = (parsed: ParsedLine | null, type: ExportLine["type"]): parsed is ParsedLine => {
-    if (parsed?.record.type !== type) return false;
-    if ((parsed.record as { session_id: string }).session_id !== session.session_id) {
-      throw new ImportLineError(
-        parsed.line,
-        "session_id",
-        `must be '${session.session_id}', the session of line ${sessionLineNumber}`,
-      );
-    }
-    return true;
-  };
-  let batch: Omit<ExportMessage, "type">[] = [];
-  let seq = 0;
-  for (let next = await cursor.peek(); own(next, "message"); next = await cursor.peek()) {
-    await cursor.take();
-    const message = next.record as ExportMessage;
-    if (message.seq !== seq + 1)
-      throw new ImportLineError(next.line, "seq", `must be ${seq + 1} (seqs have no gaps)`);
-    seq = message.seq;
-    batch.push({ ...message, message: next.raw.message as ExportMessage["message"] });
-    if (batch.length >= MESSAGE_BATCH) {
-      await sink.messages(batch);
-      batch = [];
-    }
-  }
-  if (batch.length > 0) await sink.messages(batch);
-  if (seq !== session.message_count) {
-    throw new ImportLineError(
-      sessionLineNumber,
-      "message_count",
-      `is ${session.message_count}, but ${seq} message lines follow`,
-    );
-  }
-  let version = 0;
-  let covered = 0;
-  for (let next = await cursor.peek(); own(next, "summary"); next = await cursor.peek()) {
-    await cursor.take();
-    const summary = next.record as ExportSummary;
-    checkSummary(next.line, summary, version, covered, session.message_count);
-    version = summary.version;
-    covered = summary.last_seq;
-    await sink.summary({ ...summary, metadata: next.raw.metadata as ExportSummary["metadata"] });
-  }
-  if (version !== session.summary_count) {
-    throw new ImportLineError(
-      sessionLineNumber,
-      "summary_count",
-      `is ${session.summary_count}, but ${version} summary lines follow`,
-    );
-  }
-  const config = await cursor.peek();
-  if (own(config, "config")) {
-    await cursor.take();
-    await sink.config(checkConfig(config, target));
-  }
-  const context = await cursor.peek();
-  if (own(context, "context")) {
-    await cursor.take();
+  await walk.messages();
+  await walk.summaries();
+  const config = await walk.next("config");
+  if (config) await sink.config(checkConfig(config, target));
+  const context = await walk.next("context");
+  if (context) {
     const { record, json } = checkContext(context, session.session_id, target);
     await sink.context(record, json);
   }
-  const after = await cursor.peek();
-  // The session is complete only when what follows says so: a truncated file stores none of it.
-  if (!after)
-    throw new ImportLineError(
-      cursor.lastLine + 1,
-      "type",
-      "the input ends without its end line (truncated?)",
-    );
-  if (after.record.type !== "session" && after.record.type !== "end") {
-    throw new ImportLineError(
-      after.line,
-      "type",
-      `a "${after.record.type}" line is out of place here (see the order in the README)`,
-    );
-  }
+  await walk.end();
   await sink.done(session);
+}
+
+/** One session's lines after its record, taken from the cursor while they are of that session. */
+class SessionWalk {
+  constructor(
+    readonly cursor: LineCursor,
+    readonly sessionLine: number,
+    readonly session: Omit<ExportSession, "type">,
+    readonly sink: SessionSink,
+  ) {}
+
+  /** The next line when it has this type (and then it must be this session's); else null, left unread. */
+  async next(type: ExportLine["type"]): Promise<ParsedLine | null> {
+    const parsed = await this.cursor.peek();
+    if (parsed?.record.type !== type) return null;
+    const { session_id: sessionId } = this.session;
+    if ((parsed.record as { session_id: string }).session_id !== sessionId) {
+      throw new ImportLineError(
+        parsed.line,
+        "session_id",
+        `must be '${sessionId}', the session of line ${this.sessionLine}`,
+      );
+    }
+    return this.cursor.take();
+  }
+
+  /** Messages 1..message_count, handed over MESSAGE_BATCH at a time. */
+  async messages(): Promise<void> {
+    let batch: Omit<ExportMessage, "type">[] = [];
+    let seq = 0;
+    for (let next = await this.next("message"); next; next = await this.next("message")) {
+      const message = next.record as ExportMessage;
+      if (message.seq !== seq + 1)
+        throw new ImportLineError(next.line, "seq", `must be ${seq + 1} (seqs have no gaps)`);
+      seq = message.seq;
+      batch.push({ ...message, message: next.raw.message as ExportMessage["message"] });
+      if (batch.length >= MESSAGE_BATCH) {
+        await this.sink.messages(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await this.sink.messages(batch);
+    this.#count("message_count", this.session.message_count, seq, "message");
+  }
+
+  /** Versions 1..summary_count, each covering the range after the previous one. */
+  async summaries(): Promise<void> {
+    let version = 0;
+    let covered = 0;
+    for (let next = await this.next("summary"); next; next = await this.next("summary")) {
+      const summary = next.record as ExportSummary;
+      checkSummary(next.line, summary, version, covered, this.session.message_count);
+      version = summary.version;
+      covered = summary.last_seq;
+      await this.sink.summary({ ...summary, metadata: next.raw.metadata as ExportSummary["metadata"] });
+    }
+    this.#count("summary_count", this.session.summary_count, version, "summary");
+  }
+
+  /** The session is complete only when what follows says so: a truncated file stores none of it. */
+  async end(): Promise<void> {
+    const after = await this.cursor.peek();
+    if (!after) {
+      throw new ImportLineError(
+        this.cursor.lastLine + 1,
+        "type",
+        "the input ends without its end line (truncated?)",
+      );
+    }
+    if (after.record.type !== "session" && after.record.type !== "end") {
+      throw new ImportLineError(
+        after.line,
+        "type",
+        `a "${after.record.type}" line is out of place here (see the order in the README)`,
+      );
+    }
+  }
+
+  #count(field: "message_count" | "summary_count", said: number, found: number, what: string): void {
+    if (said !== found)
+      throw new ImportLineError(this.sessionLine, field, `is ${said}, but ${found} ${what} lines follow`);
+  }
 }
 
 function checkSummary(
