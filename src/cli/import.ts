@@ -1,9 +1,11 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import type { ImportTotals } from "../schemas/export.js";
 import { splitLines } from "../sessions/import.js";
-import { type Command, parseCommandLine, UsageError, write } from "./command.js";
+import { type Command, parseCommandLine, TENANT_WITH_URL, UsageError, write } from "./command.js";
 import { openMemory } from "./open-memory.js";
 import { Progress } from "./progress.js";
+import { serviceClientFor } from "./service-client.js";
 
 const HELP = `Usage: swisper-memory import <file.jsonl> [options]
 
@@ -11,11 +13,14 @@ Restores what 'swisper-memory export' wrote (or GET /v1/sessions/{id}/export ans
 seqs, times, tokens, summary versions with their ranges, config and SwisperContext. Each session
 is stored whole or not at all, while the file streams in. A session already stored with the same
 content is left alone, so importing a file twice stores nothing twice. Opens the storage the
-environment configures (DATABASE_URL or MEMORY_DATA_DIR); never a service.
+environment configures (DATABASE_URL or MEMORY_DATA_DIR), or, with --url or MEMORY_URL, sends the
+file to that running service (POST /v1/imports, at most 256 MiB; MEMORY_API_KEY is sent as the
+key, whose tenant every session goes to).
 
 Options:
+  --url <url>       a running service to send it to (default MEMORY_URL)
   --tenant <name>   import every session into this tenant (default: the tenant each session's
-                    line names)
+                    line names; with --url the API key decides)
   --quiet           no progress on stderr
   -h, --help        this help
 
@@ -30,7 +35,7 @@ export const importCommand: Command = {
   async run(args, { env, stderr }) {
     const { values, positionals } = parseCommandLine(
       args,
-      { tenant: { type: "string" }, quiet: { type: "boolean" } },
+      { url: { type: "string" }, tenant: { type: "string" }, quiet: { type: "boolean" } },
       { min: 1, max: 1 },
     );
     const file = positionals[0] as string;
@@ -40,28 +45,32 @@ export const importCommand: Command = {
         throw new UsageError(`cannot read '${file}'`);
       },
     );
-    const opened = await openMemory(env, values.tenant !== undefined ? { tenant: values.tenant } : {});
-    try {
-      const progress = values.quiet ? null : new Progress({ stream: stderr, label: "import", total: size });
-      const started = performance.now();
-      const totals = await opened.memory.importSessions(
-        splitLines(counted(createReadStream(file), progress)),
-        {
-          keepTenants: values.tenant === undefined,
-        },
-      );
-      progress?.finish();
-      const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      write(
-        stderr,
-        `import: ${totals.sessions} sessions read, ${totals.sessions_imported} imported, ` +
-          `${totals.sessions_unchanged} unchanged; ${totals.messages_imported} messages and ` +
-          `${totals.summaries_imported} summary versions stored in ${seconds}s`,
-      );
-      return 0;
-    } finally {
-      await opened.close();
+    const service = serviceClientFor(values.url, env);
+    if (service && values.tenant !== undefined) throw new UsageError(TENANT_WITH_URL);
+    const progress = values.quiet ? null : new Progress({ stream: stderr, label: "import", total: size });
+    const started = performance.now();
+    const chunks = counted(createReadStream(file), progress);
+    let totals: ImportTotals;
+    if (service) {
+      totals = await service.postStream<ImportTotals>("/v1/imports", chunks, "application/x-ndjson");
+    } else {
+      const opened = await openMemory(env, values.tenant !== undefined ? { tenant: values.tenant } : {});
+      try {
+        const keepTenants = values.tenant === undefined;
+        totals = await opened.memory.importSessions(splitLines(chunks), { keepTenants });
+      } finally {
+        await opened.close();
+      }
     }
+    progress?.finish();
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    write(
+      stderr,
+      `import: ${totals.sessions} sessions read, ${totals.sessions_imported} imported, ` +
+        `${totals.sessions_unchanged} unchanged; ${totals.messages_imported} messages and ` +
+        `${totals.summaries_imported} summary versions stored in ${seconds}s`,
+    );
+    return 0;
   },
 };
 

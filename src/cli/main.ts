@@ -42,7 +42,7 @@ Environment:
   DATABASE_URL       PostgreSQL system of record (default: embedded PGlite in MEMORY_DATA_DIR)
   MEMORY_DATA_DIR    Embedded database folder (default ./.swisper-memory)
   REDIS_URL          Redis hot tier, or REDIS_HOST / REDIS_PORT / REDIS_DB (default: none)
-  MEMORY_URL         inspect, stats, sessions, search and clear ask this running service instead (or --url)
+  MEMORY_URL         inspect, stats, sessions, search, clear, export and import ask this running service (or --url)
   MEMORY_API_KEY     the API key they send to it
   LEGACY_DATABASE_URL  legacy: the database with the legacy swisper_sessions table
 

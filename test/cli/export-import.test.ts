@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openMemory } from "../../src/cli/open-memory.js";
-import { type CliStorage, cli, cliStorage } from "./run-cli.js";
+import { startMemoryService } from "../../src/service/index.js";
+import { Capture, type CliStorage, cli, cliStorage } from "./run-cli.js";
 
 // `swisper-memory export` and `import`: from one storage into a fresh one and back, byte-equal.
 
@@ -82,5 +83,44 @@ describe("swisper-memory export and import", () => {
     expect((await cli(source.env, "export", "--session", "nobody", "--quiet")).code).toBe(1);
     expect((await cli(target.env, "import", join(folder, "missing.jsonl"))).code).toBe(2);
     expect((await cli(target.env, "import")).code).toBe(2);
+  });
+
+  it("--url exports one session from a running service and imports into its key's tenant", async () => {
+    const key = "export-cli-key-0123456789abcdef";
+    const service = await startMemoryService({
+      env: {
+        ...target.env,
+        PORT: "0",
+        HOST: "127.0.0.1",
+        MEMORY_API_KEYS: `remote:${key}`,
+        LOG_LEVEL: "silent",
+      },
+      logDestination: new Capture(),
+      handleSignals: false,
+    });
+    try {
+      const remote = { MEMORY_URL: service.url, MEMORY_API_KEY: key };
+      const exported = await cli(source.env, "export", "--tenant", "acme", "--quiet");
+      const file = join(folder, "remote.jsonl");
+      await writeFile(file, exported.stdout);
+      const imported = await cli(remote, "import", file, "--quiet");
+      expect(imported.code, imported.stderr).toBe(0);
+      expect(imported.stderr).toContain("1 sessions read, 1 imported");
+      const back = await cli(remote, "export", "--session", "acme-chat");
+      expect(back.code, back.stderr).toBe(0);
+      expect(back.stdout).toBe(exported.stdout.replace('"tenant":"acme"', '"tenant":"remote"'));
+      expect((await cli(remote, "export", "--session", "nobody")).code).toBe(1);
+      expect((await cli(remote, "export")).code).toBe(2);
+      expect((await cli(remote, "import", file, "--tenant", "x")).code).toBe(2);
+      // The same content again: left alone.
+      const same = await cli(remote, "import", join(folder, "acme.jsonl"), "--quiet");
+      expect(same.stderr).toContain("0 imported, 1 unchanged");
+      await writeFile(file, exported.stdout.replace("Hello.", "Changed."));
+      const refused = await cli(remote, "import", file, "--quiet");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("409 import_conflict");
+    } finally {
+      await service.stop();
+    }
   });
 });
