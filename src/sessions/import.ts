@@ -285,8 +285,14 @@ class SessionWalk {
   async messages(): Promise<void> {
     let batch: Omit<ExportMessage, "type">[] = [];
     let seq = 0;
+    // A key held twice would fail the unique index, which would read as a conflict.
+    const seqOfKey = new Map<string, number>();
     for (let next = await this.next("message"); next; next = await this.next("message")) {
       const message = next.record as ExportMessage;
+      const twin = message.idempotency_key === null ? undefined : seqOfKey.get(message.idempotency_key);
+      if (twin !== undefined)
+        throw new ImportLineError(next.line, "idempotency_key", `repeats the key of seq ${twin}`);
+      if (message.idempotency_key !== null) seqOfKey.set(message.idempotency_key, message.seq);
       if (message.seq !== seq + 1)
         throw new ImportLineError(next.line, "seq", `must be ${seq + 1} (seqs have no gaps)`);
       seq = message.seq;

@@ -302,6 +302,13 @@ describe("import into another tenant, conflicts and bad lines", () => {
       3,
       "type",
     );
+    const twice = (all: string[]) => {
+      const lines = all.map((line) => JSON.parse(line));
+      lines[2].idempotency_key = "k";
+      lines[3].idempotency_key = "k";
+      return lines.map((line) => JSON.stringify(line));
+    };
+    await bad(twice, 4, "idempotency_key");
   });
 });
 
