@@ -77,3 +77,32 @@ export class LegacyStoreNotConfiguredError extends MemoryError {
     super("no legacy store is configured: set LEGACY_DATABASE_URL (the database with swisper_sessions)");
   }
 }
+
+/** A line of an import that is not valid JSON, not a valid record, or out of place. Nothing of its session was stored. */
+export class ImportLineError extends ValidationError {
+  /** The line's number in the input, from 1. */
+  readonly line: number;
+  constructor(line: number, field: string, message: string) {
+    super(field, message);
+    this.line = line;
+    this.message = `line ${line}: ${field}: ${message}`;
+  }
+}
+
+/**
+ * An imported session that already exists with other content: the import refuses to merge (an
+ * identical session is a no-op). Nothing of that session was changed.
+ */
+export class ImportConflictError extends MemoryError {
+  readonly code = "import_conflict";
+  /** The number of the session's line in the input. */
+  readonly line: number;
+  readonly sessionId: string;
+  constructor(line: number, sessionId: string) {
+    super(
+      `line ${line}: session '${sessionId}' already exists with other content; erase it first to replace it`,
+    );
+    this.line = line;
+    this.sessionId = sessionId;
+  }
+}

@@ -14,7 +14,10 @@ export {
   type AddMessagesOptions,
   type ContextOptions,
   type EraseUserResult,
+  type ExportSessionsOptions,
   type ImportedMessages,
+  type ImportSessionsOptions,
+  type ImportTotals,
   type ListSessionsOptions,
   type MemoryContext,
   MemoryManager,
@@ -30,7 +33,9 @@ export {
 } from "./manager/memory-manager.js";
 export { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./manager/session-config.js";
 export * from "./resilience/index.js";
+export { EXPORT_FORMAT, EXPORT_VERSION, type ExportLine } from "./schemas/export.js";
 export type { SessionListItem } from "./schemas/sessions.js";
+export { splitLines } from "./sessions/import.js";
 export type { Database } from "./storage/database.js";
 export { PgliteDatabase, PostgresDatabase } from "./storage/database.js";
 export { type MigrationResult, type MigrationRun, migrate } from "./storage/migrator.js";

@@ -6,6 +6,8 @@ import { benchCommand } from "./bench.js";
 import { clearCommand } from "./clear.js";
 import { type CliContext, type Command, describeError, UsageError, write } from "./command.js";
 import { demoCommand } from "./demo.js";
+import { exportCommand } from "./export.js";
+import { importCommand } from "./import.js";
 import { inspectCommand } from "./inspect.js";
 import { legacyCommand } from "./legacy.js";
 import { migrateCommand } from "./migrate.js";
@@ -21,6 +23,8 @@ export const COMMANDS: readonly Command[] = [
   statsCommand,
   sessionsCommand,
   searchCommand,
+  exportCommand,
+  importCommand,
   clearCommand,
   benchCommand,
   demoCommand,
@@ -38,7 +42,7 @@ Environment:
   DATABASE_URL       PostgreSQL system of record (default: embedded PGlite in MEMORY_DATA_DIR)
   MEMORY_DATA_DIR    Embedded database folder (default ./.swisper-memory)
   REDIS_URL          Redis hot tier, or REDIS_HOST / REDIS_PORT / REDIS_DB (default: none)
-  MEMORY_URL         inspect, stats, sessions, search and clear ask this running service instead (or --url)
+  MEMORY_URL         inspect, stats, sessions, search, clear, export and import ask this running service (or --url)
   MEMORY_API_KEY     the API key they send to it
   LEGACY_DATABASE_URL  legacy: the database with the legacy swisper_sessions table
 

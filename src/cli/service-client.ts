@@ -1,6 +1,7 @@
 import { readProductEnvironment } from "../environment.js";
 import { ValidationError } from "../errors.js";
 import { errorCode } from "../resilience/transition-log.js";
+import { splitLines } from "../sessions/import.js";
 import { addressOf } from "../storage/server-address.js";
 import type { Environment } from "./command.js";
 
@@ -79,14 +80,45 @@ export class ServiceClient {
     return true;
   }
 
-  async #send(method: string, path: string): Promise<Response> {
-    const headers: Record<string, string> = { accept: "application/json" };
+  /** GETs a JSON Lines body, a line at a time as it arrives; null for 404. */
+  async lines(path: string): Promise<AsyncIterable<string> | null> {
+    const response = await this.#send("GET", path, { accept: "application/x-ndjson", streamed: true });
+    if (response.status === 404) return null;
+    if (!response.ok || !response.body) throw await this.#failure("GET", path, response);
+    return splitLines(response.body);
+  }
+
+  /** POSTs a body streamed from `chunks` (a file); the JSON answer. */
+  async postStream<T>(path: string, chunks: AsyncIterable<Uint8Array>, contentType: string): Promise<T> {
+    const response = await this.#send("POST", path, {
+      body: ReadableStream.from(chunks),
+      contentType,
+      streamed: true,
+    });
+    if (!response.ok) throw await this.#failure("POST", path, response);
+    return (await response.json()) as T;
+  }
+
+  async #send(
+    method: string,
+    path: string,
+    options: {
+      accept?: string;
+      body?: ReadableStream<Uint8Array>;
+      contentType?: string;
+      streamed?: boolean;
+    } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept: options.accept ?? "application/json" };
     if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    if (options.contentType) headers["content-type"] = options.contentType;
     try {
       return await fetch(`${this.url}${path}`, {
         method,
         headers,
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        // A streamed export or import takes as long as its size: the operator stops it (Ctrl-C).
+        ...(options.streamed ? {} : { signal: AbortSignal.timeout(this.#timeoutMs) }),
+        ...(options.body ? { body: options.body, duplex: "half" as const } : {}),
       });
     } catch (error) {
       throw new ServiceUnreachableError(this.url, this.#source, error);

@@ -25,6 +25,7 @@ import type {
 export type { RedisStats } from "../storage/redis-stats.js";
 
 import { type ContextOptions, ContextOptionsSchema } from "../schemas/context-options.js";
+import type { ImportTotals } from "../schemas/export.js";
 import { parseOrThrow } from "../schemas/issues.js";
 import type { MemoryContext } from "../schemas/memory-context.js";
 import {
@@ -46,6 +47,8 @@ import {
 } from "../schemas/sessions.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 import type { SessionCatalog } from "../sessions/catalog.js";
+import { exportLines } from "../sessions/export.js";
+import { type ImportTarget, importLines } from "../sessions/import.js";
 import { searchMessages } from "../sessions/search.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
@@ -69,6 +72,7 @@ import type { SummarizationScheduler } from "./summarization-scheduler.js";
 export type {
   ContextOptions,
   EraseUserResult,
+  ImportTotals,
   ListSessionsOptions,
   MemoryContext,
   SearchOptions,
@@ -101,6 +105,25 @@ function needsSummary(outcome: AppendOutcome): boolean {
   return (
     outcome.bufferTokens >= outcome.summaryTriggerTokens || outcome.backlogMessages >= outcome.maxMessages
   );
+}
+
+/** Options of an export. */
+export interface ExportSessionsOptions {
+  /** Only this session (default: every session of the tenant, in session id order). */
+  session_id?: string;
+  /** Called after each session's lines, with its message count (progress). */
+  onSession?: (sessionId: string, messages: number) => void;
+}
+
+/** Options of an import. */
+export interface ImportSessionsOptions {
+  /**
+   * Import each session into the tenant its line names (an operator's restore of several
+   * tenants). Default false: every session goes to this manager's tenant.
+   */
+  keepTenants?: boolean;
+  /** Called once a session is done, with its message count and whether it was stored. */
+  onSession?: (sessionId: string, messages: number, outcome: "imported" | "unchanged") => void;
 }
 
 /** spec: `get_memory_stats`. */
@@ -503,6 +526,50 @@ export class MemoryManager {
         messages += session.messages;
       }
     }
+  }
+
+  /**
+   * The tenant's sessions (or one, `session_id`) as JSON Lines, one line (without its newline) at
+   * a time: a header, each session's record, messages, summary versions, config and SwisperContext,
+   * then an end line (the format is in the README). Read a page at a time: memory holds one page,
+   * never a whole session. A session that does not exist gives only the header and the end line.
+   */
+  exportSessions(options: ExportSessionsOptions = {}): AsyncGenerator<string> {
+    const sessionId = options.session_id === undefined ? undefined : this.#ref(options.session_id).sessionId;
+    return exportLines(this.#resources.db, this.tenant, {
+      sessionId,
+      ...(options.onSession ? { onSession: options.onSession } : {}),
+    });
+  }
+
+  /** One session's export (see exportSessions). */
+  exportSession(sessionId: string): AsyncGenerator<string> {
+    return this.exportSessions({ session_id: sessionId });
+  }
+
+  /**
+   * Restores an export exactly (seqs, times, tokens, summary versions and ranges, config,
+   * SwisperContext), each session in one transaction while its lines stream in. A session that
+   * exists with the same content is left alone (importing twice stores nothing twice); with other
+   * content it is an ImportConflictError. A bad line is an ImportLineError naming the line and
+   * field; nothing of its session is stored (the sessions before it are). Not mirrored to the
+   * legacy store.
+   */
+  importSessions(lines: AsyncIterable<string>, options: ImportSessionsOptions = {}): Promise<ImportTotals> {
+    const { db, tieredBufferStore, defaults, maxContextBytes } = this.#resources;
+    const target: ImportTarget = {
+      db,
+      maxContextBytes,
+      resolveConfig: (set) => configOverrides(resolveSessionConfig(set, defaults), defaults),
+      async afterImport(tenant, sessionId) {
+        // A cache of an earlier session of that id (erased while Redis was away) must not come back.
+        await tieredBufferStore?.dropRedisCopy({ tenant, sessionId }, "session");
+      },
+    };
+    return importLines(target, lines, {
+      ...(options.keepTenants ? {} : { tenant: this.tenant }),
+      ...(options.onSession ? { onSession: options.onSession } : {}),
+    });
   }
 
   /**

@@ -20,7 +20,8 @@ export type ReadOperation =
   | "list_sessions"
   | "session"
   | "transcript"
-  | "search";
+  | "search"
+  | "export";
 export type WriteOperation =
   | "add_messages"
   | "set_config"
@@ -30,7 +31,8 @@ export type WriteOperation =
   | "add_summary"
   | "clear_summaries"
   | "update_session"
-  | "erase_user";
+  | "erase_user"
+  | "import";
 
 /** Figures read when Prometheus scrapes, not on the request path. */
 export interface ScrapeSources {

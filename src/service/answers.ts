@@ -38,7 +38,7 @@ const RETRY_AFTER: Record<string, Header> = {
   "Retry-After": { type: "integer", description: "Seconds to wait before retrying" },
 };
 
-type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503;
 const error = (code: string, message: string, field?: string) => ({
   error: { code, message, ...(field ? { field } : {}) },
 });
@@ -98,6 +98,19 @@ const ERROR_ANSWERS: Record<
       not_found: {
         summary: "An unknown session",
         value: error("not_found", "session 'session_123' has no memory"),
+      },
+    },
+  },
+  409: {
+    description:
+      "A session to import already exists with other content (`import_conflict`); nothing of it changed",
+    examples: {
+      import_conflict: {
+        summary: "The session exists with other messages",
+        value: error(
+          "import_conflict",
+          "line 2: session 'session_123' already exists with other content; erase it first to replace it",
+        ),
       },
     },
   },

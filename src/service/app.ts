@@ -26,6 +26,11 @@ export interface MemoryServiceOptions {
   apiKeys?: ApiKeyring;
   /** Largest request body, in bytes (default 2 MiB). Larger bodies get 413. */
   bodyLimitBytes?: number;
+  /**
+   * Largest body of `POST /v1/imports` (JSON Lines, streamed), in bytes (default 256 MiB). Larger
+   * bodies get 413; sessions before the limit was reached are stored.
+   */
+  importBodyLimitBytes?: number;
   /** Requests per API key (per client address without keys) and minute; 0 turns it off (default 120000). */
   rateLimitPerMinute?: number;
   /**
@@ -142,5 +147,8 @@ async function v1Routes(v1: FastifyInstance, settings: Settings): Promise<void> 
     metrics: settings.metrics,
     authenticated: apiKeys.enabled,
     rateLimited: rateLimitPerMinute > 0,
+    ...(settings.importBodyLimitBytes !== undefined
+      ? { importBodyLimitBytes: settings.importBodyLimitBytes }
+      : {}),
   });
 }

@@ -1,6 +1,7 @@
 import * as redis from "redis";
 import {
   DatabaseUnavailableError,
+  ImportConflictError,
   RedisUnavailableError,
   StorageUnavailableError,
   ValidationError,
@@ -123,6 +124,7 @@ export function mapError(error: unknown, requestId: string): MappedError {
   if (error instanceof ValidationError) {
     return answer(400, error.code, error.message, { field: error.field });
   }
+  if (error instanceof ImportConflictError) return answer(409, error.code, error.message);
   if (isCircuitOpenError(error)) {
     const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000));
     return answer(503, "storage_unavailable", `${error.breakerName} is unavailable; retry later`, {

@@ -83,6 +83,8 @@ const EVERY_V1_OPERATION: Omit<Scenario, "status">[] = [
   { method: "GET", url: v1(LIVE) },
   { method: "PATCH", url: v1(LIVE), body: { title: "Laptops" } },
   { method: "DELETE", url: v1(LIVE) },
+  { method: "GET", url: v1(LIVE, "export") },
+  { method: "POST", url: "/v1/imports", raw: exportOf("everywhere", "Restored") },
 ];
 /** The legacy migration's operations: they answer 404 without a legacy store, so not in the 503 case. */
 const LEGACY_OPERATIONS: Omit<Scenario, "status">[] = [
@@ -113,6 +115,42 @@ const failMetrics = (service: TestService) =>
 const raceSummary = () => vi.spyOn(SummaryStore.prototype, "addSummary").mockResolvedValueOnce(false);
 
 const text = (payload: string) => ({ payload, contentType: "text/plain" });
+
+/** An export of one session (`id`) with one message, as JSON Lines. */
+function exportOf(id: string, content: string): { payload: string; contentType: string } {
+  const time = "2026-01-31T12:00:00.123456Z";
+  const lines = [
+    { type: "export", format: "swisper-memory-export", version: 1 },
+    {
+      type: "session",
+      tenant: "acme",
+      session_id: id,
+      title: null,
+      user_id: null,
+      metadata: {},
+      created_at: time,
+      updated_at: time,
+      buffer_floor_seq: 0,
+      message_count: 1,
+      summary_count: 0,
+    },
+    {
+      type: "message",
+      session_id: id,
+      seq: 1,
+      idempotency_key: null,
+      tokens: 9,
+      tokens_estimated: false,
+      created_at: time,
+      message: { role: "user", content, timestamp: 1795492748 },
+    },
+    { type: "end", sessions: 1, messages: 1 },
+  ];
+  return {
+    payload: lines.map((line) => JSON.stringify(line)).join("\n"),
+    contentType: "application/x-ndjson",
+  };
+}
 
 /** A read of the session: found, a session id too long, no key, an unknown session, a bug. */
 const reads = (path: string): Scenario[] => [
@@ -188,6 +226,17 @@ const MAIN: Scenario[] = [
   { method: "DELETE", url: "/v1/users/leaving", body: { padding: BIG }, status: 413 },
   { method: "DELETE", url: "/v1/users/leaving", raw: text("please"), status: 415 },
   { method: "DELETE", url: "/v1/users/leaving", fault: failWrite, status: 500 },
+  // Export and import: stored, a bad line, no key, a session with other content, too large, not
+  // JSON Lines, a bug.
+  ...reads("export"),
+  { method: "POST", url: "/v1/imports", raw: exportOf("imported", "Restored"), status: 200 },
+  { method: "POST", url: "/v1/imports", raw: exportOf("imported", "Restored"), status: 200 },
+  { method: "POST", url: "/v1/imports", raw: { ...exportOf("x", "y"), payload: "{}" }, status: 400 },
+  { method: "POST", url: "/v1/imports", raw: exportOf("imported", "Restored"), anonymous: true, status: 401 },
+  { method: "POST", url: "/v1/imports", raw: exportOf(LIVE, "Other content"), status: 409 },
+  { method: "POST", url: "/v1/imports", raw: exportOf("big", BIG), status: 413 },
+  { method: "POST", url: "/v1/imports", raw: text("not lines"), status: 415 },
+  { method: "POST", url: "/v1/imports", raw: exportOf("failing", "x"), fault: failWrite, status: 500 },
   // The transcript, a page at a time.
   ...reads("messages"),
   { method: "GET", url: `${v1(LIVE, "messages")}?after_seq=2&limit=3`, status: 200 },
@@ -368,7 +417,11 @@ describe("every answer of the service is declared in /openapi.json, with its sch
   let main: TestService;
 
   beforeAll(async () => {
-    main = await openTestService(servers.database, servers.redis, { apiKeys: keys(), bodyLimitBytes: 4096 });
+    main = await openTestService(servers.database, servers.redis, {
+      apiKeys: keys(),
+      bodyLimitBytes: 4096,
+      importBodyLimitBytes: 4096,
+    });
     closers.push(() => main.close());
     await fillSessions(main);
   });

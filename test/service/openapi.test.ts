@@ -54,6 +54,8 @@ const V1_OPERATIONS = [
   "PUT /v1/sessions/{session_id}/swisper-context",
   "GET /v1/sessions/{session_id}",
   "PATCH /v1/sessions/{session_id}",
+  "GET /v1/sessions/{session_id}/export",
+  "POST /v1/imports",
   "DELETE /v1/sessions/{session_id}",
   "GET /v1/legacy",
   "POST /v1/legacy/imports",

@@ -20,6 +20,7 @@ from .client import DEFAULT_URL, BufferStore, MemoryManager, SummaryStore
 from .errors import (
     ApiError,
     AuthenticationError,
+    ConflictError,
     ConnectionFailedError,
     InternalServerError,
     NotFoundError,
@@ -41,6 +42,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "BufferStore",
+    "ConflictError",
     "ConnectionFailedError",
     "InternalServerError",
     "MemoryManager",

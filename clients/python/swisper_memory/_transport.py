@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
@@ -179,27 +179,17 @@ class Transport:
         payload: bytes | None = None,
         idempotent: bool = True,
         retries: int | None = None,
+        content_type: str = "application/json",
     ) -> Answer:
         """Sends a request, retrying as the module says; raises an ApiError for an error answer.
 
-        ``payload`` is a JSON body. ``idempotent``: sending it twice has the effect of sending it
-        once, so it is sent again after a connection that broke once it was sent. ``retries``
-        overrides the client's.
+        ``payload`` is a body of ``content_type`` (JSON by default). ``idempotent``: sending it
+        twice has the effect of sending it once, so it is sent again after a connection that broke
+        once it was sent. ``retries`` overrides the client's.
         """
-        target = self._prefix + path
-        pairs = {name: value for name, value in (query or {}).items() if value is not None}
-        if pairs:
-            target += "?" + urlencode(pairs)
-        # One id for every attempt, so that the service's logs show the retries together.
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Request-Id": str(uuid.uuid4()),
-        }
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        target, headers = self._target(path, query, "application/json")
         if payload is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         allowed = self._retries if retries is None else retries
         attempt = 0
         while True:
@@ -229,6 +219,61 @@ class Transport:
                     attempt += 1
                     continue
             raise error
+
+    def _target(self, path: str, query: Mapping[str, Any] | None, accept: str) -> tuple[str, dict[str, str]]:
+        """The request target (path and query) and the headers every request sends."""
+        target = self._prefix + path
+        pairs = {name: value for name, value in (query or {}).items() if value is not None}
+        if pairs:
+            target += "?" + urlencode(pairs)
+        # One id for every attempt, so that the service's logs show the retries together.
+        headers = {"Accept": accept, "User-Agent": USER_AGENT, "X-Request-Id": str(uuid.uuid4())}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return target, headers
+
+    def lines(self, path: str) -> Iterator[bytes]:
+        """The lines of a GET answered as JSON Lines, read as they arrive (never the whole answer in
+        memory). Retried like any GET until the answer starts; an error answer raises its ApiError."""
+        target, headers = self._target(path, None, "application/x-ndjson")
+        attempt = 0
+        while True:
+            connection = self._pool.acquire()
+            try:
+                if connection.sock is None:
+                    connection.connect()
+                connection.request("GET", target, headers=headers)
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                if attempt >= self._retries:
+                    raise self._no_answer("GET", target, error, attempt + 1) from error
+                time.sleep(self._delay(attempt))
+                attempt += 1
+                continue
+            if response.status >= 400:
+                error = self._error(response.status, response.headers, response.read())
+                connection.close()
+                if response.status in (429, 503) and attempt < self._retries:
+                    time.sleep(min(error.retry_after or self._delay(attempt), self._max_retry_after))
+                    attempt += 1
+                    continue
+                raise error
+            return self._read_lines(connection, response)
+
+    def _read_lines(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> Iterator[bytes]:
+        done = False
+        try:
+            for line in response:
+                if line.strip():
+                    yield line
+            done = True
+        finally:
+            # A reader that stopped early leaves the answer unread: that connection cannot be reused.
+            if done and not response.will_close:
+                self._pool.release(connection)
+            else:
+                connection.close()
 
     def _send(
         self, method: str, target: str, payload: bytes | None, headers: dict[str, str]

@@ -14,12 +14,24 @@ errors. (The standard library has no asynchronous HTTP client to build on instea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any
+import datetime
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, Callable
 
-from .client import BufferStore, MemoryManager, Message, SummaryStore
+from .client import _UNSET, BufferStore, ExportLines, MemoryManager, Message, SummaryStore
 
 __all__ = ["AsyncBufferStore", "AsyncMemoryManager", "AsyncSummaryStore"]
+
+
+async def _iterate(make: Callable[[], Iterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+    """A blocking iterator, each step (a page, a line) in a worker thread."""
+    iterator = await asyncio.to_thread(make)
+    done = object()
+    while True:
+        item = await asyncio.to_thread(next, iterator, done)
+        if item is done:
+            return
+        yield item
 
 
 class AsyncBufferStore:
@@ -126,3 +138,69 @@ class AsyncMemoryManager:
 
     async def is_available(self) -> bool:
         return await asyncio.to_thread(self._memory.is_available)
+
+    # Sessions as data
+
+    async def list_sessions(
+        self,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: str | None = None,
+        user_id: str | None = None,
+        updated_since: datetime.datetime | str | None = None,
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self._memory.list_sessions, limit, cursor, order, user_id, updated_since)
+
+    def iter_sessions(
+        self,
+        page_size: int = 100,
+        order: str | None = None,
+        user_id: str | None = None,
+        updated_since: datetime.datetime | str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every session of the tenant: ``async for session in memory.iter_sessions(): ...``."""
+        return _iterate(lambda: self._memory.iter_sessions(page_size, order, user_id, updated_since))
+
+    async def get_session(self, session_id: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._memory.get_session, session_id)
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = _UNSET,
+        user_id: str | None = _UNSET,
+        metadata: Mapping[str, Any] | None = _UNSET,
+    ) -> dict[str, Any] | None:
+        return await asyncio.to_thread(
+            lambda: self._memory.update_session(session_id, title=title, user_id=user_id, metadata=metadata)
+        )
+
+    async def get_transcript(self, session_id: str, after_seq: int = 0, limit: int = 100) -> dict[str, Any]:
+        return await asyncio.to_thread(self._memory.get_transcript, session_id, after_seq, limit)
+
+    def iter_transcript(self, session_id: str, page_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every message of the transcript: ``async for message in memory.iter_transcript(id): ...``."""
+        return _iterate(lambda: self._memory.iter_transcript(session_id, page_size))
+
+    async def search_messages(
+        self,
+        q: str,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        role: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self._memory.search_messages, q, session_id, user_id, role, limit, cursor)
+
+    async def erase_user(self, user_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._memory.erase_user, user_id)
+
+    def export_session(self, session_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The session's export, a dict per line: ``async for line in memory.export_session(id): ...``
+        (NotFoundError on the first step for a session with no memory)."""
+        return _iterate(lambda: self._memory.export_session(session_id))
+
+    async def import_sessions(self, lines: ExportLines) -> dict[str, Any]:
+        return await asyncio.to_thread(self._memory.import_sessions, lines)

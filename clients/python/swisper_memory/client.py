@@ -13,8 +13,8 @@ import enum
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Union
 from urllib.parse import quote
 
 from ._transport import Transport
@@ -26,6 +26,19 @@ __all__ = ["BufferStore", "MemoryManager", "SummaryStore", "DEFAULT_URL"]
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 Message = Mapping[str, Any]
+
+#: Lines of an export: one JSON object per line, as dicts, text or bytes (or a whole file's text or bytes).
+ExportLines = Union[str, bytes, Iterable[Union[Mapping[str, Any], str, bytes]]]
+
+
+class _Unset:
+    """A keyword left out (None is a value: it clears a title or a user)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+_UNSET: Any = _Unset()
 
 
 def _json_default(value: Any) -> Any:
@@ -76,6 +89,43 @@ def _as_dict(context: Any) -> Any:
         code="invalid_input",
         field="context",
     )
+
+
+def _text_id(value: Any, field: str) -> str:
+    """A path segment: the id as text, URL-encoded; anything else is a ValidationError naming ``field``."""
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{field}: must be a string (got {type(value).__name__})", code="invalid_input", field=field
+        )
+    return quote(value, safe="")
+
+
+def _time(value: Any) -> Any:
+    """A datetime as ISO 8601 (a naive one is refused by the service: it names no time zone)."""
+    return value.isoformat() if isinstance(value, datetime.datetime) else value
+
+
+def _export_bytes(lines: ExportLines) -> bytes:
+    """An import body: the lines joined, each dict written as JSON."""
+    if isinstance(lines, bytes):
+        return lines
+    if isinstance(lines, str):
+        return lines.encode("utf-8")
+    parts: list[bytes] = []
+    for index, line in enumerate(lines):
+        if isinstance(line, Mapping):
+            parts.append(_encode(dict(line), f"lines[{index}]"))
+        elif isinstance(line, str):
+            parts.append(line.rstrip("\n").encode("utf-8"))
+        elif isinstance(line, bytes):
+            parts.append(line.rstrip(b"\n"))
+        else:
+            raise ValidationError(
+                f"lines[{index}]: must be a dict, str or bytes (got {type(line).__name__})",
+                code="invalid_input",
+                field=f"lines[{index}]",
+            )
+    return b"\n".join(parts) + b"\n"
 
 
 def _unless_no_route(error: NotFoundError) -> None:
@@ -289,6 +339,132 @@ class MemoryManager(_Resource):
     def clear_session_memory(self, session_id: str) -> bool:
         """Erases the session everywhere. True once it has no memory (also when it had none)."""
         return self._delete(session_id)
+
+    # Sessions as data
+
+    def list_sessions(
+        self,
+        limit: int | None = None,
+        cursor: str | None = None,
+        order: str | None = None,
+        user_id: str | None = None,
+        updated_since: datetime.datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """One page of the tenant's sessions: ``{"sessions": [...], "next_cursor": ...}``. ``limit``
+        1-100 (default 20); ``order`` "updated_desc" (default) or "created_desc" (stable while
+        writes go on); ``cursor`` is the previous page's ``next_cursor`` (None on the last page)."""
+        query = {
+            "limit": limit,
+            "cursor": cursor,
+            "order": order,
+            "user_id": user_id,
+            "updated_since": _time(updated_since),
+        }
+        page: dict[str, Any] = self._transport.request("GET", "/v1/sessions", query=query).body
+        return page
+
+    def iter_sessions(
+        self,
+        page_size: int = 100,
+        order: str | None = None,
+        user_id: str | None = None,
+        updated_since: datetime.datetime | str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every session of the tenant, a page at a time (see ``list_sessions``)."""
+        cursor: str | None = None
+        while True:
+            page = self.list_sessions(page_size, cursor, order, user_id, updated_since)
+            yield from page["sessions"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        """The session's record (title, user_id, counts, times) and metadata; None before its first message."""
+        try:
+            return self._call("GET", session_id)
+        except NotFoundError as error:
+            _unless_no_route(error)
+            return None
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = _UNSET,
+        user_id: str | None = _UNSET,
+        metadata: Mapping[str, Any] | None = _UNSET,
+    ) -> dict[str, Any] | None:
+        """Sets the keywords given: ``title`` (None: back to the default title), ``user_id`` (None:
+        none), ``metadata`` (a dict of at most 16 KiB as JSON; replaces the stored one). Returns the
+        session, or None when it has no record yet (no message)."""
+        patch = {
+            name: dict(value) if isinstance(value, Mapping) else value
+            for name, value in (("title", title), ("user_id", user_id), ("metadata", metadata))
+            if value is not _UNSET
+        }
+        try:
+            return self._call("PATCH", session_id, payload=_encode(patch, "patch"))
+        except NotFoundError as error:
+            _unless_no_route(error)
+            return None
+
+    def get_transcript(self, session_id: str, after_seq: int = 0, limit: int = 100) -> dict[str, Any]:
+        """Every message ever written (summarized ones too), in seq order, a page at a time: those
+        after ``after_seq``, at most ``limit`` (1-1000), each with ``seq``, ``tokens`` and
+        ``summarized``. ``next_after_seq`` continues (None on the last page). NotFoundError for a
+        session with no memory."""
+        return self._call("GET", session_id, "messages", query={"after_seq": after_seq, "limit": limit})
+
+    def iter_transcript(self, session_id: str, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every message of the transcript, oldest first, a page at a time."""
+        after_seq = 0
+        while True:
+            page = self.get_transcript(session_id, after_seq, page_size)
+            yield from page["messages"]
+            if page["next_after_seq"] is None:
+                return
+            after_seq = page["next_after_seq"]
+
+    def search_messages(
+        self,
+        q: str,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        role: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Full-text search of the tenant's messages (all words; "a phrase"; ``or``; -word), most
+        relevant first: ``{"results": [{session_id, seq, role, snippet, rank, created_at}], "next_cursor"}``."""
+        query = {"q": q, "session_id": session_id, "user_id": user_id, "role": role, "limit": limit, "cursor": cursor}
+        results: dict[str, Any] = self._transport.request("GET", "/v1/search", query=query).body
+        return results
+
+    def erase_user(self, user_id: str) -> dict[str, Any]:
+        """Erases every session of the user everywhere: ``{"user_id", "sessions_erased", "messages_erased"}``."""
+        path = "/v1/users/" + _text_id(user_id, "user_id")
+        erased: dict[str, Any] = self._transport.request("DELETE", path).body
+        return erased
+
+    def export_session(self, session_id: str) -> Iterator[dict[str, Any]]:
+        """The session's export, one dict per line as the service streams it: the header, the
+        session's record, its messages, summary versions, config and SwisperContext, the end line.
+        NotFoundError (raised here, before iterating) for a session with no memory."""
+        lines = self._transport.lines(self._path(session_id, "export"))
+        return (json.loads(line) for line in lines)
+
+    def import_sessions(self, lines: ExportLines) -> dict[str, Any]:
+        """Restores an export (the dicts ``export_session`` yields, or a file's text or bytes) into
+        this key's tenant, exactly; a session already stored with the same content is left alone.
+        Returns the totals. A bad line is a ValidationError naming it; a session stored with other
+        content is a ConflictError."""
+        payload = _export_bytes(lines)
+        answer = self._transport.request(
+            "POST", "/v1/imports", payload=payload, content_type="application/x-ndjson"
+        )
+        totals: dict[str, Any] = answer.body
+        return totals
 
     def is_available(self) -> bool:
         """True while the service can store writes (its ``/ready``). Never raises, never retries."""

@@ -65,6 +65,10 @@ class NotFoundError(ApiError):
     """404 ``not_found``: the tenant has no memory of the session (never written to, or erased)."""
 
 
+class ConflictError(ApiError):
+    """409: an imported session already exists with other content (``import_conflict``); nothing of it changed."""
+
+
 class PayloadTooLargeError(ApiError):
     """413 ``payload_too_large``: the body is larger than the service's MEMORY_BODY_LIMIT_BYTES."""
 
@@ -98,6 +102,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     400: ValidationError,
     401: AuthenticationError,
     404: NotFoundError,
+    409: ConflictError,
     413: PayloadTooLargeError,
     415: UnsupportedMediaTypeError,
     429: RateLimitedError,

@@ -9,6 +9,12 @@ import { notFound } from "../http-errors.js";
 import { API_KEY_SECURITY } from "../openapi.js";
 import type { ZodRoutes } from "../validation.js";
 
+/**
+ * Largest import body by default: a restore streams in (one session's transaction at a time), so
+ * the bound is how long one request may hold the service, not memory. Larger restores: the CLI.
+ */
+export const DEFAULT_IMPORT_BODY_LIMIT_BYTES = 256 * 1024 * 1024;
+
 export interface SessionRoutesOptions {
   /** The memory of the request's tenant (resolved from its API key). */
   memoryFor(request: FastifyRequest): MemoryManager;
@@ -17,6 +23,8 @@ export interface SessionRoutesOptions {
   authenticated: boolean;
   /** Whether a rate limit applies (documents 429). */
   rateLimited: boolean;
+  /** Largest body of `POST /v1/imports`, in bytes (default 256 MiB). */
+  importBodyLimitBytes?: number;
 }
 
 /** What every `/v1/sessions/{session_id}/...` route shares; `sessionScope` builds it. */
@@ -26,6 +34,8 @@ export interface SessionScope {
   metrics: MemoryMetrics;
   /** The operations' tag in the OpenAPI document. */
   tag: string;
+  /** Largest body of `POST /v1/imports`, in bytes. */
+  importBodyLimitBytes: number;
   security: Record<string, string[]>[];
   /** A /v1 operation's error answers: its own, and those every /v1 operation gives. */
   errors: (
@@ -54,6 +64,7 @@ export function sessionScope(app: FastifyInstance, options: SessionRoutesOptions
     memoryFor,
     metrics,
     tag: "sessions",
+    importBodyLimitBytes: options.importBodyLimitBytes ?? DEFAULT_IMPORT_BODY_LIMIT_BYTES,
     security: options.authenticated ? API_KEY_SECURITY : [],
     errors: (own, descriptions) => v1ErrorAnswers(service, own, descriptions),
     async requireSession(memory, sessionId) {

@@ -3,6 +3,7 @@ import { bufferRoutes } from "./buffer.js";
 import { configRoutes } from "./config.js";
 import { contextRoutes } from "./context.js";
 import { deleteRoute } from "./delete-route.js";
+import { exportRoutes } from "./export.js";
 import { legacyRoutes } from "./legacy.js";
 import { messagesRoutes } from "./messages.js";
 import { searchRoutes } from "./search.js";
@@ -31,6 +32,7 @@ export function sessionRoutes(app: FastifyInstance, options: SessionRoutesOption
   summariesRoutes(scope);
   swisperContextRoutes(scope);
   sessionInfoRoutes(scope);
+  exportRoutes(scope);
   eraseSessionRoute(scope);
   searchRoutes(scope);
   usersRoutes(scope);
