@@ -67,7 +67,7 @@ async function fill(memory: MemoryManager): Promise<void> {
         { id: "call-1", type: "function", function: { name: "search", arguments: '{"q":"läptöp"}' } },
       ],
     },
-    { role: "tool", tool_call_id: "call-1", content: "3 results\tläptöp" },
+    { role: "tool", tool_call_id: "call-1", content: "3 results\tläptöp\u0000 (a NUL kept)" },
   ]);
   await memory.updateSession("nonlatin", {
     title: "Ноутбук",
