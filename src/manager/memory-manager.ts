@@ -46,11 +46,12 @@ import {
 } from "../schemas/sessions.js";
 import { SwisperContextSchema } from "../schemas/swisper-context.js";
 import type { SessionCatalog } from "../sessions/catalog.js";
+import type { RetentionSweeper, RetentionSweepResult } from "../sessions/retention.js";
 import { searchMessages } from "../sessions/search.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisStats, readRedisStats } from "../storage/redis-stats.js";
-import type { SessionRecords } from "../storage/session-records.js";
+import type { EraseGuard, SessionRecords } from "../storage/session-records.js";
 import type { AppendedSeq } from "../storage/transcript.js";
 import type { SummaryStats, SummaryStore } from "../summary/summary-store.js";
 import type { TokenCounter } from "../tokens/index.js";
@@ -71,6 +72,7 @@ export type {
   EraseUserResult,
   ListSessionsOptions,
   MemoryContext,
+  RetentionSweepResult,
   SearchOptions,
   SearchResults,
   SessionInfo,
@@ -138,6 +140,8 @@ export interface ManagerResources {
   consistency?: ConsistencyCheck | null;
   /** The migration from the legacy store: status, import and verify jobs (HTTP); null if not built. */
   legacyMigration?: LegacyMigration | null;
+  /** Erases sessions idle past their retention; null where none was built. */
+  retention?: RetentionSweeper | null;
   /** Closes what the factory created (not what the caller passed in). */
   close(): Promise<void>;
 }
@@ -360,19 +364,33 @@ export class MemoryManager {
    * Redis copy left behind would come back; nothing written before it resolves is visible after.
    */
   async clearSessionMemory(sessionId: string): Promise<boolean> {
+    await this.eraseSessionIf(sessionId);
+    return true;
+  }
+
+  /**
+   * Erases the session as `clearSessionMemory` does when `guard` (asked under the session's row
+   * lock) allows it; returns whether it erased. What the retention sweeper erases through, so that
+   * a session written since the sweep read it is kept.
+   */
+  async eraseSessionIf(sessionId: string, guard?: EraseGuard): Promise<boolean> {
     const ref = this.#ref(sessionId);
     const { records, tieredBufferStore } = this.#resources;
+    let erased = false;
+    const eraseRecords = async () => {
+      erased = await records.erase(ref, guard);
+    };
     try {
-      if (tieredBufferStore) await tieredBufferStore.eraseSession(ref, () => records.erase(ref));
-      else await records.erase(ref);
+      if (tieredBufferStore) await tieredBufferStore.eraseSession(ref, eraseRecords);
+      else await eraseRecords();
     } catch (error) {
       if (error instanceof RedisUnavailableError || error instanceof DatabaseUnavailableError) {
         throw new StorageUnavailableError(`cannot erase the session now: ${error.message}`, { cause: error });
       }
       throw error;
     }
-    await this.#mirror(ref.sessionId, { kind: "erase" });
-    return true;
+    if (erased) await this.#mirror(ref.sessionId, { kind: "erase" });
+    return erased;
   }
 
   /**
@@ -520,6 +538,24 @@ export class MemoryManager {
   /** Divergences from the legacy store seen by phase gradual's sampled checks, by kind; null in other phases. */
   migrationDivergences(): ReadonlyMap<string, number> | null {
     return this.#resources.consistency?.counts() ?? null;
+  }
+
+  /**
+   * One retention sweep over every tenant, now (the manager also sweeps on its own, see
+   * `retention.sweepIntervalMs`): erases each session idle longer than its retention, as
+   * `clearSessionMemory` does. With `dry_run`, erases nothing and counts what it would erase.
+   * `ran` is false when another process was sweeping.
+   */
+  async sweepRetention(options: { dry_run?: boolean } = {}): Promise<RetentionSweepResult> {
+    const sweeper = this.#resources.retention;
+    if (!sweeper)
+      return { sessions_erased: 0, messages_erased: 0, dry_run: options.dry_run === true, ran: false };
+    return sweeper.sweep({ dryRun: options.dry_run === true });
+  }
+
+  /** Sessions and messages this process's retention sweeps erased since it started (for `/metrics`). */
+  retentionErased(): { sessions: number; messages: number } {
+    return this.#resources.retention?.erased() ?? { sessions: 0, messages: 0 };
   }
 
   /** Legacy writes that failed or timed out since the process started (0 when not mirroring). */
