@@ -130,6 +130,13 @@ const LIBRARY = {
   MEMORY_AUTO_MIGRATE: flag("MEMORY_AUTO_MIGRATE"),
   MEMORY_IDLE_FINALIZE_SECONDS: wholeNumber(0, 10 * 365 * 24 * 60 * 60),
   MEMORY_RETENTION_DAYS: wholeNumber(1, 36_500),
+  // A text search configuration's name; whether the database has it is checked at start-up.
+  MEMORY_SEARCH_LANGUAGE: z
+    .string()
+    .regex(
+      /^[A-Za-z_][A-Za-z0-9_]{0,62}$/,
+      "must be the name of a text search configuration, like simple or english",
+    ),
   MEMORY_RETENTION_TENANT_DAYS: tenantRetention(),
   MEMORY_RETENTION_SWEEP_SECONDS: wholeNumber(0, 7 * 24 * 60 * 60),
 };

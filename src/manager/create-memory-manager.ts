@@ -26,6 +26,7 @@ import {
   RetentionSweeper,
   retentionPolicyOf,
 } from "../sessions/retention.js";
+import { checkLanguage, INDEXED_LANGUAGE } from "../sessions/search-language.js";
 import { type Database, isConnectionError } from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
 import type { RedisConnection } from "../storage/redis-client.js";
@@ -169,6 +170,11 @@ export interface MemoryManagerOptions {
    * Default: `MEMORY_MIGRATION_PHASE` (else off) with a store on `LEGACY_DATABASE_URL`.
    */
   legacy?: LegacyOptions;
+  /**
+   * Search mode words: the text search configuration used when a search names none (default
+   * `MEMORY_SEARCH_LANGUAGE`, else simple); one the database does not have stops start-up.
+   */
+  searchLanguage?: string;
   /** Retention: how long idle sessions are kept, per tenant and per session, and the sweep. */
   retention?: RetentionOptions;
 }
@@ -265,6 +271,7 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
   const legacyMigration = buildLegacyMigration(wiring, database);
   startIdleSweep(wiring, transcript, scheduler);
   let manager: MemoryManager | null = null;
+  const searchLanguage = await searchLanguageOf(wiring, opened.database);
   const retention = buildRetention(wiring, database, (tenant, sessionId, guard) =>
     (manager as MemoryManager).forTenant(tenant).eraseSessionIf(sessionId, guard),
   );
@@ -289,12 +296,27 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     consistency: legacyMigration.consistency,
     legacyMigration,
     retention,
+    searchLanguage,
     close: () => closeAll(closers, logger),
   };
   manager = new MemoryManager(resources, options.tenant ?? "default");
   // Outbox writes are not in the transcript yet: their sessions look idle there until replayed.
   retention.start(retentionIntervalOf(wiring), () => (manager as MemoryManager).outboxBacklog() > 0);
   return manager;
+}
+
+/** The search language, checked against the database's text search configurations. */
+async function searchLanguageOf({ options, settings }: Wiring, db: Database): Promise<string> {
+  const language = options.searchLanguage ?? settings.MEMORY_SEARCH_LANGUAGE;
+  if (language === undefined) return INDEXED_LANGUAGE;
+  const field = options.searchLanguage === undefined ? "MEMORY_SEARCH_LANGUAGE" : "searchLanguage";
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(language)) {
+    throw new ValidationError(
+      field,
+      "must be the name of a text search configuration, like simple or english",
+    );
+  }
+  return checkLanguage(db, language, field);
 }
 
 /** The config every session starts from; retention_days stays null (see `retention`). */

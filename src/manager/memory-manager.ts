@@ -140,6 +140,8 @@ export interface ManagerResources {
   consistency?: ConsistencyCheck | null;
   /** The migration from the legacy store: status, import and verify jobs (HTTP); null if not built. */
   legacyMigration?: LegacyMigration | null;
+  /** Search mode words: the text search configuration when the caller names none (default simple). */
+  searchLanguage?: string;
   /** Erases sessions idle past their retention; null where none was built. */
   retention?: RetentionSweeper | null;
   /** Closes what the factory created (not what the caller passed in). */
@@ -416,15 +418,17 @@ export class MemoryManager {
   }
 
   /**
-   * Full-text search of the tenant's messages (PostgreSQL text search, `simple` configuration:
-   * words of any language, no stemming): `q` in web-search syntax (all words; "a phrase"; `or`;
-   * -word), optionally only one session's, one user's sessions' or one role's messages. Most
-   * relevant first, each with an HTML-escaped snippet whose matches are in <mark> tags;
-   * `next_cursor` continues the same search.
+   * Searches the tenant's messages. Mode `words` (default): PostgreSQL text search (`language`,
+   * default `searchLanguage`, else `simple`: words of any language, no stemming), `q` in
+   * web-search syntax (all words; "a phrase"; `or`; -word), most relevant first. Mode
+   * `substring`: messages containing `q` as typed, case-insensitively (trigram index where
+   * pg_trgm is installed, else a bounded scan: `scan_limited`). Optionally only one session's,
+   * one user's sessions' or one role's messages; each hit with an HTML-escaped snippet whose
+   * matches are in <mark> tags; `next_cursor` continues the same search.
    */
   async searchMessages(options: SearchOptions): Promise<SearchResults> {
     const checked = parseOrThrow(SearchOptionsSchema, options, "", "options");
-    return searchMessages(this.#resources.db, this.tenant, checked);
+    return searchMessages(this.#resources.db, this.tenant, checked, this.#resources.searchLanguage);
   }
 
   /** The session's record (what the listing shows) and metadata; null before its first message. */

@@ -279,13 +279,16 @@ export class PgliteDatabase implements Database {
       // The folder is taken before anything is read from it: a second process fails at once.
       const unlock = options.dataDir === undefined ? () => {} : lockDataDir(options.dataDir);
       this.#unlock = unlock;
-      this.#instance = import("@electric-sql/pglite").then(async ({ PGlite }) => {
-        // BIGINT (OID 20) as a number, as the pg pool is set up to return it.
-        const db = new PGlite(options.dataDir, {
+      this.#instance = Promise.all([
+        import("@electric-sql/pglite"),
+        import("@electric-sql/pglite/contrib/pg_trgm"),
+      ]).then(async ([{ PGlite }, { pg_trgm }]) => {
+        // BIGINT (OID 20) as a number, as the pg pool is set up to return it. pg_trgm: the
+        // substring search's index (migration 013); only `create` loads extensions (PGlite 0.5).
+        return PGlite.create(options.dataDir, {
           parsers: { 20: (value: string) => Number.parseInt(value, 10) },
+          extensions: { pg_trgm },
         });
-        await db.waitReady;
-        return db;
       });
       this.#ownsInstance = true;
     }
