@@ -110,7 +110,7 @@ async function generate(db: PostgresDatabase, tenant: string, count: number): Pr
   await db.query(
     `INSERT INTO memory_sessions (tenant, session_id, next_seq, created_at, updated_at, user_id,
                                   default_title, last_user_message)
-     SELECT $1, 's' || lpad(n::text, 8, '0'), 2, at, least(now(), at + ((n * 7919) % 86400) * interval '1 second'),
+     SELECT $1, 's' || lpad(n::text, 8, '0'), 2, at, least(now(), at + ((n::bigint * 7919) % 86400) * interval '1 second'),
             'user-' || (n % greatest(1, $2::integer / ${SESSIONS_PER_USER})), 'Session ' || n, 'Message ' || n
      FROM generate_series(1, $2::integer) AS n,
           LATERAL (SELECT now() - interval '365 days' * (1 - n::float8 / $2::integer) AS at) AS t`,
@@ -231,7 +231,8 @@ async function sweepFigure(db: PostgresDatabase): Promise<void> {
 
 async function main(): Promise<void> {
   const scratch = await createScratchDatabase(ADMIN_URL, "swm_bench_sessions");
-  const db = new PostgresDatabase({ connectionString: scratch.url });
+  // Generating a million rows and building their indexes takes minutes, not the 10 s default.
+  const db = new PostgresDatabase({ connectionString: scratch.url, queryTimeoutMs: 30 * 60 * 1000 });
   const memory = await createMemoryManager({
     database: db,
     redis: false,

@@ -9,6 +9,7 @@ import { demoCommand } from "./demo.js";
 import { inspectCommand } from "./inspect.js";
 import { legacyCommand } from "./legacy.js";
 import { migrateCommand } from "./migrate.js";
+import { retentionCommand } from "./retention.js";
 import { searchCommand } from "./search.js";
 import { serveCommand } from "./serve.js";
 import { sessionsCommand } from "./sessions.js";
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   statsCommand,
   sessionsCommand,
   searchCommand,
+  retentionCommand,
   clearCommand,
   benchCommand,
   demoCommand,
