@@ -66,6 +66,7 @@ export class RetentionSweeper {
   #erased = { sessions: 0, messages: 0 };
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<unknown> | null = null;
+  readonly #inFlight = new Set<Promise<unknown>>();
   #stopping = false;
   #paused: () => boolean = () => false;
 
@@ -107,14 +108,21 @@ export class RetentionSweeper {
     this.#stopping = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    await this.#running;
+    await Promise.allSettled([this.#running, ...this.#inFlight]);
   }
 
   /**
    * One sweep: erases every session idle longer than its retention at this moment. With
    * `dryRun`, erases nothing and counts what it would erase.
    */
-  async sweep({ dryRun = false }: { dryRun?: boolean } = {}): Promise<RetentionSweepResult> {
+  sweep(options: { dryRun?: boolean } = {}): Promise<RetentionSweepResult> {
+    // Tracked, so that stop() (the manager's close) waits for a sweep asked for by hand too.
+    const sweeping = this.#sweep(options.dryRun === true);
+    this.#inFlight.add(sweeping);
+    return sweeping.finally(() => this.#inFlight.delete(sweeping));
+  }
+
+  async #sweep(dryRun: boolean): Promise<RetentionSweepResult> {
     const result = { sessions_erased: 0, messages_erased: 0, dry_run: dryRun, ran: false };
     if (this.#paused()) return result;
     const now = new Date(this.#options.now());
