@@ -82,7 +82,7 @@ export class RetentionSweeper {
   /**
    * Sweeps every `intervalMs` (0: never) until `stop()`; the timer keeps no process alive. While
    * `paused` answers true (writes held in the Redis outbox, not in the transcript yet), every
-   * sweep, a manual one too, waits.
+   * sweep, a manual one too, does nothing (`ran: false`): those sessions look idle until replayed.
    */
   start(intervalMs: number, paused?: () => boolean): void {
     if (paused) this.#paused = paused;
