@@ -15,6 +15,7 @@ import { loadavg } from "node:os";
 import { createMemoryManager } from "../src/manager/create-memory-manager.js";
 import type { MemoryManager } from "../src/manager/memory-manager.js";
 import { encodeCursor } from "../src/sessions/cursor.js";
+import { candidatesSql } from "../src/sessions/retention.js";
 import { PostgresDatabase } from "../src/storage/database.js";
 import { createScratchDatabase } from "./scratch-database.js";
 
@@ -217,12 +218,19 @@ async function sweepFigure(db: PostgresDatabase): Promise<void> {
     const swept = await memory.sweepRetention({ dry_run: true });
     const seconds = (performance.now() - started) / 1000;
     say(`dry sweep: ${swept.sessions_erased} sessions due (batches of 100) in ${seconds.toFixed(2)} s`);
-    const { rows } = await db.query<{ "QUERY PLAN": string }>(
-      `EXPLAIN SELECT session_id FROM memory_sessions s
-       WHERE s.updated_at < now() - 362 * interval '86400 seconds'
-         AND (s.updated_at, s.tenant, s.session_id) > ('-infinity'::timestamptz, '', '')
-       ORDER BY s.updated_at, s.tenant, s.session_id LIMIT 100`,
-    );
+    // The plan the sweep makes: generic, once per connection, on the indexes (see indexPlanned).
+    const rows = await db.transaction(async (tx) => {
+      await tx.query("SET LOCAL plan_cache_mode = force_generic_plan");
+      for (const setting of ["enable_seqscan", "enable_sort", "enable_hashjoin"]) {
+        await tx.query(`SET LOCAL ${setting} = off`);
+      }
+      await tx.query(`PREPARE sweep_candidates AS ${candidatesSql(100)}`);
+      return (
+        await tx.query<{ "QUERY PLAN": string }>(
+          `EXPLAIN ANALYZE EXECUTE sweep_candidates(now(), 362, 362, '{}', '{}', '-infinity', '', '')`,
+        )
+      ).rows;
+    });
     say(`sweep plan: ${rows.map((row) => row["QUERY PLAN"].trim()).join(" | ")}`);
   } finally {
     await memory.close();

@@ -1,11 +1,13 @@
+import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { readMemoryEnvironment } from "../../src/environment.js";
 import { ValidationError } from "../../src/errors.js";
 import { createMemoryManager } from "../../src/manager/create-memory-manager.js";
 import type { MemoryManager } from "../../src/manager/memory-manager.js";
+import { candidatesSql } from "../../src/sessions/retention.js";
 import type { Database } from "../../src/storage/database.js";
 import { recordingLogger } from "../support/fixtures.js";
-import { uniqueName, useTestServers } from "../support/servers.js";
+import { createTestDatabase, uniqueName, useTestServers } from "../support/servers.js";
 import { SESSION_TABLES } from "../support/session-tables.js";
 import { inEveryDatabase, type Opener } from "./deployments.js";
 
@@ -185,18 +187,23 @@ inEveryDatabase("retention", servers, retentionSuite, {
   },
 });
 
-it("reads the idle-time index to find the sessions to erase", async () => {
+it("reads the idle-time index to find the sessions to erase, in its generic plan", async () => {
   if (!servers.database.url) return;
-  const { rows } = await servers.database.db.transaction(async (tx) => {
-    await tx.query("SET LOCAL enable_seqscan = off");
-    return tx.query<{ "QUERY PLAN": string }>(
-      `EXPLAIN SELECT s.session_id FROM memory_sessions s
-       WHERE s.updated_at < now() - 7 * interval '86400 seconds'
-         AND (s.updated_at, s.tenant, s.session_id) > ('-infinity'::timestamptz, '', '')
-       ORDER BY s.updated_at, s.tenant, s.session_id LIMIT 100`,
+  const plan = await servers.database.db.transaction(async (tx) => {
+    // As the sweep plans it: once per connection, for any parameters, on the indexes.
+    await tx.query("SET LOCAL plan_cache_mode = force_generic_plan");
+    for (const setting of ["enable_seqscan", "enable_sort", "enable_hashjoin"]) {
+      await tx.query(`SET LOCAL ${setting} = off`);
+    }
+    await tx.query(`PREPARE sweep_candidates AS ${candidatesSql(100)}`);
+    const { rows } = await tx.query<{ "QUERY PLAN": string }>(
+      `EXPLAIN EXECUTE sweep_candidates(now(), 7, 7, '{}', '{}', '-infinity', '', '')`,
     );
+    await tx.query("DEALLOCATE sweep_candidates");
+    return rows.map((row) => row["QUERY PLAN"]).join("\n");
   });
-  expect(rows.map((row) => row["QUERY PLAN"]).join("\n")).toContain("memory_sessions_by_idle");
+  expect(plan).toMatch(/Index (Only )?Scan using memory_sessions_by_idle/);
+  expect(plan).not.toMatch(/Sort|Seq Scan|Hash/);
 });
 
 it("refuses bad retention settings, naming the variable or option", async () => {
@@ -235,5 +242,49 @@ it("refuses bad retention settings, naming the variable or option", async () => 
     }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe(field);
+  }
+});
+
+// Plans are made once per connection (generic plans), often while the tables are still empty: a
+// sweep or a search planned then must still read indexes, never whole tables, as they grow.
+it("sweeps and searches without reading a table sequentially, on plans made on a fresh database", async () => {
+  if (!servers.database.url) return;
+  const database = await createTestDatabase();
+  const url = database.url as string;
+  const tables = ["memory_sessions", "memory_session_configs", "memory_retention_lease", "memory_messages"];
+  const scans = async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query<{ relname: string; seq_scan: string }>(
+      "SELECT relname, seq_scan FROM pg_stat_user_tables WHERE relname = ANY($1)",
+      [tables],
+    );
+    await client.end();
+    return Object.fromEntries(rows.map((row) => [row.relname, Number(row.seq_scan)]));
+  };
+  try {
+    const fresh = await createMemoryManager({
+      database: url,
+      redis: false,
+      logger: recordingLogger(),
+      retention: { defaultDays: 1, sweepIntervalMs: 0, now: () => Date.now() + 2 * DAY_MS },
+    });
+    const before = await scans();
+    await fresh.sweepRetention();
+    await fresh.searchMessages({ q: "kit" });
+    await fresh.searchMessages({ q: "kit", mode: "substring" });
+    for (const session of ["a", "b", "c"]) await fresh.addMessage(session, { role: "user", content: "kit" });
+    await fresh.setSessionConfig("c", { retention_days: 30 });
+    expect(await fresh.sweepRetention()).toMatchObject({ sessions_erased: 2 });
+    expect((await fresh.searchMessages({ q: "kit", mode: "substring" })).results).toHaveLength(1);
+    // Closing ends the server processes, which report their counts as they exit.
+    await fresh.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = await scans();
+    expect(
+      Object.fromEntries(tables.map((table) => [table, (after[table] ?? 0) - (before[table] ?? 0)])),
+    ).toEqual(Object.fromEntries(tables.map((table) => [table, 0])));
+  } finally {
+    await database.drop();
   }
 });
