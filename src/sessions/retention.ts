@@ -54,6 +54,9 @@ const START: Position = ["-infinity", "", ""];
 const LEASE_NAME = "retention";
 const DAY = "interval '86400 seconds'";
 
+/** The idle-time index's key (migration 012): the session's last write, in UTC. */
+const IDLE_KEY = "(s.updated_at AT TIME ZONE 'UTC')";
+
 /** A session's retention in days: its config key, else its tenant's (t: $4/$5 arrays), else $3. */
 const EFFECTIVE_DAYS = `coalesce((c.config ->> 'retention_days')::integer,
   CASE WHEN t.tenant IS NULL THEN $3::integer ELSE t.days END)`;
@@ -72,16 +75,17 @@ export function candidatesSql(batchSize: number): string {
   return `SELECT s.tenant, s.session_id, s.next_seq - 1 AS messages,
               to_char(s.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at,
               s.updated_at < $1::timestamptz - ${EFFECTIVE_DAYS} * ${DAY} AS due
-       FROM (SELECT s.tenant, s.session_id, s.next_seq, s.updated_at FROM memory_sessions s
-             WHERE s.updated_at < $1::timestamptz - $2::integer * ${DAY}
-               AND (s.updated_at, s.tenant, s.session_id) > ($6::timestamptz, $7::text, $8::text)
-             ORDER BY s.updated_at, s.tenant, s.session_id
+       FROM (SELECT s.tenant, s.session_id, s.next_seq, s.updated_at, ${IDLE_KEY} AS idle_at
+             FROM memory_sessions s
+             WHERE ${IDLE_KEY} < ($1::timestamptz - $2::integer * ${DAY}) AT TIME ZONE 'UTC'
+               AND (${IDLE_KEY}, s.tenant, s.session_id) > ($6::timestamp, $7::text, $8::text)
+             ORDER BY ${IDLE_KEY}, s.tenant, s.session_id
              LIMIT ${Math.trunc(batchSize)}) s
        LEFT JOIN LATERAL (SELECT c.config FROM memory_session_configs c
                           WHERE c.tenant = s.tenant AND c.session_id = s.session_id) c ON true
        LEFT JOIN LATERAL (SELECT t.tenant, t.days FROM unnest($4::text[], $5::integer[]) AS t(tenant, days)
                           WHERE t.tenant = s.tenant) t ON true
-       ORDER BY s.updated_at, s.tenant, s.session_id`;
+       ORDER BY s.idle_at, s.tenant, s.session_id`;
 }
 
 /**

@@ -2,8 +2,11 @@
 -- erased, oldest first, a small batch at a time.
 
 -- The idle time of every session, across tenants: the sweeper reads the range older than the
--- shortest retention in use, in this order, and never the sessions written since.
-CREATE INDEX memory_sessions_by_idle ON memory_sessions (updated_at, tenant, session_id);
+-- shortest retention in use, in this order, and never the sessions written since. On the UTC
+-- time rather than updated_at itself, so that a tenant's listing (ORDER BY updated_at) is never
+-- planned on it: scanning every tenant's sessions for one tenant's page looks cheap to the
+-- planner while one tenant holds most sessions, and a plan is kept per connection.
+CREATE INDEX memory_sessions_by_idle ON memory_sessions ((updated_at AT TIME ZONE 'UTC'), tenant, session_id);
 
 -- The shortest retention a session asked for (its config key retention_days, kept only when set):
 -- one index read, so a sweep with no retention anywhere reads nothing else.
