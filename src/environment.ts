@@ -76,6 +76,28 @@ const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
 
 const text = () => z.string().min(1);
 
+/** Retention in days per tenant: `tenant:days` pairs, comma-separated; `forever` keeps all. */
+const tenantRetention = () =>
+  z.string().transform((value, context) => {
+    const days = new Map<string, number | null>();
+    for (const item of value
+      .split(",")
+      .map((part) => part.trim())
+      .filter(Boolean)) {
+      const match = /^([^:\s]+):(\d{1,5}|forever)$/.exec(item);
+      const count = match?.[2] === "forever" ? null : Number(match?.[2]);
+      if (!match?.[1] || (count !== null && (count < 1 || count > 36_500))) {
+        context.addIssue({
+          code: "custom",
+          message: `must be tenant:days pairs (days 1-36500 or forever), like acme:30,beta:forever (got '${item}')`,
+        });
+        return z.NEVER;
+      }
+      days.set(match[1], count);
+    }
+    return days;
+  });
+
 /** What the library reads: where the stores are, the tokenizer, keys, migrations, idle sessions. */
 const LIBRARY = {
   REDIS_URL: url(["redis:", "rediss:"], "redis://127.0.0.1:6379"),
@@ -100,6 +122,16 @@ const LIBRARY = {
     .regex(/^[^{}\s]{1,128}$/, "must be 1-128 characters without braces or spaces"),
   MEMORY_AUTO_MIGRATE: flag("MEMORY_AUTO_MIGRATE"),
   MEMORY_IDLE_FINALIZE_SECONDS: wholeNumber(0, 10 * 365 * 24 * 60 * 60),
+  MEMORY_RETENTION_DAYS: wholeNumber(1, 36_500),
+  // A text search configuration's name; whether the database has it is checked at start-up.
+  MEMORY_SEARCH_LANGUAGE: z
+    .string()
+    .regex(
+      /^[A-Za-z_][A-Za-z0-9_]{0,62}$/,
+      "must be the name of a text search configuration, like simple or english",
+    ),
+  MEMORY_RETENTION_TENANT_DAYS: tenantRetention(),
+  MEMORY_RETENTION_SWEEP_SECONDS: wholeNumber(0, 7 * 24 * 60 * 60),
 };
 
 /** What the summarizer reads (`createSummarizer`). */

@@ -11,6 +11,7 @@ import { importCommand } from "./import.js";
 import { inspectCommand } from "./inspect.js";
 import { legacyCommand } from "./legacy.js";
 import { migrateCommand } from "./migrate.js";
+import { retentionCommand } from "./retention.js";
 import { searchCommand } from "./search.js";
 import { serveCommand } from "./serve.js";
 import { sessionsCommand } from "./sessions.js";
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   searchCommand,
   exportCommand,
   importCommand,
+  retentionCommand,
   clearCommand,
   benchCommand,
   demoCommand,

@@ -23,8 +23,9 @@ export interface OpenedMemory {
 
 /**
  * Opens what the environment configures, as the service does: DATABASE_URL or the embedded
- * database in MEMORY_DATA_DIR, REDIS_URL (or REDIS_HOST...) when set. The idle-session sweep is
- * off: a short operator command must not finalize sessions behind the service's back.
+ * database in MEMORY_DATA_DIR, REDIS_URL (or REDIS_HOST...) when set. The idle-session and
+ * retention sweeps are off: a short operator command must not finalize or erase sessions behind
+ * the service's back.
  */
 export async function openMemory(
   env: Environment,
@@ -44,6 +45,8 @@ export async function openMemory(
       ...(options.autoMigrate !== undefined ? { autoMigrate: options.autoMigrate } : {}),
       ...(options.legacy !== undefined ? { legacy: options.legacy } : {}),
       summarization: { idleFinalizeAfterMs: 0 },
+      // Nor sweep retention in the background (`retention sweep` sweeps when asked).
+      retention: { sweepIntervalMs: 0 },
     });
     return {
       memory,

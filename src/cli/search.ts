@@ -18,6 +18,11 @@ Options:
   --role <role>        only messages of this role (system, user, assistant, tool)
   --limit <n>          hits per page, 1-100 (default 20)
   --cursor <cursor>    the next page of the same search
+  --mode <mode>        words (default: full text, ranked) or substring (the text as typed,
+                       case-insensitive; a trigram index where pg_trgm is installed, else a
+                       bounded scan, said on stderr)
+  --language <name>    mode words: a text search configuration of the database, e.g. english
+                       (default MEMORY_SEARCH_LANGUAGE, else simple)
   --json               one JSON object per hit (JSON Lines)
   -h, --help           this help
 
@@ -38,6 +43,8 @@ export const searchCommand: Command = {
         role: { type: "string" },
         limit: { type: "string" },
         cursor: { type: "string" },
+        mode: { type: "string" },
+        language: { type: "string" },
         json: { type: "boolean" },
       },
       { min: 1, max: 1 },
@@ -50,6 +57,8 @@ export const searchCommand: Command = {
       ...(values.user !== undefined ? { user_id: values.user } : {}),
       ...(values.role !== undefined ? { role: values.role as SearchOptions["role"] } : {}),
       ...(values.cursor !== undefined ? { cursor: values.cursor } : {}),
+      ...(values.mode !== undefined ? { mode: values.mode as SearchOptions["mode"] } : {}),
+      ...(values.language !== undefined ? { language: values.language } : {}),
     };
     const search = await openReadThrough(env, values, "/v1/search", (memory, query: SearchOptions) =>
       memory.searchMessages(query),
@@ -67,6 +76,9 @@ export const searchCommand: Command = {
       );
     }
     if (results.next_cursor !== null) write(stderr, `next cursor: ${results.next_cursor}`);
+    if (results.scan_limited) {
+      write(stderr, "scan limited: without the pg_trgm index only part of the messages was read");
+    }
     return 0;
   },
 };

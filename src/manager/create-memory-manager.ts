@@ -20,6 +20,13 @@ import {
 } from "../resilience/index.js";
 import { startRecoveryProbe } from "../resilience/recovery-probe.js";
 import { SessionCatalog } from "../sessions/catalog.js";
+import {
+  DEFAULT_RETENTION_SWEEP_MS,
+  type RetentionOptions,
+  RetentionSweeper,
+  retentionPolicyOf,
+} from "../sessions/retention.js";
+import { checkLanguage, INDEXED_LANGUAGE } from "../sessions/search-language.js";
 import { type Database, isConnectionError } from "../storage/database.js";
 import { migrate } from "../storage/migrator.js";
 import type { RedisConnection } from "../storage/redis-client.js";
@@ -163,7 +170,16 @@ export interface MemoryManagerOptions {
    * Default: `MEMORY_MIGRATION_PHASE` (else off) with a store on `LEGACY_DATABASE_URL`.
    */
   legacy?: LegacyOptions;
+  /**
+   * Search mode words: the text search configuration used when a search names none (default
+   * `MEMORY_SEARCH_LANGUAGE`, else simple); one the database does not have stops start-up.
+   */
+  searchLanguage?: string;
+  /** Retention: how long idle sessions are kept, per tenant and per session, and the sweep. */
+  retention?: RetentionOptions;
 }
+
+export type { RetentionOptions };
 
 export interface LegacyOptions {
   /**
@@ -209,7 +225,7 @@ export async function createMemoryManager(options: MemoryManagerOptions = {}): P
     settings: readMemoryEnvironment(env),
     logger,
     resilience: options.resilience ?? {},
-    defaults: resolveSessionConfig(options.sessionDefaults ?? {}, DEFAULT_SESSION_CONFIG),
+    defaults: sessionDefaultsOf(options),
     closers: [],
   };
   try {
@@ -254,6 +270,11 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
   const scheduler = buildScheduler(wiring, { transcript, summaryStore, database, tier, breakers, tokens });
   const legacyMigration = buildLegacyMigration(wiring, database);
   startIdleSweep(wiring, transcript, scheduler);
+  let manager: MemoryManager | null = null;
+  const searchLanguage = await searchLanguageOf(wiring, opened.database);
+  const retention = buildRetention(wiring, database, (tenant, sessionId, guard) =>
+    (manager as MemoryManager).forTenant(tenant).eraseSessionIf(sessionId, guard),
+  );
   const resources: ManagerResources = {
     db: database,
     redis,
@@ -274,9 +295,72 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     legacyMirror: legacyMigration.mirror,
     consistency: legacyMigration.consistency,
     legacyMigration,
+    retention,
+    searchLanguage,
     close: () => closeAll(closers, logger),
   };
-  return new MemoryManager(resources, options.tenant ?? "default");
+  manager = new MemoryManager(resources, options.tenant ?? "default");
+  // Outbox writes are not in the transcript yet: their sessions look idle there until replayed.
+  retention.start(retentionIntervalOf(wiring), () => (manager as MemoryManager).outboxBacklog() > 0);
+  return manager;
+}
+
+/** The search language, checked against the database's text search configurations. */
+async function searchLanguageOf({ options, settings }: Wiring, db: Database): Promise<string> {
+  const language = options.searchLanguage ?? settings.MEMORY_SEARCH_LANGUAGE;
+  if (language === undefined) return INDEXED_LANGUAGE;
+  const field = options.searchLanguage === undefined ? "MEMORY_SEARCH_LANGUAGE" : "searchLanguage";
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(language)) {
+    throw new ValidationError(
+      field,
+      "must be the name of a text search configuration, like simple or english",
+    );
+  }
+  return checkLanguage(db, language, field);
+}
+
+/** The config every session starts from; retention_days stays null (see `retention`). */
+function sessionDefaultsOf(options: MemoryManagerOptions): SessionConfig {
+  // A default retention_days would not be stored with the sessions, so the sweeper could not see
+  // it: the tenant's retention is `retention.defaultDays`.
+  if (options.sessionDefaults?.retention_days != null) {
+    throw new ValidationError(
+      "sessionDefaults.retention_days",
+      "is not a session default: set retention.defaultDays (MEMORY_RETENTION_DAYS) instead",
+    );
+  }
+  return resolveSessionConfig(options.sessionDefaults ?? {}, DEFAULT_SESSION_CONFIG);
+}
+
+/** The retention sweeper (started by the caller), stopped on close before the connections close. */
+function buildRetention(
+  wiring: Wiring,
+  db: Database,
+  erase: ConstructorParameters<typeof RetentionSweeper>[0]["erase"],
+): RetentionSweeper {
+  const { options, settings, logger, closers } = wiring;
+  const retention = options.retention ?? {};
+  const sweeper = new RetentionSweeper({
+    db,
+    policy: retentionPolicyOf(retention, settings),
+    erase,
+    logger,
+    ...definedOnly({ batchSize: retention.batchSize, now: retention.now }),
+  });
+  closers.push(() => sweeper.stop());
+  return sweeper;
+}
+
+function retentionIntervalOf({ options, settings }: Wiring): number {
+  const interval = options.retention?.sweepIntervalMs;
+  if (interval === undefined) {
+    const seconds = settings.MEMORY_RETENTION_SWEEP_SECONDS;
+    return seconds === undefined ? DEFAULT_RETENTION_SWEEP_MS : seconds * 1000;
+  }
+  if (!Number.isInteger(interval) || interval < 0) {
+    throw new ValidationError("retention.sweepIntervalMs", "must be a whole number of milliseconds (0: off)");
+  }
+  return interval;
 }
 
 /** The system of record, opened and migrated (unless auto-migration is off). */

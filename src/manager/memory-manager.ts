@@ -49,11 +49,12 @@ import { SwisperContextSchema } from "../schemas/swisper-context.js";
 import type { SessionCatalog } from "../sessions/catalog.js";
 import { exportLines } from "../sessions/export.js";
 import { type ImportTarget, importLines } from "../sessions/import.js";
+import type { RetentionSweeper, RetentionSweepResult } from "../sessions/retention.js";
 import { searchMessages } from "../sessions/search.js";
 import type { Database } from "../storage/database.js";
 import type { RedisConnection } from "../storage/redis-client.js";
 import { type RedisStats, readRedisStats } from "../storage/redis-stats.js";
-import type { SessionRecords } from "../storage/session-records.js";
+import type { EraseGuard, SessionRecords } from "../storage/session-records.js";
 import type { AppendedSeq } from "../storage/transcript.js";
 import type { SummaryStats, SummaryStore } from "../summary/summary-store.js";
 import type { TokenCounter } from "../tokens/index.js";
@@ -75,6 +76,7 @@ export type {
   ImportTotals,
   ListSessionsOptions,
   MemoryContext,
+  RetentionSweepResult,
   SearchOptions,
   SearchResults,
   SessionInfo,
@@ -175,6 +177,10 @@ export interface ManagerResources {
   consistency?: ConsistencyCheck | null;
   /** The migration from the legacy store: status, import and verify jobs (HTTP); null if not built. */
   legacyMigration?: LegacyMigration | null;
+  /** Search mode words: the text search configuration when the caller names none (default simple). */
+  searchLanguage?: string;
+  /** Erases sessions idle past their retention; null where none was built. */
+  retention?: RetentionSweeper | null;
   /** Closes what the factory created (not what the caller passed in). */
   close(): Promise<void>;
 }
@@ -427,19 +433,33 @@ export class MemoryManager {
    * Redis copy left behind would come back; nothing written before it resolves is visible after.
    */
   async clearSessionMemory(sessionId: string): Promise<boolean> {
+    await this.eraseSessionIf(sessionId);
+    return true;
+  }
+
+  /**
+   * Erases the session as `clearSessionMemory` does when `guard` (asked under the session's row
+   * lock) allows it; returns whether it erased. What the retention sweeper erases through, so that
+   * a session written since the sweep read it is kept.
+   */
+  async eraseSessionIf(sessionId: string, guard?: EraseGuard): Promise<boolean> {
     const ref = this.#ref(sessionId);
     const { records, tieredBufferStore } = this.#resources;
+    let erased = false;
+    const eraseRecords = async () => {
+      erased = await records.erase(ref, guard);
+    };
     try {
-      if (tieredBufferStore) await tieredBufferStore.eraseSession(ref, () => records.erase(ref));
-      else await records.erase(ref);
+      if (tieredBufferStore) await tieredBufferStore.eraseSession(ref, eraseRecords);
+      else await eraseRecords();
     } catch (error) {
       if (error instanceof RedisUnavailableError || error instanceof DatabaseUnavailableError) {
         throw new StorageUnavailableError(`cannot erase the session now: ${error.message}`, { cause: error });
       }
       throw error;
     }
-    await this.#mirror(ref.sessionId, { kind: "erase" });
-    return true;
+    if (erased) await this.#mirror(ref.sessionId, { kind: "erase" });
+    return erased;
   }
 
   /**
@@ -465,15 +485,17 @@ export class MemoryManager {
   }
 
   /**
-   * Full-text search of the tenant's messages (PostgreSQL text search, `simple` configuration:
-   * words of any language, no stemming): `q` in web-search syntax (all words; "a phrase"; `or`;
-   * -word), optionally only one session's, one user's sessions' or one role's messages. Most
-   * relevant first, each with an HTML-escaped snippet whose matches are in <mark> tags;
-   * `next_cursor` continues the same search.
+   * Searches the tenant's messages. Mode `words` (default): PostgreSQL text search (`language`,
+   * default `searchLanguage`, else `simple`: words of any language, no stemming), `q` in
+   * web-search syntax (all words; "a phrase"; `or`; -word), most relevant first. Mode
+   * `substring`: messages containing `q` as typed, case-insensitively (trigram index where
+   * pg_trgm is installed, else a bounded scan: `scan_limited`). Optionally only one session's,
+   * one user's sessions' or one role's messages; each hit with an HTML-escaped snippet whose
+   * matches are in <mark> tags; `next_cursor` continues the same search.
    */
   async searchMessages(options: SearchOptions): Promise<SearchResults> {
     const checked = parseOrThrow(SearchOptionsSchema, options, "", "options");
-    return searchMessages(this.#resources.db, this.tenant, checked);
+    return searchMessages(this.#resources.db, this.tenant, checked, this.#resources.searchLanguage);
   }
 
   /** The session's record (what the listing shows) and metadata; null before its first message. */
@@ -631,6 +653,24 @@ export class MemoryManager {
   /** Divergences from the legacy store seen by phase gradual's sampled checks, by kind; null in other phases. */
   migrationDivergences(): ReadonlyMap<string, number> | null {
     return this.#resources.consistency?.counts() ?? null;
+  }
+
+  /**
+   * One retention sweep over every tenant, now (the manager also sweeps on its own, see
+   * `retention.sweepIntervalMs`): erases each session idle longer than its retention, as
+   * `clearSessionMemory` does. With `dry_run`, erases nothing and counts what it would erase.
+   * `ran` is false when another process was sweeping.
+   */
+  async sweepRetention(options: { dry_run?: boolean } = {}): Promise<RetentionSweepResult> {
+    const sweeper = this.#resources.retention;
+    if (!sweeper)
+      return { sessions_erased: 0, messages_erased: 0, dry_run: options.dry_run === true, ran: false };
+    return sweeper.sweep({ dryRun: options.dry_run === true });
+  }
+
+  /** Sessions and messages this process's retention sweeps erased since it started (for `/metrics`). */
+  retentionErased(): { sessions: number; messages: number } {
+    return this.#resources.retention?.erased() ?? { sessions: 0, messages: 0 };
   }
 
   /** Legacy writes that failed or timed out since the process started (0 when not mirroring). */

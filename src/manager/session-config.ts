@@ -67,9 +67,9 @@ export function configOverrides(
   config: SessionConfig,
   base: Readonly<SessionConfig>,
 ): Partial<SessionConfig> {
-  const overrides: Partial<SessionConfig> = {};
+  const overrides: Record<string, number | null> = {};
   for (const key of CONFIG_KEYS) if (config[key] !== base[key]) overrides[key] = config[key];
-  return overrides;
+  return overrides as Partial<SessionConfig>;
 }
 
 /** A stored config: its overrides over the defaults (stored values were validated on write). */
@@ -102,12 +102,12 @@ export class SessionConfigRecords {
     );
     const row = rows[0];
     if (!row) return { overrides: {}, set: {} };
-    const set: Partial<SessionConfig> = {};
+    const set: Record<string, number | null> = {};
     for (const key of row.set_keys) {
       const value = row.config[key as keyof SessionConfig];
-      if (value !== undefined) set[key as keyof SessionConfig] = value;
+      if (value !== undefined) set[key] = value;
     }
-    return { overrides: row.config, set };
+    return { overrides: row.config, set: set as Partial<SessionConfig> };
   }
 
   async write(ref: SessionRef, stored: StoredSessionConfig): Promise<void> {

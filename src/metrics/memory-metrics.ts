@@ -52,6 +52,8 @@ export interface ScrapeSources {
   legacyFailures?: () => number;
   /** Phase gradual: divergences from the legacy store by kind; null in other phases. */
   divergences?: () => ReadonlyMap<string, number> | null;
+  /** What this process's retention sweeps erased (`MemoryManager.retentionErased()`). */
+  retentionErased?: () => { sessions: number; messages: number };
 }
 
 export interface MemoryMetricsOptions {
@@ -389,6 +391,23 @@ export class MemoryMetrics {
           (kind) => [{ kind }, counts?.get(kind) ?? 0] as [{ kind: string }, number],
         );
       },
+    );
+    const erased =
+      (field: "sessions" | "messages") => async (): Promise<[Record<string, string>, number][]> => {
+        const totals = this.#sources.retentionErased?.();
+        return totals === undefined ? [] : [[{}, totals[field]]];
+      };
+    make.mirroredCounter(
+      "retention_erased_sessions_total",
+      "Sessions the retention sweeper of this process erased (idle longer than their retention_days)",
+      [],
+      erased("sessions"),
+    );
+    make.mirroredCounter(
+      "retention_erased_messages_total",
+      "Transcript messages of the sessions the retention sweeper of this process erased",
+      [],
+      erased("messages"),
     );
     make.scrapedGauge(
       "available",

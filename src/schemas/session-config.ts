@@ -14,9 +14,15 @@ export const DEFAULT_SESSION_CONFIG = Object.freeze({
   buffer_ttl_seconds: 6 * 60 * 60,
   max_summary_tokens: 500,
   keep_recent_tokens: 1500,
+  // null: the tenant's retention (MEMORY_RETENTION_DAYS, `retention.tenantDays`), else forever.
+  retention_days: null as number | null,
 });
 
-type ConfigKey = keyof typeof DEFAULT_SESSION_CONFIG;
+/** The numeric keys (every key but retention_days, which may be null). */
+type ConfigKey = Exclude<keyof typeof DEFAULT_SESSION_CONFIG, "retention_days">;
+
+/** The longest retention a session may ask for, in days (100 years). */
+export const MAX_RETENTION_DAYS = 36_500;
 
 /** Bounds that keep one session from exhausting Redis or the summarizer. */
 export const SESSION_CONFIG_MAXIMUM: Readonly<Record<ConfigKey, number>> = Object.freeze({
@@ -53,7 +59,25 @@ const configFields = {
   buffer_ttl_seconds: configKey("buffer_ttl_seconds", "Seconds an idle buffer stays in Redis"),
   max_summary_tokens: configKey("max_summary_tokens", "Budget of one summary; a longer one is compressed"),
   keep_recent_tokens: configKey("keep_recent_tokens", "Newest tokens a summary leaves verbatim"),
+  retention_days: retentionDays(),
 };
+
+/** Days a session may stay idle before the retention sweeper erases it; null: the tenant's. */
+function retentionDays() {
+  const rule = {
+    error: `must be an integer from 1 to ${MAX_RETENTION_DAYS}, or null for the tenant's retention`,
+  };
+  return z
+    .number(rule)
+    .int(rule)
+    .min(1, rule)
+    .max(MAX_RETENTION_DAYS, rule)
+    .nullable()
+    .describe(
+      "Days the session may stay idle (no write) before the retention sweeper erases it everywhere " +
+        "(default null: the tenant's retention, MEMORY_RETENTION_DAYS; unset there: kept forever)",
+    );
+}
 
 export const SessionConfigSchema = z
   .object(configFields)
@@ -62,12 +86,13 @@ export const SessionConfigSchema = z
 /** Per-session memory settings. All values are positive integers. */
 export type SessionConfig = z.infer<typeof SessionConfigSchema>;
 
-const CONFIG_KEYS = Object.keys(configFields) as ConfigKey[];
+type FieldKey = keyof typeof configFields;
+const CONFIG_KEYS = Object.keys(configFields) as FieldKey[];
 
 // A key left out keeps its value; a key sent as undefined is a mistake, not "left out".
 const patchFields = Object.fromEntries(
   CONFIG_KEYS.map((name) => [name, configFields[name].exactOptional()]),
-) as { [Key in ConfigKey]: z.ZodExactOptional<(typeof configFields)[Key]> };
+) as { [Key in FieldKey]: z.ZodExactOptional<(typeof configFields)[Key]> };
 
 export const SessionConfigPatchSchema = z
   .strictObject(patchFields, strictObjectErrors(`unknown key; known keys: ${CONFIG_KEYS.join(", ")}`))

@@ -186,6 +186,11 @@ export type TranscriptPage = z.infer<typeof TranscriptPageSchema>;
 const QUERY_RULE = { error: "must be 1-1000 characters with at least one letter or digit" };
 const ROLE_RULE = { error: 'must be one of "system"|"user"|"assistant"|"tool"' };
 const SEARCH_LIMIT_RULE = { error: "must be an integer from 1 to 100" };
+const MODE_RULE = { error: 'must be "words" or "substring"' };
+const LANGUAGE_RULE = { error: "must be the name of a text search configuration, like simple or english" };
+
+export const SEARCH_MODES = ["words", "substring"] as const;
+export type SearchMode = (typeof SEARCH_MODES)[number];
 
 function searchFields<N extends z.ZodNumber | z.ZodCoercedNumber>(number: (rule: { error: string }) => N) {
   return {
@@ -217,6 +222,24 @@ function searchFields<N extends z.ZodNumber | z.ZodCoercedNumber>(number: (rule:
       .max(2048, CURSOR_RULE)
       .optional()
       .meta({ description: "The `next_cursor` of the previous page of the same search" }),
+    mode: z
+      .enum(SEARCH_MODES, MODE_RULE)
+      .default("words")
+      .meta({
+        description:
+          "`words` (default): full-text search, ranked. `substring`: messages containing `q` as typed " +
+          "(case-insensitive, % and _ are literal), by session id and seq; a trigram index where pg_trgm is installed, else a bounded scan (`scan_limited`)",
+      }),
+    language: z
+      .string(LANGUAGE_RULE)
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, LANGUAGE_RULE)
+      .optional()
+      .meta({
+        description:
+          "Mode words: the text search configuration (one of the database's pg_ts_config, e.g. english: stemming and stop words). " +
+          "Default MEMORY_SEARCH_LANGUAGE, else simple (the only one indexed unless an index is added, see README)",
+        examples: ["english"],
+      }),
   };
 }
 
@@ -239,7 +262,7 @@ export const SearchHitSchema = z
     seq: seq(),
     role: z.string(),
     snippet: z.string().describe("HTML-escaped text around the matches, each match inside <mark>...</mark>"),
-    rank: z.number().min(0).describe("Relevance (ts_rank): higher first"),
+    rank: z.number().min(0).describe("Relevance (ts_rank): higher first; 1 for every hit of mode substring"),
     created_at: z.iso.datetime().describe("When the message was written"),
   })
   .meta({ id: "SearchHit" });
@@ -248,8 +271,16 @@ export type SearchHit = z.infer<typeof SearchHitSchema>;
 
 export const SearchResultsSchema = z
   .object({
-    results: z.array(SearchHitSchema).describe("Most relevant first"),
+    results: z
+      .array(SearchHitSchema)
+      .describe("Most relevant first (mode substring: by session id, then seq)"),
     next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page"),
+    scan_limited: z
+      .boolean()
+      .describe(
+        "True when this search read at most a bounded number of the tenant's messages (mode substring without " +
+          "the pg_trgm index) and reached that bound: matches beyond it were not looked for",
+      ),
   })
   .meta({ id: "SearchResults" });
 

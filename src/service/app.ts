@@ -108,6 +108,7 @@ function attachMetrics({ memory, metrics, breakers, redis }: Settings): void {
     legacyQueue: async () => (await memory.legacyQueueDepth(0))?.total ?? null,
     legacyFailures: () => memory.legacyWriteFailures(),
     divergences: () => memory.migrationDivergences(),
+    retentionErased: () => memory.retentionErased(),
     breakers: breakers ?? (() => memory.breakerSnapshots()),
     ...(redis ? { redis: () => readRedisStats(redis) } : {}),
   });

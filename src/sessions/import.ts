@@ -20,6 +20,7 @@ import {
   type ImportTotals,
 } from "../schemas/export.js";
 import { toValidationError } from "../schemas/issues.js";
+import type { SessionConfig } from "../schemas/session-config.js";
 import { METADATA_MAX_BYTES } from "../schemas/sessions.js";
 import type { Database, Transaction } from "../storage/database.js";
 import {
@@ -42,7 +43,7 @@ export interface ImportTarget {
   /** Largest SwisperContext accepted, in bytes (as saveContext). */
   maxContextBytes: number;
   /** The config keys' checks and derivations (as setSessionConfig): the overrides to store. */
-  resolveConfig(set: Record<string, number>): Record<string, number>;
+  resolveConfig(set: Partial<SessionConfig>): Partial<SessionConfig>;
   /** After a session committed: drop what a cache may hold of an earlier session of that id. */
   afterImport(tenant: string, sessionId: string): Promise<void>;
 }
@@ -372,7 +373,7 @@ function checkSummary(
 function checkConfig(parsed: ParsedLine, target: ImportTarget): Omit<ExportConfig, "type"> {
   const config = parsed.record as ExportConfig;
   try {
-    target.resolveConfig(config.config as Record<string, number>);
+    target.resolveConfig(config.config as Partial<SessionConfig>);
   } catch (error) {
     if (error instanceof ValidationError) throw lineError(parsed.line, error);
     throw error;
@@ -500,7 +501,7 @@ class StoreSink implements SessionSink {
   }
 
   async config(c: Omit<ExportConfig, "type">) {
-    const set = c.config as Record<string, number>;
+    const set = c.config as Partial<SessionConfig>;
     await this.#tx.query(
       `INSERT INTO memory_session_configs (tenant, session_id, config, set_keys, updated_at)
        VALUES ($1, $2, $3::jsonb, $4, $5::timestamptz)`,

@@ -3,11 +3,17 @@ import type { z } from "zod";
 import type { SearchOptionsSchema, SearchResults } from "../schemas/sessions.js";
 import type { Database } from "../storage/database.js";
 import { decodeCursor, encodeCursor, foreignCursor } from "./cursor.js";
+import { checkLanguage } from "./search-language.js";
+import { substringSearch } from "./substring-search.js";
 
-type SearchQuery = z.output<typeof SearchOptionsSchema>;
+export type SearchQuery = z.output<typeof SearchOptionsSchema>;
 
-/** The indexed expression (migration 011): the query repeats it exactly, so that it reads the index. */
-const DOCUMENT = "to_tsvector('simple'::regconfig, coalesce(memory_message_text(m.message), ''))";
+/**
+ * The indexed expression (migration 011) under a checked configuration name: with `simple` the
+ * query repeats the index's expression exactly, so that it reads the index.
+ */
+const documentOf = (language: string) =>
+  `to_tsvector('${language}'::regconfig, coalesce(memory_message_text(m.message), ''))`;
 
 // The snippet is built from HTML-escaped text, so that only the <mark> tags are markup.
 const ESCAPED_TEXT = `replace(replace(replace(coalesce(memory_message_text(m.message), ''),
@@ -15,9 +21,9 @@ const ESCAPED_TEXT = `replace(replace(replace(coalesce(memory_message_text(m.mes
 const HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2";
 
 /** The deepest page a cursor may ask for: a search is for the best matches, not an export. */
-const MAX_OFFSET = 10_000;
+export const MAX_OFFSET = 10_000;
 
-interface HitRow {
+export interface HitRow {
   session_id: string;
   seq: string | number;
   role: string;
@@ -27,18 +33,32 @@ interface HitRow {
 }
 
 /**
- * Full-text search of a tenant's messages: PostgreSQL's text search (`simple` configuration, a
- * GIN index), ranked, with a highlighted snippet; works the same on the embedded database.
+ * A tenant's messages that match: words (PostgreSQL's text search, ranked, the configuration
+ * `language` or `defaultLanguage`) or, in mode substring, the text as typed.
  */
 export async function searchMessages(
   db: Database,
   tenant: string,
   query: SearchQuery,
+  defaultLanguage = "simple",
 ): Promise<SearchResults> {
-  const fingerprint = fingerprintOf(query);
+  const language =
+    query.mode === "substring"
+      ? defaultLanguage
+      : await checkLanguage(
+          db,
+          query.language ?? defaultLanguage,
+          query.language ? "language" : "MEMORY_SEARCH_LANGUAGE",
+        );
+  const fingerprint = fingerprintOf(query, language);
   const offset = query.cursor === undefined ? 0 : decodeOffset(query.cursor, fingerprint);
-  const params: unknown[] = [tenant, query.q];
-  const where = ["m.tenant = $1", `${DOCUMENT} @@ q.query`];
+  if (query.mode === "substring") return substringSearch(db, tenant, query, { offset, fingerprint });
+  return wordSearch(db, tenant, query, { offset, fingerprint, language });
+}
+
+/** The filters every mode shares (after `m.tenant = $1`), their values appended to `params`. */
+export function filtersOf(query: SearchQuery, params: unknown[]): string[] {
+  const where: string[] = [];
   if (query.session_id !== undefined) {
     params.push(query.session_id);
     where.push(`m.session_id = $${params.length}`);
@@ -52,24 +72,18 @@ export async function searchMessages(
     where.push(`EXISTS (SELECT 1 FROM memory_sessions s WHERE s.tenant = m.tenant
                           AND s.session_id = m.session_id AND s.user_id = $${params.length})`);
   }
-  params.push(query.limit + 1, offset);
-  const { rows } = await db.query<HitRow>(
-    `WITH q AS (SELECT websearch_to_tsquery('simple'::regconfig, $2) AS query),
-     hits AS (
-       SELECT m.session_id, m.seq, m.message, m.created_at, ts_rank(${DOCUMENT}, q.query) AS rank
-       FROM memory_messages m CROSS JOIN q
-       WHERE ${where.join(" AND ")}
-       ORDER BY rank DESC, m.session_id, m.seq
-       LIMIT $${params.length - 1} OFFSET $${params.length}
-     )
-     SELECT m.session_id, m.seq, memory_text_json(m.message) ->> 'role' AS role, m.created_at, m.rank::float8 AS rank,
-            ts_headline('simple'::regconfig, ${ESCAPED_TEXT}, q.query, '${HEADLINE_OPTIONS}') AS snippet
-     FROM hits m CROSS JOIN q
-     ORDER BY m.rank DESC, m.session_id, m.seq`,
-    params,
-  );
+  return where;
+}
+
+/** A page of hits, with the cursor of the next one while there are more within MAX_OFFSET. */
+export function pageOf(
+  rows: HitRow[],
+  query: SearchQuery,
+  at: { offset: number; fingerprint: string },
+  scanLimited = false,
+): SearchResults {
   const page = rows.slice(0, query.limit);
-  const more = rows.length > query.limit && offset + query.limit <= MAX_OFFSET;
+  const more = rows.length > query.limit && at.offset + query.limit <= MAX_OFFSET;
   return {
     results: page.map((row) => ({
       session_id: row.session_id,
@@ -79,15 +93,50 @@ export async function searchMessages(
       rank: Number(row.rank),
       created_at: new Date(row.created_at).toISOString(),
     })),
-    next_cursor: more ? encodeCursor([offset + query.limit, fingerprint]) : null,
+    next_cursor: more ? encodeCursor([at.offset + query.limit, at.fingerprint]) : null,
+    scan_limited: scanLimited,
   };
 }
 
-/** What a cursor belongs to: the same words and filters (the page size may change). */
-function fingerprintOf(query: SearchQuery): string {
-  const { q, session_id, user_id, role } = query;
+/**
+ * Full-text search of a tenant's messages: PostgreSQL's text search (the `simple` configuration
+ * reads a GIN index; another one reads every message of the tenant), ranked, with a highlighted
+ * snippet; works the same on the embedded database.
+ */
+async function wordSearch(
+  db: Database,
+  tenant: string,
+  query: SearchQuery,
+  at: { offset: number; fingerprint: string; language: string },
+): Promise<SearchResults> {
+  const document = documentOf(at.language);
+  const config = `'${at.language}'::regconfig`;
+  const params: unknown[] = [tenant, query.q];
+  const where = ["m.tenant = $1", `${document} @@ q.query`, ...filtersOf(query, params)];
+  params.push(query.limit + 1, at.offset);
+  const { rows } = await db.query<HitRow>(
+    `WITH q AS (SELECT websearch_to_tsquery(${config}, $2) AS query),
+     hits AS (
+       SELECT m.session_id, m.seq, m.message, m.created_at, ts_rank(${document}, q.query) AS rank
+       FROM memory_messages m CROSS JOIN q
+       WHERE ${where.join(" AND ")}
+       ORDER BY rank DESC, m.session_id, m.seq
+       LIMIT $${params.length - 1} OFFSET $${params.length}
+     )
+     SELECT m.session_id, m.seq, memory_text_json(m.message) ->> 'role' AS role, m.created_at, m.rank::float8 AS rank,
+            ts_headline(${config}, ${ESCAPED_TEXT}, q.query, '${HEADLINE_OPTIONS}') AS snippet
+     FROM hits m CROSS JOIN q
+     ORDER BY m.rank DESC, m.session_id, m.seq`,
+    params,
+  );
+  return pageOf(rows, query, at);
+}
+
+/** What a cursor belongs to: the same words, mode, language and filters (the page size may change). */
+function fingerprintOf(query: SearchQuery, language: string): string {
+  const { q, session_id, user_id, role, mode } = query;
   return createHash("sha256")
-    .update(JSON.stringify([q, session_id ?? null, user_id ?? null, role ?? null]))
+    .update(JSON.stringify([q, session_id ?? null, user_id ?? null, role ?? null, mode, language]))
     .digest("base64url")
     .slice(0, 16);
 }

@@ -121,7 +121,10 @@ export class PostgresDatabase implements Database {
         // values): ~0.4 ms of server CPU a write, more than running it. Every statement is a
         // keyed lookup written to use its index whatever the statistics say, so a plan made while
         // the tables were empty stays right (test/storage/query-plans.test.ts holds them to it).
-        options: "-c plan_cache_mode=force_generic_plan",
+        // No JIT: a generic plan costs `LIMIT $n` as a tenth of the table, so at a million
+        // sessions a 20-row listing page crossed jit_above_cost and spent ~350 ms compiling a
+        // query that runs in 1 ms (npm run bench:sessions); these short keyed queries never gain.
+        options: "-c plan_cache_mode=force_generic_plan -c jit=off",
       });
       // An idle client that loses its server emits here; without a listener the process exits.
       // The pool replaces it; the next query that fails is what the circuit breaker counts.
@@ -279,13 +282,16 @@ export class PgliteDatabase implements Database {
       // The folder is taken before anything is read from it: a second process fails at once.
       const unlock = options.dataDir === undefined ? () => {} : lockDataDir(options.dataDir);
       this.#unlock = unlock;
-      this.#instance = import("@electric-sql/pglite").then(async ({ PGlite }) => {
-        // BIGINT (OID 20) as a number, as the pg pool is set up to return it.
-        const db = new PGlite(options.dataDir, {
+      this.#instance = Promise.all([
+        import("@electric-sql/pglite"),
+        import("@electric-sql/pglite/contrib/pg_trgm"),
+      ]).then(async ([{ PGlite }, { pg_trgm }]) => {
+        // BIGINT (OID 20) as a number, as the pg pool is set up to return it. pg_trgm: the
+        // substring search's index (migration 013); only `create` loads extensions (PGlite 0.5).
+        return PGlite.create(options.dataDir, {
           parsers: { 20: (value: string) => Number.parseInt(value, 10) },
+          extensions: { pg_trgm },
         });
-        await db.waitReady;
-        return db;
       });
       this.#ownsInstance = true;
     }

@@ -1,6 +1,12 @@
 import type { SessionRef } from "../buffer/keys.js";
 import type { SwisperContext } from "../types.js";
-import type { Database } from "./database.js";
+import type { Database, Queryable } from "./database.js";
+
+/**
+ * Asked under the session's row lock, before anything is deleted: false keeps the session (the
+ * retention sweeper's "still idle?", which a write committed since the sweep read it answers no).
+ */
+export type EraseGuard = (tx: Queryable) => Promise<boolean>;
 
 /** SwisperContext snapshots and whole-session erasure in the system of record. */
 export class SessionRecords {
@@ -31,14 +37,16 @@ export class SessionRecords {
    * locked first: a write, outbox replay or summary commit holding it finishes before the delete
    * reads the tables (so its rows go too), and one that comes after finds the session gone. The
    * delete alone would take its snapshot before waiting for the row, and leave behind what a
-   * concurrent writer committed meanwhile.
+   * concurrent writer committed meanwhile. With a guard that answers false, deletes nothing and
+   * returns false.
    */
-  async erase(ref: SessionRef): Promise<void> {
-    await this.#db.transaction(async (tx) => {
+  async erase(ref: SessionRef, guard?: EraseGuard): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
       await tx.query("SELECT 1 FROM memory_sessions WHERE tenant = $1 AND session_id = $2 FOR UPDATE", [
         ref.tenant,
         ref.sessionId,
       ]);
+      if (guard && !(await guard(tx))) return false;
       await tx.query(
         `WITH messages AS (DELETE FROM memory_messages WHERE tenant = $1 AND session_id = $2),
               summaries AS (DELETE FROM memory_summaries WHERE tenant = $1 AND session_id = $2),
@@ -48,6 +56,7 @@ export class SessionRecords {
          DELETE FROM memory_sessions WHERE tenant = $1 AND session_id = $2`,
         [ref.tenant, ref.sessionId],
       );
+      return true;
     });
   }
 }

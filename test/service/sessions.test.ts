@@ -157,6 +157,7 @@ describe("GET /v1/search", () => {
     expect((await call(service.app, "GET", "/v1/search?q=globex", { headers: ACME })).json()).toEqual({
       results: [],
       next_cursor: null,
+      scan_limited: false,
     });
     for (const [query, field] of [
       ["", "q"],

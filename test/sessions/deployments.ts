@@ -1,5 +1,5 @@
 import { describe } from "vitest";
-import { createMemoryManager } from "../../src/manager/create-memory-manager.js";
+import { createMemoryManager, type MemoryManagerOptions } from "../../src/manager/create-memory-manager.js";
 import type { MemoryManager } from "../../src/manager/memory-manager.js";
 import { type Database, PgliteDatabase } from "../../src/storage/database.js";
 import { migrate } from "../../src/storage/migrator.js";
@@ -17,7 +17,10 @@ export interface OpenedMemory {
 export type Opener = () => Promise<OpenedMemory>;
 
 /** A manager on the test's PostgreSQL database, with its Redis where that answers. */
-export function onPostgres(servers: { database: TestDatabase; redis: TestRedis | undefined }): Opener {
+export function onPostgres(
+  servers: { database: TestDatabase; redis: TestRedis | undefined },
+  options: MemoryManagerOptions = {},
+): Opener {
   return async () => {
     const memory = await createMemoryManager({
       database: servers.database.db,
@@ -26,13 +29,17 @@ export function onPostgres(servers: { database: TestDatabase; redis: TestRedis |
       logger: recordingLogger(),
       autoMigrate: false,
       summarization: { idleFinalizeAfterMs: 0 },
+      ...options,
     });
     return { memory, db: servers.database.db, close: () => memory.close() };
   };
 }
 
 /** A manager on a fresh embedded database (PGlite, in memory), without Redis: the default deployment. */
-export const onPglite: Opener = async () => {
+export const onPglite: Opener = () => onPgliteWith();
+
+/** The same, with more options. */
+export async function onPgliteWith(options: MemoryManagerOptions = {}): Promise<OpenedMemory> {
   const db = new PgliteDatabase();
   const run = await migrate(db);
   if (run.error) throw run.error;
@@ -42,6 +49,7 @@ export const onPglite: Opener = async () => {
     logger: recordingLogger(),
     autoMigrate: false,
     summarization: { idleFinalizeAfterMs: 0 },
+    ...options,
   });
   return {
     memory,
@@ -51,14 +59,15 @@ export const onPglite: Opener = async () => {
       await db.close();
     },
   };
-};
+}
 
 /** Runs `suite` on PostgreSQL (with Redis where it answers) and on the embedded database. */
 export function inEveryDatabase(
   name: string,
   servers: { database: TestDatabase; redis: TestRedis | undefined },
   suite: (open: Opener) => void,
+  options: MemoryManagerOptions = {},
 ): void {
-  describe(`${name} on PostgreSQL (with Redis where it answers)`, () => suite(onPostgres(servers)));
-  describe(`${name} on the embedded database (PGlite)`, () => suite(onPglite));
+  describe(`${name} on PostgreSQL (with Redis where it answers)`, () => suite(onPostgres(servers, options)));
+  describe(`${name} on the embedded database (PGlite)`, () => suite(() => onPgliteWith(options)));
 }

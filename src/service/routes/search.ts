@@ -12,10 +12,13 @@ export function searchRoutes({ routes, memoryFor, metrics, tag, security, errors
         tags: [tag],
         summary: "Search the tenant's messages",
         description:
-          "PostgreSQL full-text search (the `simple` configuration: words of any language, no stemming) of " +
-          "every message of every session of the tenant: `q` in web-search syntax (all words, " +
-          '"a phrase", `or`, -word). Most relevant first, each hit with its session, seq, role and an ' +
-          "HTML-escaped snippet whose matches are in <mark> tags. `next_cursor` continues the same search.",
+          "Mode `words` (default): PostgreSQL full-text search (the `simple` configuration: words of any " +
+          "language, no stemming; `language` picks another of the database's configurations) of every message " +
+          'of every session of the tenant: `q` in web-search syntax (all words, "a phrase", `or`, -word), most ' +
+          "relevant first. Mode `substring`: messages containing `q` as typed (case-insensitive; % and _ are " +
+          "literal), by session and seq, through a trigram index where pg_trgm is installed, else a bounded " +
+          "scan (`scan_limited`). Each hit has its session, seq, role and an HTML-escaped snippet whose " +
+          "matches are in <mark> tags. `next_cursor` continues the same search.",
         security,
         querystring: SearchQuerySchema,
         response: {
@@ -34,6 +37,7 @@ export function searchRoutes({ routes, memoryFor, metrics, tag, security, errors
                   },
                 ],
                 next_cursor: null,
+                scan_limited: false,
               },
             },
           }),
