@@ -191,8 +191,12 @@ class AsyncMemoryManager:
         role: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        mode: str | None = None,
+        language: str | None = None,
     ) -> dict[str, Any]:
-        return await asyncio.to_thread(self._memory.search_messages, q, session_id, user_id, role, limit, cursor)
+        return await asyncio.to_thread(
+            self._memory.search_messages, q, session_id, user_id, role, limit, cursor, mode, language
+        )
 
     async def erase_user(self, user_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self._memory.erase_user, user_id)

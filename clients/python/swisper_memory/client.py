@@ -434,10 +434,23 @@ class MemoryManager(_Resource):
         role: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        mode: str | None = None,
+        language: str | None = None,
     ) -> dict[str, Any]:
-        """Full-text search of the tenant's messages (all words; "a phrase"; ``or``; -word), most
-        relevant first: ``{"results": [{session_id, seq, role, snippet, rank, created_at}], "next_cursor"}``."""
-        query = {"q": q, "session_id": session_id, "user_id": user_id, "role": role, "limit": limit, "cursor": cursor}
+        """Search of the tenant's messages: ``mode="words"`` (the default: full text, all words;
+        "a phrase"; ``or``; -word; most relevant first; ``language`` a text search configuration)
+        or ``mode="substring"`` (the text as typed). ``{"results": [{session_id, seq, role,
+        snippet, rank, created_at}], "next_cursor", "scan_limited"}``."""
+        query = {
+            "q": q,
+            "session_id": session_id,
+            "user_id": user_id,
+            "role": role,
+            "limit": limit,
+            "cursor": cursor,
+            "mode": mode,
+            "language": language,
+        }
         results: dict[str, Any] = self._transport.request("GET", "/v1/search", query=query).body
         return results
 

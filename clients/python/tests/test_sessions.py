@@ -107,6 +107,12 @@ class SessionsContract(_TestCase):
         with self.assertRaises(ValidationError) as raised:
             self.memory.search_messages("!!!")
         self.assertEqual(raised.exception.field, "q")
+        # Substring mode finds the text as typed, inside a word too.
+        inside = self.memory.search_messages(word[2:9], mode="substring")
+        self.assertEqual([(hit["session_id"], hit["seq"]) for hit in inside["results"]], [(session, 1)])
+        with self.assertRaises(ValidationError) as raised:
+            self.memory.search_messages(word, language="klingon")
+        self.assertEqual(raised.exception.field, "language")
 
     def test_erase_user(self) -> None:
         user = f"leaving-{uuid.uuid4().hex[:8]}"
