@@ -19,8 +19,10 @@ import time
 import unittest
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from swisper_memory import MemoryManager
 
 ROOT = Path(__file__).resolve().parents[3]
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -417,3 +419,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# The contracts mix into TestCase subclasses (one per deployment); typed as TestCase so that type
+# checkers see a TestCase.
+if TYPE_CHECKING:
+    _TestCase = unittest.TestCase
+else:
+    _TestCase = object
+
+
+class ServiceContract(_TestCase):
+    """A contract's fixture: each subclass starts the service on one deployment (``make_storage``)
+    and a client of it, for all its tests."""
+
+    service: Service
+    memory: MemoryManager
+    name = ""
+
+    @classmethod
+    def make_storage(cls) -> Storage:
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.service = Service(cls.make_storage()).start()
+        cls.memory = MemoryManager(cls.service.url)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.memory.close()
+        cls.service.stop()
+
+    def session(self, label: str) -> str:
+        return f"{self.name}-{label}-{uuid.uuid4().hex[:8]}"

@@ -15,7 +15,7 @@ import time
 import unittest
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 from unittest import mock
 
 import swisper_memory
@@ -30,7 +30,7 @@ from swisper_memory import (
 from swisper_memory.asyncio import AsyncMemoryManager
 
 from . import spec_snippets
-from .support import BreakingProxy, Service, Storage, require_servers
+from .support import BreakingProxy, ServiceContract, Storage, require_servers
 
 
 def eventually(check: Callable[[], Any], seconds: float = 30.0) -> Any:
@@ -56,37 +56,8 @@ class LegacyContext:
         return dataclasses.asdict(self)
 
 
-# The tests are a mixin (run by each deployment's TestCase below, not on their own); type
-# checkers see a TestCase.
-if TYPE_CHECKING:
-    _TestCase = unittest.TestCase
-else:
-    _TestCase = object
-
-
-class ClientContract(_TestCase):
+class ClientContract(ServiceContract):
     """The tests; each subclass starts the service on one deployment."""
-
-    service: Service
-    memory: MemoryManager
-    name = ""
-
-    @classmethod
-    def make_storage(cls) -> Storage:
-        raise NotImplementedError
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.service = Service(cls.make_storage()).start()
-        cls.memory = MemoryManager(cls.service.url)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.memory.close()
-        cls.service.stop()
-
-    def session(self, label: str) -> str:
-        return f"{self.name}-{label}-{uuid.uuid4().hex[:8]}"
 
     @contextlib.contextmanager
     def proxy(self, **client: Any) -> Iterator[Any]:

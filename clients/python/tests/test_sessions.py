@@ -7,42 +7,15 @@ import asyncio
 import datetime
 import unittest
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from swisper_memory import ConflictError, MemoryManager, NotFoundError, ValidationError
+from swisper_memory import ConflictError, NotFoundError, ValidationError
 from swisper_memory.asyncio import AsyncMemoryManager
 
-from .support import Service, Storage, require_servers
+from .support import ServiceContract, Storage, require_servers
 
-if TYPE_CHECKING:
-    _TestCase = unittest.TestCase
-else:
-    _TestCase = object
-
-
-class SessionsContract(_TestCase):
+class SessionsContract(ServiceContract):
     """The tests; each subclass starts the service on one deployment."""
-
-    service: Service
-    memory: MemoryManager
-    name = ""
-
-    @classmethod
-    def make_storage(cls) -> Storage:
-        raise NotImplementedError
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.service = Service(cls.make_storage()).start()
-        cls.memory = MemoryManager(cls.service.url)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.memory.close()
-        cls.service.stop()
-
-    def session(self, label: str) -> str:
-        return f"{self.name}-{label}-{uuid.uuid4().hex[:8]}"
 
     def chat(self, session: str, *contents: str) -> None:
         self.memory.add_messages(session, [{"role": "user", "content": content} for content in contents])
