@@ -2,19 +2,28 @@
  * Sessions as data at scale: listing p50/p95 at 10k and at 1M sessions (first page and a deep
  * page through a cursor, both orders, with and without a user filter), search p50/p95 over 1M
  * messages (words and substring mode), the 1M/10k ratios (the goal is flat: under 2x), and one
- * retention sweep over 1M sessions (dry, through the idle-time index). The sessions and messages
- * are generated with set-based SQL straight into the memory tables of a scratch database; the
- * figures are read through the library. The load average is printed before each part.
+ * retention sweep over 1M sessions (dry, through the idle-time index), and export and import
+ * messages per second (a tenant of BENCH_TRANSFER_SESSIONS sessions of 1 to 1000 messages,
+ * exported to a file and imported from it into a fresh tenant, as the CLI streams them). The
+ * sessions and messages are generated with set-based SQL straight into the memory tables of a
+ * scratch database; the figures are read through the library. The load average is printed before
+ * each part.
  *
  * Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; a scratch database is
  * created and dropped), BENCH_SESSIONS_SMALL (10000), BENCH_SESSIONS_LARGE (1000000: lower it on
  * a small machine), BENCH_SAMPLES (timed calls per figure, 40), BENCH_RUNS (3: each figure is the
- * median of the runs' p50 and p95).
+ * median of the runs' p50 and p95), BENCH_TRANSFER_SESSIONS (400: 200,800 messages).
  */
-import { loadavg } from "node:os";
+
+import { once } from "node:events";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { createMemoryManager } from "../src/manager/create-memory-manager.js";
 import type { MemoryManager } from "../src/manager/memory-manager.js";
 import { encodeCursor } from "../src/sessions/cursor.js";
+import { splitLines } from "../src/sessions/import.js";
 import { candidatesSql } from "../src/sessions/retention.js";
 import { PostgresDatabase } from "../src/storage/database.js";
 import { createScratchDatabase } from "./scratch-database.js";
@@ -24,6 +33,7 @@ const SMALL = Number(process.env.BENCH_SESSIONS_SMALL ?? 10_000);
 const LARGE = Number(process.env.BENCH_SESSIONS_LARGE ?? 1_000_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const TRANSFER_SESSIONS = Number(process.env.BENCH_TRANSFER_SESSIONS ?? 400);
 /** Sessions per user, the same at every scale: a user's listing is as long at 10k as at 1M. */
 const SESSIONS_PER_USER = 50;
 const WORDS = [
@@ -237,6 +247,70 @@ async function sweepFigure(db: PostgresDatabase): Promise<void> {
   }
 }
 
+/**
+ * `count` sessions of `tenant` with 1 to 1000 messages each (session n has 1 + (n * 397) % 1000),
+ * alternating user and assistant, with times and tokens as the write path stores them; returns
+ * the number of messages.
+ */
+async function generateTranscripts(db: PostgresDatabase, tenant: string, count: number): Promise<number> {
+  const length = "(1 + (n * 397) % 1000)";
+  await db.query(
+    `INSERT INTO memory_sessions (tenant, session_id, next_seq, created_at, updated_at, default_title)
+     SELECT $1, 't' || lpad(n::text, 6, '0'), ${length} + 1, now() - interval '30 days', now(), 'Transcript ' || n
+     FROM generate_series(1, $2::integer) AS n`,
+    [tenant, count],
+  );
+  const { rows } = await db.query<{ messages: string }>(
+    `WITH inserted AS (
+       INSERT INTO memory_messages (tenant, session_id, seq, message, tokens, created_at)
+       SELECT $1, 't' || lpad(n::text, 6, '0'), seq,
+              json_build_object('role', CASE WHEN seq % 2 = 1 THEN 'user' ELSE 'assistant' END,
+                'content', 'Turn ' || seq || ': ' || ($3::text[])[1 + (n * seq) % 20] || ' and '
+                  || ($3::text[])[1 + (n + seq * 7) % 20] || ', under 1500 CHF if you can',
+                'timestamp', 1750000000 + n * 10000 + seq),
+              14, now() - interval '30 days' + seq * interval '1 second'
+       FROM generate_series(1, $2::integer) AS n, generate_series(1, ${length}) AS seq
+       RETURNING 1
+     )
+     SELECT count(*)::text AS messages FROM inserted`,
+    [tenant, count, WORDS],
+  );
+  await db.query("ANALYZE memory_messages");
+  return Number(rows[0]?.messages ?? 0);
+}
+
+/** Export to a file, then import from it into a fresh tenant; messages per second of each. */
+async function transferFigures(memory: MemoryManager, messages: number): Promise<void> {
+  const folder = await mkdtemp(join(tmpdir(), "swm-bench-transfer-"));
+  const file = join(folder, "export.jsonl");
+  const rates = { export: [] as number[], import: [] as number[] };
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      let started = performance.now();
+      const out = createWriteStream(file);
+      for await (const line of memory.forTenant("transfer").exportSessions()) {
+        if (!out.write(`${line}\n`)) await once(out, "drain");
+      }
+      out.end();
+      await once(out, "finish");
+      rates.export.push(messages / ((performance.now() - started) / 1000));
+      started = performance.now();
+      const totals = await memory
+        .forTenant(`restored${run}`)
+        .importSessions(splitLines(createReadStream(file)));
+      rates.import.push(totals.messages_imported / ((performance.now() - started) / 1000));
+      if (totals.messages_imported !== messages)
+        throw new Error(`imported ${totals.messages_imported} of ${messages} messages`);
+    }
+    const size = (await stat(file)).size / 1024 / 1024;
+    say(
+      `export: median ${Math.round(median(rates.export))} messages/s; import: median ${Math.round(median(rates.import))} messages/s (${messages} messages, ${size.toFixed(1)} MiB of JSON Lines, ${RUNS} runs, PostgreSQL durable)`,
+    );
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const scratch = await createScratchDatabase(ADMIN_URL, "swm_bench_sessions");
   // Generating a million rows and building their indexes takes minutes, not the 10 s default.
@@ -272,6 +346,10 @@ async function main(): Promise<void> {
     printFigures(searchSmall, searchLarge);
     load(`retention sweep over ${SMALL + LARGE} sessions`);
     await sweepFigure(db);
+    load(`generating ${TRANSFER_SESSIONS} sessions of 1 to 1000 messages`);
+    const messages = await generateTranscripts(db, "transfer", TRANSFER_SESSIONS);
+    load("export and import");
+    await transferFigures(memory, messages);
   } finally {
     await memory.close();
     await db.close();
