@@ -55,8 +55,13 @@ async function drain({ app, memory, redis, log, timeoutMs }: ShutdownOptions): P
     process.exit(1);
   }, timeoutMs + 5000);
   deadline.unref();
+  // A request that never ends (a client that stopped sending its body, or never reads the
+  // answer) must not hold the rest of the shutdown: once the drain time is up, the connections
+  // still open are closed, and the manager and Redis are closed as usual.
+  const cutOff = setTimeout(() => app.server.closeAllConnections(), timeoutMs);
+  cutOff.unref();
   try {
-    await app.close();
+    await app.close().finally(() => clearTimeout(cutOff));
     const remaining = Math.max(0, timeoutMs - (Date.now() - started));
     const idle = await settlesWithin(memory.waitForIdle(), remaining);
     log.info(
