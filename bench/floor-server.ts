@@ -6,46 +6,98 @@
  * counting, authentication, rate limit, summarization, logging or metrics. Whatever latency this
  * server shows under the same load, the machine charges any service doing those round trips.
  *
- * Env: PORT, DATABASE_URL (a scratch database: it creates its table), REDIS_URL, KEY_PREFIX.
+ * With MEMORY_DATA_DIR (the embedded default's floor, `bench:embedded`) it makes the same
+ * statements on PGlite in its own process: one INSERT a write, one SELECT of the last 30 a read.
+ *
+ * Env: PORT, DATABASE_URL (a scratch database: it creates its table), REDIS_URL, KEY_PREFIX, or
+ * MEMORY_DATA_DIR.
  */
+import { PGlite } from "@electric-sql/pglite";
 import Fastify from "fastify";
 import pg from "pg";
 import { createClient } from "redis";
 
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
-await pool.query(
-  "CREATE TABLE IF NOT EXISTS floor_messages (session text NOT NULL, seq bigserial, body json NOT NULL, PRIMARY KEY (session, seq))",
-);
-const redis = createClient({ url: process.env.REDIS_URL });
-await redis.connect();
-const prefix = process.env.KEY_PREFIX ?? "floor";
+/** Where the floor keeps messages: the same statements on PostgreSQL + Redis, or on PGlite alone. */
+interface FloorStore {
+  append(session: string, body: string): Promise<number>;
+  recent(session: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+const TABLE =
+  "CREATE TABLE IF NOT EXISTS floor_messages (session text NOT NULL, seq bigserial, body json NOT NULL, PRIMARY KEY (session, seq))";
+
+async function postgresAndRedis(): Promise<FloorStore> {
+  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
+  await pool.query(TABLE);
+  const redis = createClient({ url: process.env.REDIS_URL });
+  await redis.connect();
+  const prefix = process.env.KEY_PREFIX ?? "floor";
+  return {
+    async append(session, body) {
+      const { rows } = await pool.query({
+        name: "floor-insert",
+        text: "INSERT INTO floor_messages (session, body) VALUES ($1, $2) RETURNING seq",
+        values: [session, body],
+      });
+      await redis.rPush(`${prefix}:${session}`, `${rows[0].seq}:${body}`);
+      return Number(rows[0].seq);
+    },
+    async recent(session) {
+      const entries = await redis.lRange(`${prefix}:${session}`, -30, -1);
+      return entries.map((entry) => entry.slice(entry.indexOf(":") + 1));
+    },
+    async close() {
+      await redis.quit();
+      await pool.end();
+    },
+  };
+}
+
+/** The embedded default's floor: one INSERT a write and one SELECT a read, on PGlite in this process. */
+async function embedded(dataDir: string): Promise<FloorStore> {
+  const db = await PGlite.create(dataDir);
+  await db.query(TABLE);
+  return {
+    async append(session, body) {
+      const { rows } = await db.query<{ seq: string }>(
+        "INSERT INTO floor_messages (session, body) VALUES ($1, $2) RETURNING seq",
+        [session, body],
+      );
+      return Number(rows[0]?.seq);
+    },
+    async recent(session) {
+      const { rows } = await db.query<{ body: string }>(
+        "SELECT body::text AS body FROM (SELECT seq, body FROM floor_messages WHERE session = $1 ORDER BY seq DESC LIMIT 30) r ORDER BY seq",
+        [session],
+      );
+      return rows.map((row) => row.body);
+    },
+    close: () => db.close(),
+  };
+}
+
+const store = process.env.MEMORY_DATA_DIR
+  ? await embedded(process.env.MEMORY_DATA_DIR)
+  : await postgresAndRedis();
 
 const app = Fastify({ bodyLimit: 1024 * 1024 });
 app.post<{ Params: { id: string } }>("/v1/sessions/:id/messages", async (request, reply) => {
-  const body = JSON.stringify(request.body);
-  const { rows } = await pool.query({
-    name: "floor-insert",
-    text: "INSERT INTO floor_messages (session, body) VALUES ($1, $2) RETURNING seq",
-    values: [request.params.id, body],
-  });
-  await redis.rPush(`${prefix}:${request.params.id}`, `${rows[0].seq}:${body}`);
+  const seq = await store.append(request.params.id, JSON.stringify(request.body));
   reply.code(201);
-  return { seq: Number(rows[0].seq) };
+  return { seq };
 });
 app.get<{ Params: { id: string } }>("/v1/sessions/:id/context", async (request, reply) => {
-  const entries = await redis.lRange(`${prefix}:${request.params.id}`, -30, -1);
+  const entries = await store.recent(request.params.id);
   reply.type("application/json");
-  return `{"session_id":${JSON.stringify(request.params.id)},"buffer_messages":[${entries
-    .map((entry) => entry.slice(entry.indexOf(":") + 1))
-    .join(",")}]}`;
+  return `{"session_id":${JSON.stringify(request.params.id)},"buffer_messages":[${entries.join(",")}]}`;
 });
 app.get("/ready", async () => ({ ready: true }));
 app.get("/metrics", async () => "");
 
 const close = async () => {
   await app.close();
-  await redis.quit();
-  await pool.end();
+  await store.close();
   process.exit(0);
 };
 process.once("SIGTERM", close);

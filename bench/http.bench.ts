@@ -25,34 +25,36 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { connectRedis } from "../src/storage/redis-client.js";
 import { serverAnswers } from "../test/support/urls.js";
 import { createScratchDatabase } from "./scratch-database.js";
-import { chatTurn, ms, seeded, summarize } from "./workload.js";
+import { chatTurn, seeded, summarize } from "./workload.js";
 
-const RATE = Number(process.env.BENCH_RATE ?? 2000);
+const RATES = (process.env.BENCH_RATES ?? "500,1000").split(",").map(Number);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SATURATE = Number(process.env.BENCH_SATURATE ?? 5);
-const MODES = (process.env.BENCH_MODES ?? "floor,redis,postgres,embedded")
-  .split(",")
-  .map((mode) => mode.trim());
+const MODES = (process.env.BENCH_MODES ?? "floor,redis").split(",").map((mode) => mode.trim());
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const TARGET_P99_MS = 5;
+const CLOCK_TICKS = 100; // USER_HZ: /proc counts CPU time in 1/100 s on Linux
 const MODE_LABELS: Record<string, string> = {
   floor: "floor: same round trips, no logic",
   redis: "Redis + PostgreSQL",
   postgres: "PostgreSQL only",
+  "embedded-floor": "embedded floor: same statements on PGlite, no logic",
   embedded: "embedded (PGlite)",
 };
+/** The floor each mode is compared with. */
+const FLOOR_OF: Record<string, string> = { redis: "floor", postgres: "floor", embedded: "embedded-floor" };
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const API_KEY = randomBytes(24).toString("hex");
 
@@ -128,8 +130,9 @@ async function startService(
     Object.entries(process.env).filter(([name]) => !storage.includes(name)),
   );
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const entry =
-    mode === "floor" ? ["--import", "tsx", "bench/floor-server.ts"] : ["dist/cli/main.js", "serve"];
+  const entry = mode.endsWith("floor")
+    ? ["--import", "tsx", "bench/floor-server.ts"]
+    : ["dist/cli/main.js", "serve"];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {
@@ -246,9 +249,17 @@ class RawConnection {
     if (end < 0 || !this.#pending) return;
     const head = this.#buffer.subarray(0, end).toString("latin1");
     const status = Number(head.slice(9, 12));
-    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-    if (this.#buffer.length < end + 4 + length) return;
-    this.#buffer = this.#buffer.subarray(end + 4 + length);
+    let bodyEnd: number;
+    if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
+      // A streamed answer (no Content-Length) ends with the empty chunk.
+      const last = this.#buffer.indexOf("0\r\n\r\n", end + 4);
+      if (last < 0) return;
+      bodyEnd = last + 5;
+    } else {
+      bodyEnd = end + 4 + Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+      if (this.#buffer.length < bodyEnd) return;
+    }
+    this.#buffer = this.#buffer.subarray(bodyEnd);
     const pending = this.#pending;
     this.#pending = null;
     pending.resolve(status);
@@ -380,29 +391,50 @@ async function eventLoopLag(url: string): Promise<{ p99: number; max: number }> 
   };
 }
 
-interface Row {
-  mode: string;
-  "offered req/s": number;
-  "achieved req/s": number;
-  requests: number;
-  "p50 ms": string;
-  "p95 ms": string;
-  "p99 ms": string;
-  "write p99 ms": string;
-  "read p99 ms": string;
-  "non-2xx": number;
-  errors: number;
-  "loop lag p99 ms": string;
-  "loop lag max ms": string;
-  "max req/s": number;
-  [key: string]: string | number;
+/** CPU seconds (user + system) the process has used so far, from /proc (Linux). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-async function runMode(mode: string): Promise<Row | null> {
-  const scratches: Scratch[] = [];
+/** Resident set size of the process now, in MB. */
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** One measurement window of one mode at one rate. */
+interface Sample {
+  mode: string;
+  rate: number;
+  load: number;
+  achieved: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  writeP99: number;
+  readP99: number;
+  failed: number;
+  /** Milliseconds of the server process's CPU per request. */
+  cpuMs: number;
+  lagP99: number;
+  lagMax: number;
+  rssMb: number;
+}
+
+interface Running {
+  mode: string;
+  url: string;
+  child: ChildProcess;
+  scratches: Scratch[];
+}
+
+async function start(mode: string): Promise<Running | null> {
   const label = MODE_LABELS[mode];
-  if (!label) throw new Error(`unknown mode ${mode} (redis, postgres, embedded)`);
-  if (mode !== "embedded" && !(await serverAnswers(ADMIN_URL))) {
+  if (!label) throw new Error(`unknown mode ${mode} (floor, redis, postgres, embedded)`);
+  if (mode !== "embedded" && mode !== "embedded-floor" && !(await serverAnswers(ADMIN_URL))) {
     console.error(`skipping ${label}: no PostgreSQL at ${ADMIN_URL}`);
     return null;
   }
@@ -410,66 +442,153 @@ async function runMode(mode: string): Promise<Row | null> {
     console.error(`skipping ${label}: no Redis at ${REDIS_URL}`);
     return null;
   }
-  try {
-    if (mode === "embedded") scratches.push(await scratchDataDir());
-    else scratches.push(await scratchDatabase());
-    if (mode === "redis" || mode === "floor") scratches.push(scratchRedis());
-    const env = Object.assign({}, ...scratches.map((scratch) => scratch.env)) as Record<string, string>;
-    const { url, child } = await startService(mode, env);
-    try {
-      console.error(`${label}: warming up (${WARMUP} s at ${RATE} req/s)...`);
-      await paced(url, RATE, WARMUP, "warmup");
-      await eventLoopLag(url); // resets the service's event-loop delay histogram
-      console.error(`${label}: measuring (${DURATION} s at ${RATE} req/s, ${CONNECTIONS} users)...`);
-      const run = await paced(url, RATE, DURATION, "paced");
-      const lag = await eventLoopLag(url);
-      console.error(`${label}: saturating (${SATURATE} s, ${CONNECTIONS} connections, autocannon)...`);
-      const capacity = SATURATE > 0 ? await saturate(url, SATURATE, "max") : { requestsPerSecond: 0 };
-      if (run.non2xx.size > 0)
-        console.error(`  non-2xx by status: ${JSON.stringify(Object.fromEntries(run.non2xx))}`);
-      const all = summarize([...run.samples.write, ...run.samples.read]);
-      const write = summarize(run.samples.write);
-      const read = summarize(run.samples.read);
-      return {
-        mode: label,
-        "offered req/s": RATE,
-        "achieved req/s": Math.round(run.requests / run.seconds),
-        requests: run.requests,
-        "p50 ms": ms(all.p50),
-        "p95 ms": ms(all.p95),
-        "p99 ms": ms(all.p99),
-        "write p99 ms": ms(write.p99),
-        "read p99 ms": ms(read.p99),
-        "non-2xx": [...run.non2xx.values()].reduce((sum, count) => sum + count, 0),
-        errors: run.errors,
-        "loop lag p99 ms": Number.isNaN(lag.p99) ? "-" : ms(lag.p99),
-        "loop lag max ms": Number.isNaN(lag.max) ? "-" : ms(lag.max),
-        "max req/s": capacity.requestsPerSecond,
-        [`p99 <= ${TARGET_P99_MS} ms`]: all.p99 <= TARGET_P99_MS ? "yes" : "NO",
-      };
-    } finally {
-      await stopService(child);
-    }
-  } finally {
-    for (const scratch of scratches.reverse()) await scratch.cleanup();
-  }
+  const scratches: Scratch[] = [];
+  if (mode === "embedded" || mode === "embedded-floor") scratches.push(await scratchDataDir());
+  else scratches.push(await scratchDatabase());
+  if (mode === "redis" || mode === "floor") scratches.push(scratchRedis());
+  const env = Object.assign({}, ...scratches.map((scratch) => scratch.env)) as Record<string, string>;
+  const { url, child } = await startService(mode, env);
+  console.error(`${label}: warming up (${WARMUP} s at ${RATES[0]} req/s)...`);
+  await paced(url, RATES[0] ?? 500, WARMUP, "warmup");
+  return { mode, url, child, scratches };
 }
 
-const rows: Row[] = [];
-for (const mode of MODES) {
-  const row = await runMode(mode);
-  if (row) rows.push(row);
+async function stop(running: Running): Promise<void> {
+  await stopService(running.child);
+  for (const scratch of running.scratches.reverse()) await scratch.cleanup();
 }
-console.log(
-  `\nHTTP chat workload over loopback: POST message, GET context (max_tokens=4000), POST reply; ` +
-    `${CONNECTIONS} connections, ${RATE} req/s offered for ${DURATION} s; Node ${process.version}\n`,
-);
-console.table(rows);
-// The same machine's floor, measured in the same run: what is left is the service's own cost.
-const floor = rows.find((row) => row.mode === MODE_LABELS.floor);
-for (const row of floor ? rows.filter((other) => other !== floor) : []) {
-  const ratio = (column: string) => (Number(row[column]) / Number(floor![column])).toFixed(2);
+
+async function measure(running: Running, rate: number, round: number): Promise<Sample> {
+  const pid = running.child.pid ?? 0;
+  const load = loadavg()[0] ?? 0;
+  await eventLoopLag(running.url); // resets the service's event-loop delay histogram
+  const cpuBefore = await cpuSeconds(pid);
+  const run = await paced(running.url, rate, DURATION, `paced-${round}-${rate}`);
+  const cpu = (await cpuSeconds(pid)) - cpuBefore;
+  const lag = await eventLoopLag(running.url);
+  if (run.non2xx.size > 0)
+    console.error(`  non-2xx by status: ${JSON.stringify(Object.fromEntries(run.non2xx))}`);
+  const all = summarize([...run.samples.write, ...run.samples.read]);
+  return {
+    mode: running.mode,
+    rate,
+    load,
+    achieved: run.requests / run.seconds,
+    p50: all.p50,
+    p95: all.p95,
+    p99: all.p99,
+    writeP99: summarize(run.samples.write).p99,
+    readP99: summarize(run.samples.read).p99,
+    failed: run.errors + [...run.non2xx.values()].reduce((sum, count) => sum + count, 0),
+    cpuMs: (cpu * 1000) / run.requests,
+    lagP99: lag.p99,
+    lagMax: lag.max,
+    rssMb: await rssMb(pid),
+  };
+}
+
+const median = (values: number[]) => {
+  const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : (sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN);
+};
+const fixed = (value: number, digits = 2) => (Number.isNaN(value) ? "-" : value.toFixed(digits));
+
+// Every mode's server runs for the whole bench; the windows alternate between them (round by
+// round, rate by rate), so that a noisy minute on this shared machine hits every mode alike.
+const servers: Running[] = [];
+try {
+  for (const mode of MODES) {
+    const running = await start(mode);
+    if (running) servers.push(running);
+  }
+  const samples: Sample[] = [];
+  const capacity = new Map<string, number[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const rate of RATES) {
+      for (const running of servers) {
+        const label = MODE_LABELS[running.mode];
+        console.error(`round ${round}/${ROUNDS}: ${label} at ${rate} req/s for ${DURATION} s...`);
+        samples.push(await measure(running, rate, round));
+      }
+    }
+    if (SATURATE > 0) {
+      for (const running of servers) {
+        console.error(
+          `round ${round}/${ROUNDS}: ${MODE_LABELS[running.mode]} closed loop for ${SATURATE} s...`,
+        );
+        const { requestsPerSecond } = await saturate(running.url, SATURATE, `max-${round}`);
+        capacity.set(running.mode, [...(capacity.get(running.mode) ?? []), requestsPerSecond]);
+      }
+    }
+  }
+  printReport(samples, capacity);
+} finally {
+  for (const running of servers) await stop(running);
+}
+
+function printReport(samples: Sample[], capacity: Map<string, number[]>): void {
   console.log(
-    `${row.mode}: p50 ${ratio("p50 ms")}x, p95 ${ratio("p95 ms")}x, p99 ${ratio("p99 ms")}x the floor's`,
+    `\nHTTP chat workload over loopback: POST message, GET context (max_tokens=4000), POST reply; ` +
+      `${CONNECTIONS} connections, ${DURATION} s a window, medians of ${ROUNDS} alternating rounds; ` +
+      `Node ${process.version}; load average (1 min) before the windows: ` +
+      `${fixed(Math.min(...samples.map((s) => s.load)))}-${fixed(Math.max(...samples.map((s) => s.load)))}\n`,
   );
+  const rows = [];
+  for (const rate of RATES) {
+    for (const mode of servers.map((running) => running.mode)) {
+      const mine = samples.filter((sample) => sample.mode === mode && sample.rate === rate);
+      const of = (field: keyof Sample) => median(mine.map((sample) => sample[field] as number));
+      rows.push({
+        mode: MODE_LABELS[mode],
+        "offered req/s": rate,
+        "achieved req/s": Math.round(of("achieved")),
+        "p50 ms": fixed(of("p50"), 3),
+        "p95 ms": fixed(of("p95"), 3),
+        "p99 ms": fixed(of("p99"), 3),
+        "write p99 ms": fixed(of("writeP99"), 3),
+        "read p99 ms": fixed(of("readP99"), 3),
+        "CPU ms/req": fixed(of("cpuMs"), 3),
+        "loop lag p99 ms": fixed(of("lagP99")),
+        "loop lag max ms": fixed(of("lagMax")),
+        "RSS MB": Math.round(of("rssMb")),
+        failed: mine.reduce((sum, sample) => sum + sample.failed, 0),
+      });
+    }
+  }
+  console.table(rows);
+  if (capacity.size > 0) {
+    console.table(
+      [...capacity].map(([mode, values]) => ({
+        mode: MODE_LABELS[mode],
+        "capacity req/s (median)": Math.round(median(values)),
+        runs: values.join(" "),
+      })),
+    );
+  }
+  printRatios(samples, capacity);
+}
+
+/** Each mode against its floor (the floor server for the served modes), measured in the same run. */
+function printRatios(samples: Sample[], capacity: Map<string, number[]>): void {
+  for (const running of servers) {
+    const floorMode = FLOOR_OF[running.mode];
+    if (!floorMode || !servers.some((other) => other.mode === floorMode)) continue;
+    for (const rate of RATES) {
+      const of = (mode: string, field: keyof Sample) =>
+        median(samples.filter((s) => s.mode === mode && s.rate === rate).map((s) => s[field] as number));
+      const ratio = (field: keyof Sample) => fixed(of(running.mode, field) / of(floorMode, field));
+      console.log(
+        `${MODE_LABELS[running.mode]} at ${rate} req/s: p50 ${ratio("p50")}x (target <= 1.5), ` +
+          `p99 ${ratio("p99")}x (target <= 2), CPU a request ${ratio("cpuMs")}x the floor's; ` +
+          `event-loop delay p99 ${fixed(of(running.mode, "lagP99"))} ms`,
+      );
+    }
+    const service = capacity.get(running.mode);
+    const floor = capacity.get(floorMode);
+    if (service && floor) {
+      console.log(
+        `${MODE_LABELS[running.mode]}: capacity ${fixed(median(service) / median(floor))}x the floor's (target >= 0.8)`,
+      );
+    }
+  }
 }
