@@ -12,6 +12,7 @@ from typing import Any
 from swisper_memory import (
     ApiError,
     AuthenticationError,
+    ForbiddenError,
     InternalServerError,
     MemoryManager,
     NotFoundError,
@@ -71,6 +72,7 @@ class RetryRulesTest(unittest.TestCase):
         cases: list[tuple[Scripted, type[ApiError]]] = [
             (self.server.error(400, "invalid_input", field="message.role"), ValidationError),
             (self.server.error(401, "unauthorized"), AuthenticationError),
+            (self.server.error(403, "forbidden"), ForbiddenError),
             (self.server.error(404, "not_found"), NotFoundError),
             (self.server.error(500, "internal"), InternalServerError),
             (self.server.error(418, "teapot"), ApiError),
