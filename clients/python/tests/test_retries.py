@@ -4,6 +4,7 @@ attempt carries the same idempotency ids."""
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import unittest
@@ -207,6 +208,14 @@ class ConnectionsTest(unittest.TestCase):
             ],
         )
         self.assertEqual(self.server.requests[0]["headers"]["Authorization"], "Bearer " + "k" * 20)
+
+    def test_the_constructor_is_the_specifications_with_the_issues_defaults(self) -> None:
+        parameters = inspect.signature(MemoryManager).parameters
+        self.assertEqual(
+            [(name, parameters[name].default) for name in ("base_url", "api_key", "timeout", "retries")],
+            [("base_url", None), ("api_key", None), ("timeout", 5.0), ("retries", 3)],
+        )
+        self.assertEqual(list(parameters)[:4], ["base_url", "api_key", "timeout", "retries"])
 
     def test_bad_settings_are_refused(self) -> None:
         for settings in (
