@@ -61,6 +61,11 @@ class AuthenticationError(ApiError):
     """401 ``unauthorized``: no API key, or one the service does not know."""
 
 
+class ForbiddenError(ApiError):
+    """403 ``forbidden``: the key is valid, but its tenant may not use this operation (the legacy
+    migration's routes answer it to a key of another tenant than the one they migrate into)."""
+
+
 class NotFoundError(ApiError):
     """404 ``not_found``: the tenant has no memory of the session (never written to, or erased)."""
 
@@ -101,6 +106,7 @@ class ShuttingDownError(ServiceUnavailableError):
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: ValidationError,
     401: AuthenticationError,
+    403: ForbiddenError,
     404: NotFoundError,
     409: ConflictError,
     413: PayloadTooLargeError,

@@ -252,7 +252,9 @@ class BreakingProxy:
     answer (so the request was processed), then closes the caller's connection instead.
     ``hold_responses``: that many next answers are held for ``hold_seconds`` (past the caller's
     timeout), then the connection is closed. ``drop_requests``: that many next requests are not
-    forwarded (the service never sees them) and the connection is closed.
+    forwarded (the service never sees them) and the connection is closed. ``cut_requests``: that
+    many next requests are forwarded in part (their first half: the headers and part of the body),
+    then both connections are closed, mid-request.
     """
 
     def __init__(self, upstream_url: str) -> None:
@@ -265,6 +267,7 @@ class BreakingProxy:
         self.hold_responses = 0
         self.hold_seconds = 0.0
         self.drop_requests = 0
+        self.cut_requests = 0
         self.connections = 0
         self.broken = 0
         self._open: list[socket.socket] = []
@@ -297,6 +300,13 @@ class BreakingProxy:
             # A request (the client sends the next one only after the last answer).
             data = _receive(client)
             if not data or self._take("drop_requests"):
+                break
+            if self._take("cut_requests"):
+                try:
+                    upstream.sendall(data[: len(data) // 2])
+                    time.sleep(0.2)  # the service has read the part before the connection goes
+                except OSError:
+                    pass
                 break
             try:
                 upstream.sendall(data)

@@ -337,6 +337,19 @@ class ClientContract(ServiceContract):
             self.assertEqual(broken.broken, 2)
         self.assert_stored_once(session, ["only once"])
 
+    def test_a_connection_dropped_mid_request_is_retried_and_stores_once(self) -> None:
+        session = self.session("cut")
+        with self.proxy() as (broken, memory):
+            broken.cut_requests = 1
+            self.assertTrue(memory.add_message(session, {"role": "user", "content": "half " * 2000}))
+            broken.cut_requests = 2
+            seqs = memory.add_messages(
+                session, [{"role": "user", "content": "again " * 1000}, {"role": "assistant", "content": "ok"}]
+            )
+            self.assertEqual(broken.broken, 3)
+        self.assertEqual(seqs, [{"seq": 2, "duplicate": False}, {"seq": 3, "duplicate": False}])
+        self.assert_stored_once(session, ["half " * 2000, "again " * 1000, "ok"])
+
     def test_an_answer_that_comes_too_late_is_retried_and_stored_once(self) -> None:
         session = self.session("timeout")
         with self.proxy(timeout=0.5) as (broken, memory):

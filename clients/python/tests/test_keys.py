@@ -9,6 +9,7 @@ import uuid
 from swisper_memory import (
     ApiError,
     AuthenticationError,
+    ForbiddenError,
     MemoryManager,
     NotFoundError,
     PayloadTooLargeError,
@@ -94,6 +95,15 @@ class KeysAndTenantsTest(unittest.TestCase):
         self.assertEqual([m["content"] for m in context["buffer_messages"]], ["acme's secret"])
         self.assertEqual(context["current_summary"], "acme's summary")
         self.assertEqual(self.acme.load_context(session), {"current_state": "acme's state", "session_id": session})
+
+    def test_an_operation_the_keys_tenant_may_not_use_is_forbidden(self) -> None:
+        # The legacy migration's status answers only keys of the tenant it migrates into ('default').
+        with self.assertRaises(ForbiddenError) as raised:
+            self.acme._transport.request("GET", "/v1/legacy")
+        error = raised.exception
+        self.assertEqual((error.status, error.code), (403, "forbidden"))
+        self.assertIn("'acme'", error.message)
+        self.assertIsInstance(error, ApiError)
 
     def test_a_body_over_the_limit_is_payload_too_large(self) -> None:
         session = f"big-{uuid.uuid4().hex[:8]}"

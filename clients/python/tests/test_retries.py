@@ -4,6 +4,7 @@ attempt carries the same idempotency ids."""
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import unittest
@@ -12,6 +13,7 @@ from typing import Any
 from swisper_memory import (
     ApiError,
     AuthenticationError,
+    ForbiddenError,
     InternalServerError,
     MemoryManager,
     NotFoundError,
@@ -71,6 +73,7 @@ class RetryRulesTest(unittest.TestCase):
         cases: list[tuple[Scripted, type[ApiError]]] = [
             (self.server.error(400, "invalid_input", field="message.role"), ValidationError),
             (self.server.error(401, "unauthorized"), AuthenticationError),
+            (self.server.error(403, "forbidden"), ForbiddenError),
             (self.server.error(404, "not_found"), NotFoundError),
             (self.server.error(500, "internal"), InternalServerError),
             (self.server.error(418, "teapot"), ApiError),
@@ -205,6 +208,14 @@ class ConnectionsTest(unittest.TestCase):
             ],
         )
         self.assertEqual(self.server.requests[0]["headers"]["Authorization"], "Bearer " + "k" * 20)
+
+    def test_the_constructor_is_the_specifications_with_the_issues_defaults(self) -> None:
+        parameters = inspect.signature(MemoryManager).parameters
+        self.assertEqual(
+            [(name, parameters[name].default) for name in ("base_url", "api_key", "timeout", "retries")],
+            [("base_url", None), ("api_key", None), ("timeout", 5.0), ("retries", 3)],
+        )
+        self.assertEqual(list(parameters)[:4], ["base_url", "api_key", "timeout", "retries"])
 
     def test_bad_settings_are_refused(self) -> None:
         for settings in (
