@@ -42,10 +42,12 @@ class SnippetTest(unittest.TestCase):
         # Before the snippet: its imports, with this package's in place of the specification's.
         self.assertEqual(block[: block.index(START)], "import time\n\nfrom swisper_memory import memory_manager\n\n")
 
-    def test_the_snippet_is_the_specifications(self) -> None:
-        path = os.environ.get("MEMORY_MANAGER_API_SPEC")
-        if not path or not Path(path).is_file():
-            self.skipTest("MEMORY_MANAGER_API_SPEC does not name the specification's file")
-        block = python_block_with(Path(path).read_text(encoding="utf-8"), START)
-        self.assertEqual(orchestrator_snippet(block, path), self.tested)
-        self.assertEqual(block[: block.index(START)], "from contract_engine.memory import memory_manager\n\n")
+    # Defined only where the specification's file is named (.ci/run names it when the checkout has
+    # the specification beside it); a named file that is missing fails.
+    if os.environ.get("MEMORY_MANAGER_API_SPEC"):
+
+        def test_the_snippet_is_the_specifications(self) -> None:
+            path = os.environ["MEMORY_MANAGER_API_SPEC"]
+            block = python_block_with(Path(path).read_text(encoding="utf-8"), START)
+            self.assertEqual(orchestrator_snippet(block, path), self.tested)
+            self.assertEqual(block[: block.index(START)], "from contract_engine.memory import memory_manager\n\n")
