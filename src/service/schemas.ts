@@ -51,6 +51,19 @@ export {
   UserIdSchema,
 };
 
+/**
+ * `GET .../context` over HTTP: the library's context, except that a budgeted read (`max_tokens` or
+ * `model`) sends the messages once, in `messages`, without `buffer_messages` (the buffer is
+ * `GET .../buffer`). The copy doubled the answer's size and its serialization cost.
+ */
+export const ContextResponseSchema = MemoryContextSchema.extend({
+  buffer_messages: MemoryContextSchema.shape.buffer_messages
+    .optional()
+    .describe(
+      "The buffer: recent messages after the summary, oldest first. Absent with `max_tokens` or `model`: `messages` then holds what fits",
+    ),
+}).meta({ id: "ContextResponse" });
+
 export const AddMessagesBodySchema = z.union([ChatMessageSchema, MessageBatchSchema]);
 
 export const AddMessagesQuerySchema = z.strictObject(

@@ -80,6 +80,8 @@ for (const deployment of DEPLOYMENTS) {
       const packed = await call(service.app, "GET", `/v1/sessions/${id}/context?max_tokens=30&model=gpt-4`);
       expect(packed.statusCode).toBe(200);
       const body = packed.json<{ messages: ChatMessage[]; context_tokens: number }>();
+      // One copy of the messages in a budgeted answer: `messages`, without `buffer_messages`.
+      expect(body).not.toHaveProperty("buffer_messages");
       expect(body.context_tokens).toBeLessThanOrEqual(30);
       expect(body.context_tokens).toBe(new TokenCounter({ model: "gpt-4" }).countBatchTokens(body.messages));
       expect(body.messages.at(-1)?.content).toBe("Under 1.5 kg, under 1500 CHF");

@@ -306,7 +306,8 @@ class MemoryManager(_Resource):
 
     def get_context(self, session_id: str, max_tokens: int | None = None, model: str | None = None) -> dict[str, Any]:
         """buffer_messages, current_summary, buffer_info, total_tokens and message_count; with
-        ``max_tokens`` (and ``model``), also ``messages``: an OpenAI message list within the budget."""
+        ``max_tokens`` (and ``model``), ``messages`` (an OpenAI message list within the budget) and
+        ``context_tokens`` in place of ``buffer_messages``."""
         return self._call("GET", session_id, "context", query={"max_tokens": max_tokens, "model": model})
 
     def save_context(self, session_id: str, context: Any) -> bool:

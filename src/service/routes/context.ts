@@ -1,5 +1,5 @@
 import { json } from "../answers.js";
-import { ContextQuerySchema, MemoryContextSchema, SessionParamsSchema } from "../schemas.js";
+import { ContextQuerySchema, ContextResponseSchema, SessionParamsSchema } from "../schemas.js";
 import type { SessionScope } from "./session-scope.js";
 
 /** `GET /v1/sessions/{session_id}/context`: the read path, packed into a budget when asked. */
@@ -14,12 +14,12 @@ export function contextRoutes(scope: SessionScope): void {
         summary: "Get the session's context",
         description:
           "The buffer (recent messages), the current summary and the totals. With `max_tokens` (and " +
-          "`model`), also `messages`: the summary as a system message, then the newest messages that fit, " +
-          "ready to send to the model within the budget.",
+          "`model`), `messages` instead of `buffer_messages`: the summary as a system message, then the " +
+          "newest messages that fit, ready to send to the model within the budget.",
         security,
         params: SessionParamsSchema,
         querystring: ContextQuerySchema,
-        response: { 200: json("The session's context", MemoryContextSchema), ...errors([400, 404]) },
+        response: { 200: json("The session's context", ContextResponseSchema), ...errors([400, 404]) },
       },
     },
     async (request) => {
@@ -40,7 +40,10 @@ export function contextRoutes(scope: SessionScope): void {
         await scope.requireSession(memory, sessionId);
       }
       metrics.observeContext(context);
-      return context;
+      if (!budgeted) return context;
+      // One copy of the messages: those that fit are in `messages`.
+      const { buffer_messages: _buffer, ...packed } = context;
+      return packed;
     },
   );
 }
