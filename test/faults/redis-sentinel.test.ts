@@ -1,11 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CircuitState } from "../../src/resilience/index.js";
 import { connectRedis, type RedisConnection } from "../../src/storage/redis-client.js";
-import { freePort, RedisServerProcess, waitForPort } from "../support/processes.js";
+import { RedisServerProcess, SentinelProcess } from "../support/processes.js";
 import { FaultServers, sleep, until } from "./support/environment.js";
 import { checkTranscripts, differencesFromSystemOfRecord, printFigures } from "./support/invariants.js";
 import { libraryClient, startTraffic, WriteLog } from "./support/traffic.js";
@@ -19,48 +15,6 @@ import { libraryClient, startTraffic, WriteLog } from "./support/traffic.js";
 // rebuilt from the transcript, within seconds.
 
 const NAME = "swm-primary";
-
-/** A redis-server in sentinel mode, monitoring `primaryPort` under NAME with quorum 1. */
-class SentinelProcess {
-  readonly port: number;
-  readonly dir: string;
-  #child: ChildProcess | null = null;
-
-  private constructor(port: number, dir: string) {
-    this.port = port;
-    this.dir = dir;
-  }
-
-  static async start(primaryPort: number): Promise<SentinelProcess> {
-    const sentinel = new SentinelProcess(await freePort(), await mkdtemp(join(tmpdir(), "swm-sentinel-")));
-    const config = join(sentinel.dir, "sentinel.conf");
-    await writeFile(
-      config,
-      [
-        `port ${sentinel.port}`,
-        "bind 127.0.0.1",
-        `sentinel monitor ${NAME} 127.0.0.1 ${primaryPort} 1`,
-        `sentinel down-after-milliseconds ${NAME} 1000`,
-        `sentinel failover-timeout ${NAME} 5000`,
-        `sentinel parallel-syncs ${NAME} 1`,
-        "",
-      ].join("\n"),
-    );
-    sentinel.#child = spawn("redis-server", [config, "--sentinel"], { stdio: "ignore" });
-    await waitForPort(sentinel.port, 10_000);
-    return sentinel;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGKILL");
-      await exited;
-    }
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
 
 describe("Redis behind Sentinel", () => {
   let servers: FaultServers;
@@ -80,7 +34,7 @@ describe("Redis behind Sentinel", () => {
         await RedisServerProcess.start({ args: ["--replicaof", "127.0.0.1", String(servers.redis.port)] }),
       );
     }
-    sentinel = await SentinelProcess.start(servers.redis.port);
+    sentinel = await SentinelProcess.start(servers.redis.port, NAME);
     sentinelClient = await connectRedis({
       url: `redis://127.0.0.1:${sentinel.port}`,
       commandTimeoutMs: 5000,
