@@ -9,10 +9,15 @@
  * Env: BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test; a scratch database is created and dropped),
  * BENCH_SESSIONS (50), BENCH_TURNS (60), BENCH_CONCURRENCY (16).
+ *
+ * `--shards N` and `--replicas` (`npm run bench -- --shards 3 --replicas`) run the same workload
+ * through one Redis, N shards and Sentinel with 2 replicas instead, each on redis-servers of the
+ * bench's own, and print throughput as ratios to 1 shard (bench/scale.ts; BENCH_ROUNDS, 3).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import pg from "pg";
 import { connectRedis, createMemoryManager, type MemoryManager, type Summarizer } from "../src/index.js";
 import { chatTurn, ms, seeded, summarize } from "./workload.js";
@@ -218,4 +223,20 @@ async function main() {
   }
 }
 
-await main();
+const { values: flags } = parseArgs({
+  options: { shards: { type: "string" }, replicas: { type: "boolean" } },
+});
+if (flags.shards !== undefined || flags.replicas) {
+  const shards = Number(flags.shards ?? 1);
+  if (!Number.isInteger(shards) || shards < 1) throw new Error(`--shards takes a whole number of 1 or more`);
+  const { runScaleBench } = await import("./scale.js");
+  await runScaleBench({
+    shards,
+    replicas: flags.replicas ?? false,
+    adminUrl: ADMIN_URL,
+    shape: { sessions: SESSIONS, turns: TURNS, concurrency: CONCURRENCY },
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+  });
+} else {
+  await main();
+}

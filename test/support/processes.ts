@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chmod, chown, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -109,6 +109,51 @@ export class RedisServerProcess {
   async stop(): Promise<void> {
     this.resume();
     await this.kill();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A redis-server in sentinel mode of the caller's own, monitoring the primary on `primaryPort` under
+ * `name` with quorum 1 (down after 1 s, failover timeout 5 s).
+ */
+export class SentinelProcess {
+  readonly port: number;
+  readonly dir: string;
+  #child: ChildProcess | null = null;
+
+  private constructor(port: number, dir: string) {
+    this.port = port;
+    this.dir = dir;
+  }
+
+  static async start(primaryPort: number, name: string): Promise<SentinelProcess> {
+    const sentinel = new SentinelProcess(await freePort(), await mkdtemp(join(tmpdir(), "swm-sentinel-")));
+    const config = join(sentinel.dir, "sentinel.conf");
+    await writeFile(
+      config,
+      [
+        `port ${sentinel.port}`,
+        "bind 127.0.0.1",
+        `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`,
+        "",
+      ].join("\n"),
+    );
+    sentinel.#child = spawn("redis-server", [config, "--sentinel"], { stdio: "ignore" });
+    await waitForPort(sentinel.port, 10_000);
+    return sentinel;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    }
     await rm(this.dir, { recursive: true, force: true });
   }
 }
