@@ -83,7 +83,6 @@ export class GroupCommit<Item, Result> {
       const next = this.#options.weight(pending.item);
       // The first item always goes, whatever it weighs.
       if (count > 0 && weight + next > this.#maxBatchWeight) break;
-      if (weight + next > this.#maxBatchWeight) break;
       weight += next;
       count++;
     }

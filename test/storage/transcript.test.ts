@@ -154,6 +154,22 @@ describe("Transcript appends (group commit)", () => {
     expect(() => new GroupCommit({ ...options, maxBatchWeight: 0 })).toThrow(ValidationError);
     expect(() => new GroupCommit({ ...options, concurrency: 1.5 })).toThrow(ValidationError);
   });
+
+  it("commits an item heavier than a whole batch, alone", async () => {
+    const batches: number[][] = [];
+    const group = new GroupCommit({
+      commit: async (items: readonly number[]) => {
+        batches.push([...items]);
+        return items;
+      },
+      weight: (item: number) => item,
+      maxBatchWeight: 10,
+      sharedFailure: () => true,
+    });
+    expect(await Promise.all([group.submit(25), group.submit(3)])).toEqual([25, 3]);
+    expect(batches.flat()).toEqual([25, 3]);
+    expect(batches.every((batch) => batch.length > 0)).toBe(true);
+  });
 });
 
 describe("Transcript appends on PGlite (one statement at a time)", () => {
