@@ -8,14 +8,15 @@
  *
  * Env: BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test; a scratch database is created and dropped),
- * BENCH_SESSIONS (50), BENCH_TURNS (60), BENCH_CONCURRENCY (16).
+ * BENCH_SESSIONS (50), BENCH_TURNS (60), BENCH_CONCURRENCY (16), BENCH_ROUNDS (3) and
+ * BENCH_FLOOR_PAIRS (1000) for the comparison with the floor (see floorComparison).
  *
  * `--shards N` and `--replicas` (`npm run bench -- --shards 3 --replicas`) run the same workload
  * through one Redis, N shards and Sentinel with 2 replicas instead, each on redis-servers of the
  * bench's own, and print throughput as ratios to 1 shard (bench/scale.ts; BENCH_ROUNDS, 3).
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -28,6 +29,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SLA = { writeP95: 10, readP95: 5 };
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const FLOOR_PAIRS = Number(process.env.BENCH_FLOOR_PAIRS ?? 1000);
 
 interface Samples {
   write: number[];
@@ -175,6 +178,85 @@ async function durableInsertFloor(url: string) {
   };
 }
 
+/**
+ * The library against its floor, one operation at a time and interleaved so that both see the same
+ * moment of this shared machine: a durable `addMessage` against one durable INSERT of the same
+ * JSON plus one EVALSHA that pushes it to a list (the write's round trips with no logic), and a
+ * `getContext` against one EVALSHA that returns the list's last 30 entries (the read's round trip).
+ * ROUNDS rounds of FLOOR_PAIRS pairs; medians of the rounds' p50/p95.
+ */
+async function floorComparison(url: string, keyPrefix: string) {
+  const memory = await createMemoryManager({ database: url, redis: REDIS_URL, keyPrefix });
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("CREATE TABLE bench_floor_messages (session text, seq bigserial, body jsonb)");
+  const redis = await connectRedis({ url: REDIS_URL });
+  const push = String(await redis.send(["SCRIPT", "LOAD", "return redis.call('RPUSH', KEYS[1], ARGV[1])"]));
+  const range = String(await redis.send(["SCRIPT", "LOAD", "return redis.call('LRANGE', KEYS[1], -30, -1)"]));
+  const rounds: Record<"write" | "writeFloor" | "read" | "readFloor", { p50: number; p95: number }>[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const samples = {
+        write: [] as number[],
+        writeFloor: [] as number[],
+        read: [] as number[],
+        readFloor: [] as number[],
+      };
+      const random = seeded(round + 1);
+      const session = `floor-${round}-${Date.now()}`;
+      const key = `${keyPrefix}:floor:${session}`;
+      for (let pair = 0; pair < FLOOR_PAIRS; pair++) {
+        const [message] = chatTurn(random, pair);
+        let t = performance.now();
+        await memory.addMessage(session, message);
+        samples.write.push(performance.now() - t);
+        t = performance.now();
+        const json = JSON.stringify(message);
+        await client.query("INSERT INTO bench_floor_messages (session, body) VALUES ($1, $2)", [
+          session,
+          json,
+        ]);
+        await redis.send(["EVALSHA", push, "1", key, json]);
+        samples.writeFloor.push(performance.now() - t);
+        t = performance.now();
+        await memory.getContext(session);
+        samples.read.push(performance.now() - t);
+        t = performance.now();
+        await redis.send(["EVALSHA", range, "1", key]);
+        samples.readFloor.push(performance.now() - t);
+      }
+      rounds.push({
+        write: summarize(samples.write.slice(FLOOR_PAIRS / 10)),
+        writeFloor: summarize(samples.writeFloor.slice(FLOOR_PAIRS / 10)),
+        read: summarize(samples.read.slice(FLOOR_PAIRS / 10)),
+        readFloor: summarize(samples.readFloor.slice(FLOOR_PAIRS / 10)),
+      });
+    }
+  } finally {
+    await client.query("DROP TABLE bench_floor_messages");
+    await client.end();
+    await redis.close();
+    await memory.close();
+  }
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] ?? 0;
+  const of = (name: keyof (typeof rounds)[number], field: "p50" | "p95") =>
+    median(rounds.map((r) => r[name][field]));
+  const row = (label: string, name: "write" | "read", floor: "writeFloor" | "readFloor", target: number) => ({
+    operation: label,
+    "p50 ms": ms(of(name, "p50")),
+    "floor p50 ms": ms(of(floor, "p50")),
+    "p95 ms": ms(of(name, "p95")),
+    "floor p95 ms": ms(of(floor, "p95")),
+    "p95 ratio": (of(name, "p95") / of(floor, "p95")).toFixed(2),
+    target: `<= ${target}`,
+  });
+  return [
+    row("addMessage (durable) vs INSERT + EVALSHA", "write", "writeFloor", 1.5),
+    row("getContext vs one EVALSHA", "read", "readFloor", 2),
+  ];
+}
+
 async function deleteKeys(prefix: string) {
   const redis = await connectRedis({ url: REDIS_URL });
   const keys = await redis.scanKeys(`${prefix}:*`);
@@ -213,6 +295,10 @@ async function main() {
       "Every write commits to PostgreSQL before it is acknowledged (synchronous_commit as the server has it), " +
         "so write latency cannot go below the floor row; the difference is this library's own cost.",
     );
+    console.log(
+      `\nthe library against its floor (Redis + PostgreSQL, one operation at a time, interleaved; medians of ${ROUNDS} rounds of ${FLOOR_PAIRS}; load average ${loadavg()[0]?.toFixed(2)}):`,
+    );
+    console.table(await floorComparison(url.toString(), keyPrefix));
     console.log("\nsummarization overhead, excluding the summarizer's own time (Redis + PostgreSQL):");
     console.table([await summarizationOverhead(url.toString(), keyPrefix)]);
   } finally {
