@@ -25,7 +25,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -399,6 +399,25 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/**
+ * CPU seconds every process named `name` has used so far (PostgreSQL's backends, redis-server):
+ * what the stores charge for the requests. Processes that ended in the window are not counted,
+ * and other users of the same servers are (measure on an otherwise idle machine).
+ */
+async function cpuSecondsOf(name: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if ((await readFile(`/proc/${entry}/comm`, "utf8")).trim() === name)
+        total += await cpuSeconds(Number(entry));
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return total;
+}
+
 /** Resident set size of the process now, in MB. */
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
@@ -419,6 +438,8 @@ interface Sample {
   failed: number;
   /** Milliseconds of the server process's CPU per request. */
   cpuMs: number;
+  /** Milliseconds of PostgreSQL's and Redis' CPU per request (all their processes on the machine). */
+  storeCpuMs: number;
   lagP99: number;
   lagMax: number;
   rssMb: number;
@@ -462,9 +483,12 @@ async function measure(running: Running, rate: number, round: number): Promise<S
   const pid = running.child.pid ?? 0;
   const load = loadavg()[0] ?? 0;
   await eventLoopLag(running.url); // resets the service's event-loop delay histogram
+  const stores = async () => (await cpuSecondsOf("postgres")) + (await cpuSecondsOf("redis-server"));
   const cpuBefore = await cpuSeconds(pid);
+  const storesBefore = await stores();
   const run = await paced(running.url, rate, DURATION, `paced-${round}-${rate}`);
   const cpu = (await cpuSeconds(pid)) - cpuBefore;
+  const storeCpu = (await stores()) - storesBefore;
   const lag = await eventLoopLag(running.url);
   if (run.non2xx.size > 0)
     console.error(`  non-2xx by status: ${JSON.stringify(Object.fromEntries(run.non2xx))}`);
@@ -481,6 +505,7 @@ async function measure(running: Running, rate: number, round: number): Promise<S
     readP99: summarize(run.samples.read).p99,
     failed: run.errors + [...run.non2xx.values()].reduce((sum, count) => sum + count, 0),
     cpuMs: (cpu * 1000) / run.requests,
+    storeCpuMs: (storeCpu * 1000) / run.requests,
     lagP99: lag.p99,
     lagMax: lag.max,
     rssMb: await rssMb(pid),
@@ -548,6 +573,7 @@ function printReport(samples: Sample[], capacity: Map<string, number[]>): void {
         "write p99 ms": fixed(of("writeP99"), 3),
         "read p99 ms": fixed(of("readP99"), 3),
         "CPU ms/req": fixed(of("cpuMs"), 3),
+        "stores' CPU ms/req": fixed(of("storeCpuMs"), 3),
         "loop lag p99 ms": fixed(of("lagP99")),
         "loop lag max ms": fixed(of("lagMax")),
         "RSS MB": Math.round(of("rssMb")),
@@ -579,7 +605,8 @@ function printRatios(samples: Sample[], capacity: Map<string, number[]>): void {
       const ratio = (field: keyof Sample) => fixed(of(running.mode, field) / of(floorMode, field));
       console.log(
         `${MODE_LABELS[running.mode]} at ${rate} req/s: p50 ${ratio("p50")}x (target <= 1.5), ` +
-          `p99 ${ratio("p99")}x (target <= 2), CPU a request ${ratio("cpuMs")}x the floor's; ` +
+          `p99 ${ratio("p99")}x (target <= 2), CPU a request ${ratio("cpuMs")}x the floor's ` +
+          `(PostgreSQL and Redis: ${ratio("storeCpuMs")}x); ` +
           `event-loop delay p99 ${fixed(of(running.mode, "lagP99"))} ms`,
       );
     }
