@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
 import { type Logger, stderrLogger } from "../logger.js";
@@ -287,7 +289,11 @@ interface PendingQuery {
  */
 export class PgliteDatabase implements Database {
   readonly kind = "pglite" as const;
-  readonly #worker: Worker;
+  /** The worker that serves queries; null until it is started, and after it stopped. */
+  #worker: Worker | null = null;
+  /** Requests sent before the worker started, in order. */
+  readonly #backlog: PgliteWorkerRequest[] = [];
+  readonly #started: Promise<void>;
   readonly #pending = new Map<number, PendingQuery>();
   readonly #unlock: () => void;
   #nextId = 1;
@@ -298,25 +304,30 @@ export class PgliteDatabase implements Database {
 
   /** Throws DataDirInUseError when another running process owns `dataDir`. */
   constructor(options: PgliteDatabaseOptions = {}) {
+    const { dataDir } = options;
     // The folder is taken before anything is read from it, and by this thread, whose process is
     // the one named in the lock: a second process fails at once.
-    const unlock = options.dataDir === undefined ? () => {} : lockDataDir(options.dataDir);
+    const unlock = dataDir === undefined ? () => {} : lockDataDir(dataDir);
     // Once only: by then this process may hold the folder again through another instance.
     let locked = true;
     this.#unlock = () => {
       if (locked) unlock();
       locked = false;
     };
-    const init: PgliteWorkerInit = { dataDir: options.dataDir };
-    try {
-      this.#worker = new Worker(pgliteWorkerUrl(), { workerData: init });
-    } catch (error) {
-      this.#unlock();
-      throw error;
+    this.#started = this.#start(dataDir).catch((error: unknown) => this.#stop(error));
+  }
+
+  async #start(dataDir: string | undefined): Promise<void> {
+    if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) {
+      await untilExit(new Worker(pgliteWorkerUrl(), { workerData: { dataDir, createOnly: true } }));
     }
-    // An idle database does not keep the process alive, as PGlite on the main thread did not.
-    this.#worker.unref();
-    this.#worker.on("message", (reply: PgliteWorkerReply) => {
+    if (this.#stopped) return;
+    const init: PgliteWorkerInit = { dataDir, createOnly: false };
+    const worker = new Worker(pgliteWorkerUrl(), { workerData: init });
+    // An idle database does not keep the process alive, as PGlite on the main thread did not;
+    // a query in flight does.
+    if (this.#pending.size === 0) worker.unref();
+    worker.on("message", (reply: PgliteWorkerReply) => {
       const pending = this.#settle(reply.id);
       if (!pending) return;
       if (reply.ok) pending.resolve(reply.rows);
@@ -325,18 +336,27 @@ export class PgliteDatabase implements Database {
           Object.assign(new Error(reply.error.message), { name: reply.error.name }, reply.error.fields),
         );
     });
-    const stopped = (cause: unknown) => {
-      if (this.#stopped) return;
-      // SQLSTATE 08006 (connection failure): the breaker and the HTTP layer treat it as a
-      // database that does not answer, as they would a lost PostgreSQL connection.
-      this.#stopped = Object.assign(new Error(`the embedded database stopped: ${String(cause)}`, { cause }), {
-        code: "08006",
-      });
-      this.#unlock();
-      this.#failAll(this.#stopped);
-    };
-    this.#worker.on("error", stopped);
-    this.#worker.on("exit", (code) => stopped(`its worker thread exited with code ${code}`));
+    worker.on("error", (error) => this.#stop(error));
+    worker.on("exit", (code) => this.#stop(`its worker thread exited with code ${code}`));
+    this.#worker = worker;
+    for (const request of this.#backlog.splice(0)) worker.postMessage(request);
+  }
+
+  /** The worker stopped or could not start: every query, pending or later, fails. */
+  #stop(cause: unknown): void {
+    if (this.#stopped) return;
+    // SQLSTATE 08006 (connection failure): the breaker and the HTTP layer treat it as a
+    // database that does not answer, as they would a lost PostgreSQL connection.
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.#stopped = Object.assign(new Error(`the embedded database stopped: ${reason}`, { cause }), {
+      code: "08006",
+    });
+    this.#worker = null;
+    this.#unlock();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#backlog.length = 0;
+    for (const query of pending) query.reject(this.#stopped);
   }
 
   async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
@@ -376,11 +396,14 @@ export class PgliteDatabase implements Database {
   }
 
   async #close(): Promise<void> {
+    await this.#started;
+    const worker = this.#worker;
     try {
       if (!this.#stopped) await this.#send({ op: "close" });
     } finally {
       this.#stopped ??= new Error("the embedded database is closed");
-      await this.#worker.terminate();
+      this.#worker = null;
+      await worker?.terminate();
       this.#unlock();
     }
   }
@@ -393,23 +416,27 @@ export class PgliteDatabase implements Database {
     const id = this.#nextId++;
     return new Promise<object[]>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      // A query in flight keeps the process alive until it is answered.
-      if (this.#pending.size === 1) this.#worker.ref();
-      this.#worker.postMessage({ ...request, id });
+      if (this.#pending.size === 1) this.#worker?.ref();
+      const message = { ...request, id } as PgliteWorkerRequest;
+      if (this.#worker) this.#worker.postMessage(message);
+      else this.#backlog.push(message);
     });
   }
 
   #settle(id: number): PendingQuery | undefined {
     const pending = this.#pending.get(id);
     this.#pending.delete(id);
-    if (this.#pending.size === 0) this.#worker.unref();
+    if (this.#pending.size === 0) this.#worker?.unref();
     return pending;
   }
+}
 
-  #failAll(error: Error): void {
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
-    this.#worker.unref();
-    for (const query of pending) query.reject(error);
-  }
+/** Resolves when the worker ends normally; rejects with its error, or when it exits with a code. */
+function untilExit(worker: Worker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    worker.once("error", reject);
+    worker.once("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`creating the database: worker exited with code ${code}`)),
+    );
+  });
 }

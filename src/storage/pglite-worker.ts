@@ -11,6 +11,12 @@ import { parentPort, workerData } from "node:worker_threads";
 export interface PgliteWorkerInit {
   /** Folder of the database files; undefined for an in-memory database. */
   dataDir: string | undefined;
+  /**
+   * Create the database in the folder, close it and end. Creating runs initdb in further
+   * WebAssembly instances whose memory stays with the thread (~800 MB resident against ~200 MB
+   * for opening an existing folder), so a thread that creates does not go on to serve.
+   */
+  createOnly: boolean;
 }
 
 export type PgliteWorkerRequest =
@@ -42,10 +48,13 @@ const database: Promise<Connection> = Promise.all([
   import("@electric-sql/pglite/contrib/pg_trgm"),
 ]).then(([{ PGlite }, { pg_trgm }]) =>
   // BIGINT (OID 20) as a number, as the pg pool is set up to return it. pg_trgm: the substring
-  // search's index (migration 013); only `create` loads extensions (PGlite 0.5).
+  // search's index (migration 013); only `create` loads extensions (PGlite 0.5). 16 MB of shared
+  // buffers instead of 128 MB: resident memory ~110 MB lower, no slower on our statements (the
+  // folder's pages stay in the OS cache). A start parameter, so that postgresql.conf is kept.
   PGlite.create(init.dataDir, {
     parsers: { 20: (value: string) => Number.parseInt(value, 10) },
     extensions: { pg_trgm },
+    startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"],
   }),
 );
 // A failed start is answered to each request; this keeps it from also ending the thread.
@@ -58,7 +67,13 @@ const port = parentPort;
 let openTransaction: number | null = null;
 const waiting: PgliteWorkerRequest[] = [];
 
-port.on("message", receive);
+if (init.createOnly) {
+  // Rejects (and so ends the thread with the error) when the database cannot be created.
+  await (await database).close();
+  port.close();
+} else {
+  port.on("message", receive);
+}
 
 function receive(request: PgliteWorkerRequest): void {
   const tx = "tx" in request ? request.tx : null;
