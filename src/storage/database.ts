@@ -1,7 +1,11 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import pg from "pg";
 import { type Logger, stderrLogger } from "../logger.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import type { PgliteWorkerInit, PgliteWorkerReply, PgliteWorkerRequest } from "./pglite-worker.js";
 import { addressOf } from "./server-address.js";
 
 /** The part of a database connection the stores use: parameterised queries and transactions. */
@@ -245,91 +249,194 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
-/**
- * What the store uses of a PGlite instance: written out so that the package's type declarations
- * do not pull in PGlite's own (which need DOM and Emscripten types to check).
- */
-export interface PgliteInstance {
-  query<Row>(sql: string, params?: unknown[]): Promise<{ rows: Row[] }>;
-  exec(sql: string): Promise<unknown>;
-  transaction<T>(work: (tx: Omit<PgliteInstance, "transaction" | "close">) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
-
 export interface PgliteDatabaseOptions {
   /** Folder for the embedded database files; omit for an in-memory database. */
   dataDir?: string;
-  /** An instance the caller owns; it is never closed by `close()`. */
-  instance?: PgliteInstance;
 }
 
 /**
- * Embedded PostgreSQL (PGlite, a real Postgres compiled to WebAssembly, in-process). Used when
- * no `DATABASE_URL` is configured. PGlite runs one query at a time; it queues callers itself.
+ * From the compiled package the worker is the .js file beside this one. From the TypeScript
+ * sources (tests, tsx) it is the .ts file, which a worker can load only after registering tsx's
+ * loader in its own thread.
+ */
+function pgliteWorkerUrl(): URL {
+  if (!import.meta.url.endsWith(".ts")) return new URL("./pglite-worker.js", import.meta.url);
+  const source = new URL("./pglite-worker.ts", import.meta.url).href;
+  const boot = `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))};
+register();
+await import(${JSON.stringify(source)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
+}
+
+/** A request to the worker, without the id `#send` gives it. */
+type PgliteRequest = PgliteWorkerRequest extends infer R
+  ? R extends unknown
+    ? Omit<R, "id">
+    : never
+  : never;
+
+interface PendingQuery {
+  resolve(rows: object[]): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Embedded PostgreSQL (PGlite, a real Postgres compiled to WebAssembly) on a worker thread of its
+ * own. Used when no `DATABASE_URL` is configured. A PGlite query holds its thread for its whole
+ * length; on the main thread that stalled every request behind it (event-loop delay of hundreds of
+ * milliseconds under load). PGlite runs one query at a time, and a transaction holds it: other
+ * queries wait until it ends. Errors keep PostgreSQL's fields (`code`, `detail`, `constraint`...).
  */
 export class PgliteDatabase implements Database {
   readonly kind = "pglite" as const;
-  readonly #instance: Promise<PgliteInstance>;
-  readonly #ownsInstance: boolean;
-  #unlock: () => void = () => {};
+  /** The worker that serves queries; null until it is started, and after it stopped. */
+  #worker: Worker | null = null;
+  /** Requests sent before the worker started, in order. */
+  readonly #backlog: PgliteWorkerRequest[] = [];
+  readonly #started: Promise<void>;
+  readonly #pending = new Map<number, PendingQuery>();
+  readonly #unlock: () => void;
+  #nextId = 1;
+  #nextTransaction = 1;
+  /** Why the worker cannot answer any more (it stopped, or close() was called); null while it can. */
+  #stopped: Error | null = null;
+  #closing: Promise<void> | null = null;
 
   /** Throws DataDirInUseError when another running process owns `dataDir`. */
   constructor(options: PgliteDatabaseOptions = {}) {
-    if (options.instance) {
-      this.#instance = Promise.resolve(options.instance);
-      this.#ownsInstance = false;
-    } else {
-      // The folder is taken before anything is read from it: a second process fails at once.
-      const unlock = options.dataDir === undefined ? () => {} : lockDataDir(options.dataDir);
-      this.#unlock = unlock;
-      this.#instance = Promise.all([
-        import("@electric-sql/pglite"),
-        import("@electric-sql/pglite/contrib/pg_trgm"),
-      ]).then(async ([{ PGlite }, { pg_trgm }]) => {
-        // BIGINT (OID 20) as a number, as the pg pool is set up to return it. pg_trgm: the
-        // substring search's index (migration 013); only `create` loads extensions (PGlite 0.5).
-        return PGlite.create(options.dataDir, {
-          parsers: { 20: (value: string) => Number.parseInt(value, 10) },
-          extensions: { pg_trgm },
-        });
-      });
-      this.#ownsInstance = true;
+    const { dataDir } = options;
+    // The folder is taken before anything is read from it, and by this thread, whose process is
+    // the one named in the lock: a second process fails at once.
+    const unlock = dataDir === undefined ? () => {} : lockDataDir(dataDir);
+    // Once only: by then this process may hold the folder again through another instance.
+    let locked = true;
+    this.#unlock = () => {
+      if (locked) unlock();
+      locked = false;
+    };
+    this.#started = this.#start(dataDir).catch((error: unknown) => this.#stop(error));
+  }
+
+  async #start(dataDir: string | undefined): Promise<void> {
+    if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) {
+      await untilExit(new Worker(pgliteWorkerUrl(), { workerData: { dataDir, createOnly: true } }));
     }
+    if (this.#stopped) return;
+    const init: PgliteWorkerInit = { dataDir, createOnly: false };
+    const worker = new Worker(pgliteWorkerUrl(), { workerData: init });
+    // An idle database does not keep the process alive, as PGlite on the main thread did not;
+    // a query in flight does.
+    if (this.#pending.size === 0) worker.unref();
+    worker.on("message", (reply: PgliteWorkerReply) => {
+      const pending = this.#settle(reply.id);
+      if (!pending) return;
+      if (reply.ok) pending.resolve(reply.rows);
+      else
+        pending.reject(
+          Object.assign(new Error(reply.error.message), { name: reply.error.name }, reply.error.fields),
+        );
+    });
+    worker.on("error", (error) => this.#stop(error));
+    worker.on("exit", (code) => this.#stop(`its worker thread exited with code ${code}`));
+    this.#worker = worker;
+    for (const request of this.#backlog.splice(0)) worker.postMessage(request);
+  }
+
+  /** The worker stopped or could not start: every query, pending or later, fails. */
+  #stop(cause: unknown): void {
+    if (this.#stopped) return;
+    // SQLSTATE 08006 (connection failure): the breaker and the HTTP layer treat it as a
+    // database that does not answer, as they would a lost PostgreSQL connection.
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.#stopped = Object.assign(new Error(`the embedded database stopped: ${reason}`, { cause }), {
+      code: "08006",
+    });
+    this.#worker = null;
+    this.#unlock();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#backlog.length = 0;
+    for (const query of pending) query.reject(this.#stopped);
   }
 
   async query<Row extends object>(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[] }> {
-    const db = await this.#instance;
-    const result = await db.query<Row>(sql, params as unknown[] | undefined);
-    return { rows: result.rows };
+    return { rows: (await this.#send({ op: "query", sql, params, tx: null })) as Row[] };
   }
 
   async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    const db = await this.#instance;
-    return db.transaction(async (transaction) =>
-      work({
-        query: async <Row extends object>(sql: string, params?: readonly unknown[]) => {
-          const result = await transaction.query<Row>(sql, params as unknown[] | undefined);
-          return { rows: result.rows };
-        },
+    const tx = this.#nextTransaction++;
+    await this.#send({ op: "begin", tx });
+    try {
+      const value = await work({
+        query: async <Row extends object>(sql: string, params?: readonly unknown[]) => ({
+          rows: (await this.#send({ op: "query", sql, params, tx })) as Row[],
+        }),
         exec: async (sql: string) => {
-          await transaction.exec(sql);
+          await this.#send({ op: "exec", sql, tx });
         },
-      }),
-    );
+      });
+      await this.#send({ op: "commit", tx });
+      return value;
+    } catch (error) {
+      // A COMMIT that failed has ended the transaction already; this ROLLBACK is then a no-op,
+      // and it must still be sent so that the worker lets the waiting queries run.
+      await this.#send({ op: "rollback", tx }).catch(() => {});
+      throw error;
+    }
   }
 
   async exec(sql: string): Promise<void> {
-    const db = await this.#instance;
-    await db.exec(sql);
+    await this.#send({ op: "exec", sql, tx: null });
   }
 
-  async close(): Promise<void> {
-    if (!this.#ownsInstance) return;
+  /** Waits for the queries sent before it, closes PGlite, ends the worker, frees the folder. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.#started;
+    const worker = this.#worker;
     try {
-      const db = await this.#instance;
-      await db.close();
+      if (!this.#stopped) await this.#send({ op: "close" });
     } finally {
+      this.#stopped ??= new Error("the embedded database is closed");
+      this.#worker = null;
+      await worker?.terminate();
       this.#unlock();
     }
   }
+
+  #send(request: PgliteRequest): Promise<object[]> {
+    if (this.#stopped) return Promise.reject(this.#stopped);
+    if (this.#closing && request.op !== "close") {
+      return Promise.reject(new Error("the embedded database is closed"));
+    }
+    const id = this.#nextId++;
+    return new Promise<object[]>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      if (this.#pending.size === 1) this.#worker?.ref();
+      const message = { ...request, id } as PgliteWorkerRequest;
+      if (this.#worker) this.#worker.postMessage(message);
+      else this.#backlog.push(message);
+    });
+  }
+
+  #settle(id: number): PendingQuery | undefined {
+    const pending = this.#pending.get(id);
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#worker?.unref();
+    return pending;
+  }
+}
+
+/** Resolves when the worker ends normally; rejects with its error, or when it exits with a code. */
+function untilExit(worker: Worker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    worker.once("error", reject);
+    worker.once("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`creating the database: worker exited with code ${code}`)),
+    );
+  });
 }
