@@ -134,7 +134,9 @@ describe("/openapi.json", () => {
 
   it("names components after the schemas (no *Input), and every $ref names one", () => {
     const names = Object.keys(document.components.schemas);
-    expect(names).toEqual(expect.arrayContaining(["ChatMessage", "Error", "SessionConfig", "ContextResponse"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["ChatMessage", "Error", "SessionConfig", "ContextResponse"]),
+    );
     expect(names.filter((name) => name.endsWith("Input"))).toEqual([]);
     const refs = new Set<string>();
     walk(document, (node) => {
