@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
 import { type Logger, stderrLogger } from "../logger.js";
+import { workerModuleUrl } from "../worker-url.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import type { PgliteWorkerInit, PgliteWorkerReply, PgliteWorkerRequest } from "./pglite-worker.js";
 import { addressOf } from "./server-address.js";
@@ -254,20 +255,6 @@ export interface PgliteDatabaseOptions {
   dataDir?: string;
 }
 
-/**
- * From the compiled package the worker is the .js file beside this one. From the TypeScript
- * sources (tests, tsx) it is the .ts file, which a worker can load only after registering tsx's
- * loader in its own thread.
- */
-function pgliteWorkerUrl(): URL {
-  if (!import.meta.url.endsWith(".ts")) return new URL("./pglite-worker.js", import.meta.url);
-  const source = new URL("./pglite-worker.ts", import.meta.url).href;
-  const boot = `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))};
-register();
-await import(${JSON.stringify(source)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
-}
-
 /** A request to the worker, without the id `#send` gives it. */
 type PgliteRequest = PgliteWorkerRequest extends infer R
   ? R extends unknown
@@ -319,11 +306,15 @@ export class PgliteDatabase implements Database {
 
   async #start(dataDir: string | undefined): Promise<void> {
     if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) {
-      await untilExit(new Worker(pgliteWorkerUrl(), { workerData: { dataDir, createOnly: true } }));
+      await untilExit(
+        new Worker(workerModuleUrl(import.meta.url, "pglite-worker"), {
+          workerData: { dataDir, createOnly: true },
+        }),
+      );
     }
     if (this.#stopped) return;
     const init: PgliteWorkerInit = { dataDir, createOnly: false };
-    const worker = new Worker(pgliteWorkerUrl(), { workerData: init });
+    const worker = new Worker(workerModuleUrl(import.meta.url, "pglite-worker"), { workerData: init });
     // An idle database does not keep the process alive, as PGlite on the main thread did not;
     // a query in flight does.
     if (this.#pending.size === 0) worker.unref();

@@ -1,5 +1,6 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import { encodingForModel } from "../tokens/index.js";
+import { workerModuleUrl } from "../worker-url.js";
 import { SummarizerAbortedError, type SummarizerError, SummarizerWorkerError } from "./errors.js";
 import type { ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
 import type { SummarizeRequest, SummarizeResult, Summarizer } from "./summarizer.js";
@@ -27,20 +28,6 @@ interface Pending {
   resolve(result: SummarizeResult): void;
   reject(error: Error): void;
   started: number;
-}
-
-/**
- * From the compiled package the worker is the .js file beside this one. From the TypeScript
- * sources (tests, tsx) it is the .ts file, which a worker can load only after registering tsx's
- * loader in its own thread.
- */
-function workerUrl(): URL {
-  if (!import.meta.url.endsWith(".ts")) return new URL("./summarizer-worker.js", import.meta.url);
-  const source = new URL("./summarizer-worker.ts", import.meta.url).href;
-  const boot = `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))};
-register();
-await import(${JSON.stringify(source)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
 
 /**
@@ -119,7 +106,9 @@ export class WorkerSummarizer implements Summarizer {
   }
 
   #start(): Worker {
-    const worker = this.createWorker(workerUrl(), { workerData: this.#init });
+    const worker = this.createWorker(workerModuleUrl(import.meta.url, "summarizer-worker"), {
+      workerData: this.#init,
+    });
     worker.unref();
     worker.on("message", (reply: WorkerReply) => {
       const pending = this.#settle(reply.id);
