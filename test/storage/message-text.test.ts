@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Database } from "../../src/storage/database.js";
+import { useTestServers } from "../support/servers.js";
+import { inEveryDatabase, type Opener } from "../sessions/deployments.js";
+
+// memory_message_text is what both search indexes and the session listing read of a message.
+// Migration 015 rewrote it in PL/pgSQL without rebuilding those indexes, which is sound only if
+// it answers exactly what migration 014's SQL body answered, for every shape a message can take.
+const servers = useTestServers();
+
+/** Migration 014's body of memory_message_text, as an expression over `m` (a json). */
+const BODY_OF_014 = `(
+  SELECT CASE json_typeof(safe -> 'content')
+    WHEN 'string' THEN safe ->> 'content'
+    WHEN 'array' THEN (
+      SELECT string_agg(part ->> 'text', ' ')
+      FROM json_array_elements(safe -> 'content') AS part
+      WHERE part ->> 'type' = 'text'
+    )
+  END
+  FROM (SELECT memory_text_json(m) AS safe) AS cleaned
+)`;
+
+const MESSAGES: unknown[] = [
+  { role: "user", content: "plain text" },
+  { role: "user", content: "" },
+  { role: "assistant", content: "  spaced\n\tout  " },
+  { role: "user", content: "nul\u0000here and\u0000\u0000twice" },
+  { role: "assistant", content: "a literal \\u0000 and \\\\\u0000 stays" },
+  { role: "user", content: "日本語のテキスト、スペースなし" },
+  { role: "user", content: [{ type: "text", text: "one part" }] },
+  {
+    role: "user",
+    content: [
+      { type: "text", text: "first" },
+      { type: "image_url", image_url: { url: "https://example.com/a.png" } },
+      { type: "text", text: "second\u0000part" },
+    ],
+  },
+  { role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/b.png" } }] },
+  { role: "user", content: [] },
+  { role: "user", content: [{ type: "text" }] },
+  { role: "tool", content: null },
+  { role: "user", content: 42 },
+  { role: "user", content: { text: "an object" } },
+  { role: "user" },
+];
+
+function messageTextSuite(open: Opener): void {
+  let db: Database;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const opened = await open();
+    db = opened.db;
+    close = opened.close;
+  });
+  afterAll(async () => {
+    await close();
+  });
+
+  it("answers what migration 014's SQL body answered, for every shape of message", async () => {
+    const { rows } = await db.query<{ json: string; now: string | null; before: string | null }>(
+      `SELECT j AS json, memory_message_text(j::json) AS now, ${BODY_OF_014.replaceAll("(m)", "(j::json)")} AS before
+       FROM unnest($1::text[]) AS j`,
+      [MESSAGES.map((message) => JSON.stringify(message))],
+    );
+    expect(rows).toHaveLength(MESSAGES.length);
+    for (const row of rows) expect({ json: row.json, text: row.now }).toEqual({ json: row.json, text: row.before });
+    // Not vacuous: the shapes give texts, nulls and the NUL-stripped text alike.
+    const texts = rows.map((row) => row.now);
+    expect(texts).toContain("first secondpart");
+    expect(texts).toContain("nulhere andtwice");
+    expect(texts.filter((text) => text === null).length).toBeGreaterThan(3);
+  });
+}
+
+inEveryDatabase("memory_message_text", servers, messageTextSuite);
