@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Database } from "../../src/storage/database.js";
-import { useTestServers } from "../support/servers.js";
 import { inEveryDatabase, type Opener } from "../sessions/deployments.js";
+import { useTestServers } from "../support/servers.js";
 
 // memory_message_text is what both search indexes and the session listing read of a message.
 // Migration 015 rewrote it in PL/pgSQL without rebuilding those indexes, which is sound only if
@@ -65,7 +65,8 @@ function messageTextSuite(open: Opener): void {
       [MESSAGES.map((message) => JSON.stringify(message))],
     );
     expect(rows).toHaveLength(MESSAGES.length);
-    for (const row of rows) expect({ json: row.json, text: row.now }).toEqual({ json: row.json, text: row.before });
+    for (const row of rows)
+      expect({ json: row.json, text: row.now }).toEqual({ json: row.json, text: row.before });
     // Not vacuous: the shapes give texts, nulls and the NUL-stripped text alike.
     const texts = rows.map((row) => row.now);
     expect(texts).toContain("first secondpart");
