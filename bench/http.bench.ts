@@ -25,7 +25,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { connectRedis } from "../src/storage/redis-client.js";
 import { serverAnswers } from "../test/support/urls.js";
+import { cpuSeconds, cpuSecondsOf } from "./proc-cpu.js";
 import { createScratchDatabase } from "./scratch-database.js";
 import { chatTurn, seeded, summarize } from "./workload.js";
 
@@ -45,7 +46,6 @@ const SATURATE = Number(process.env.BENCH_SATURATE ?? 5);
 const MODES = (process.env.BENCH_MODES ?? "floor,redis").split(",").map((mode) => mode.trim());
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const CLOCK_TICKS = 100; // USER_HZ: /proc counts CPU time in 1/100 s on Linux
 const MODE_LABELS: Record<string, string> = {
   floor: "floor: same round trips, no logic",
   redis: "Redis + PostgreSQL",
@@ -391,33 +391,6 @@ async function eventLoopLag(url: string): Promise<{ p99: number; max: number }> 
   };
 }
 
-/** CPU seconds (user + system) the process has used so far, from /proc (Linux). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-/**
- * CPU seconds every process named `name` has used so far (PostgreSQL's backends, redis-server):
- * what the stores charge for the requests. Processes that ended in the window are not counted,
- * and other users of the same servers are (measure on an otherwise idle machine).
- */
-async function cpuSecondsOf(name: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if ((await readFile(`/proc/${entry}/comm`, "utf8")).trim() === name)
-        total += await cpuSeconds(Number(entry));
-    } catch {
-      // The process ended meanwhile.
-    }
-  }
-  return total;
-}
-
 /** Resident set size of the process now, in MB. */
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
@@ -483,12 +456,12 @@ async function measure(running: Running, rate: number, round: number): Promise<S
   const pid = running.child.pid ?? 0;
   const load = loadavg()[0] ?? 0;
   await eventLoopLag(running.url); // resets the service's event-loop delay histogram
-  const stores = async () => (await cpuSecondsOf("postgres")) + (await cpuSecondsOf("redis-server"));
-  const cpuBefore = await cpuSeconds(pid);
-  const storesBefore = await stores();
+  const stores = () => cpuSecondsOf("postgres") + cpuSecondsOf("redis-server");
+  const cpuBefore = cpuSeconds(pid);
+  const storesBefore = stores();
   const run = await paced(running.url, rate, DURATION, `paced-${round}-${rate}`);
-  const cpu = (await cpuSeconds(pid)) - cpuBefore;
-  const storeCpu = (await stores()) - storesBefore;
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  const storeCpu = stores() - storesBefore;
   const lag = await eventLoopLag(running.url);
   if (run.non2xx.size > 0)
     console.error(`  non-2xx by status: ${JSON.stringify(Object.fromEntries(run.non2xx))}`);

@@ -24,6 +24,7 @@ import { createMemoryManager } from "../src/manager/create-memory-manager.js";
 import { type Database, PostgresDatabase } from "../src/storage/database.js";
 import { connectRedis, type RedisConnection } from "../src/storage/redis-client.js";
 import { generateLegacySessions, insertLegacySessions } from "../test/support/legacy-sessions.js";
+import { cpuSecondsOf } from "./proc-cpu.js";
 import { createScratchDatabase } from "./scratch-database.js";
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -125,11 +126,15 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const load = loadavg()[0]?.toFixed(2);
       let cpu = process.cpuUsage();
+      let postgres = cpuSecondsOf("postgres");
       const floor = await floorRun(db, legacy, `floor${run}`);
       const floorCpu = cpuMicros(cpu);
+      const floorPostgres = cpuSecondsOf("postgres") - postgres;
       rates.floor.push(floor);
       let pass = 0;
       cpu = process.cpuUsage();
+      postgres = cpuSecondsOf("postgres");
+      let passPostgres = 0;
       const totals = await importLegacySessions({
         legacy,
         memory: memory.forTenant(`import${run}`),
@@ -137,13 +142,14 @@ async function main(): Promise<void> {
         concurrency: CONCURRENCY,
         onSummarizing: () => {
           pass = cpuMicros(cpu);
+          passPostgres = cpuSecondsOf("postgres") - postgres;
         },
       });
       const rate = totals.messagesStored / totals.seconds;
       rates.import.push(rate);
       const perMessage = (micros: number) => (micros / totals.messagesStored).toFixed(0);
       console.log(
-        `  run ${run + 1} (load ${load}): floor ${Math.round(floor)} messages/s, this process ${perMessage(floorCpu)} µs CPU a message; import ${totals.messagesStored} messages in ${totals.seconds.toFixed(1)} s = ${Math.round(rate)} messages/s (${(rate / floor).toFixed(2)}x), ${perMessage(pass)} µs CPU a message; then ${totals.sessionsSummarized} sessions summarized in ${totals.summarySeconds.toFixed(1)} s`,
+        `  run ${run + 1} (load ${load}): floor ${Math.round(floor)} messages/s, this process ${perMessage(floorCpu)} µs CPU a message, PostgreSQL ${perMessage(floorPostgres * 1e6)} µs; import ${totals.messagesStored} messages in ${totals.seconds.toFixed(1)} s = ${Math.round(rate)} messages/s (${(rate / floor).toFixed(2)}x), this process ${perMessage(pass)} µs CPU a message, PostgreSQL ${perMessage(passPostgres * 1e6)} µs; then ${totals.sessionsSummarized} sessions summarized in ${totals.summarySeconds.toFixed(1)} s`,
       );
     }
     const floor = median(rates.floor);
