@@ -7,6 +7,8 @@
  * until it commits or rolls back, as PGlite's own `transaction()` makes other queries wait.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import type { PGlite } from "@electric-sql/pglite";
+import { PgliteStatements } from "./pglite-statements.js";
 
 export interface PgliteWorkerInit {
   /** Folder of the database files; undefined for an in-memory database. */
@@ -36,14 +38,8 @@ export type PgliteWorkerReply =
   | { id: number; ok: true; rows: object[] }
   | { id: number; ok: false; error: PgliteWorkerFailure };
 
-interface Connection {
-  query<Row>(sql: string, params?: unknown[]): Promise<{ rows: Row[] }>;
-  exec(sql: string): Promise<unknown>;
-  close(): Promise<void>;
-}
-
 const init = workerData as PgliteWorkerInit;
-const database: Promise<Connection> = Promise.all([
+const database: Promise<PGlite> = Promise.all([
   import("@electric-sql/pglite"),
   import("@electric-sql/pglite/contrib/pg_trgm"),
 ]).then(([{ PGlite }, { pg_trgm }]) =>
@@ -54,9 +50,20 @@ const database: Promise<Connection> = Promise.all([
   PGlite.create(init.dataDir, {
     parsers: { 20: (value: string) => Number.parseInt(value, 10) },
     extensions: { pg_trgm },
-    startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB"],
+    // Generic plans, as the PostgreSQL pool has them: statements are prepared once (see
+    // PgliteStatements) and each is written to use its index whatever the statistics say.
+    startParams: [
+      ...PGlite.defaultStartParams,
+      "-c",
+      "shared_buffers=16MB",
+      "-c",
+      "plan_cache_mode=force_generic_plan",
+    ],
   }),
 );
+/** The statements the `query` requests run, each prepared once. */
+const statements = database.then((db) => new PgliteStatements(db));
+statements.catch(() => {});
 // A failed start is answered to each request; this keeps it from also ending the thread.
 database.catch(() => {});
 
@@ -96,7 +103,7 @@ async function run(request: PgliteWorkerRequest): Promise<object[]> {
   const db = await database;
   switch (request.op) {
     case "query":
-      return (await db.query<object>(request.sql, request.params as unknown[] | undefined)).rows;
+      return (await statements).query(request.sql, request.params);
     case "exec":
       await db.exec(request.sql);
       return [];
