@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Database } from "../../src/storage/database.js";
 import { inEveryDatabase, type Opener } from "../sessions/deployments.js";
@@ -8,18 +9,20 @@ import { useTestServers } from "../support/servers.js";
 // it answers exactly what migration 014's SQL body answered, for every shape a message can take.
 const servers = useTestServers();
 
-/** Migration 014's body of memory_message_text, as an expression over `m` (a json). */
-const BODY_OF_014 = `(
-  SELECT CASE json_typeof(safe -> 'content')
-    WHEN 'string' THEN safe ->> 'content'
-    WHEN 'array' THEN (
-      SELECT string_agg(part ->> 'text', ' ')
-      FROM json_array_elements(safe -> 'content') AS part
-      WHERE part ->> 'type' = 'text'
-    )
-  END
-  FROM (SELECT memory_text_json(m) AS safe) AS cleaned
-)`;
+/**
+ * Migration 014's body of memory_message_text, read from its file, as a scalar subquery over
+ * `message` (the function's parameter, here a column of the query).
+ */
+function bodyOf014(): string {
+  const file = readFileSync(
+    new URL("../../src/storage/migrations/014_message_text_nul.sql", import.meta.url),
+    "utf8",
+  );
+  const definition = file.slice(file.indexOf("FUNCTION memory_message_text(message json)"));
+  const body = /AS \$\$([\s\S]*?)\$\$/.exec(definition)?.[1];
+  if (!body?.includes("string_agg")) throw new Error("memory_message_text's body not found in migration 014");
+  return `(${body})`;
+}
 
 const MESSAGES: unknown[] = [
   { role: "user", content: "plain text" },
@@ -60,8 +63,8 @@ function messageTextSuite(open: Opener): void {
 
   it("answers what migration 014's SQL body answered, for every shape of message", async () => {
     const { rows } = await db.query<{ json: string; now: string | null; before: string | null }>(
-      `SELECT j AS json, memory_message_text(j::json) AS now, ${BODY_OF_014.replaceAll("(m)", "(j::json)")} AS before
-       FROM unnest($1::text[]) AS j`,
+      `SELECT json, memory_message_text(message) AS now, ${bodyOf014()} AS before
+       FROM unnest($1::text[]) AS json CROSS JOIN LATERAL (SELECT json::json AS message) AS parsed`,
       [MESSAGES.map((message) => JSON.stringify(message))],
     );
     expect(rows).toHaveLength(MESSAGES.length);
