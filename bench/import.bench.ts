@@ -13,7 +13,7 @@
  * Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; a scratch database is
  * created and dropped), BENCH_REDIS_URL (unset: PostgreSQL alone; set: Redis + PostgreSQL, under
  * a key prefix of its own), BENCH_SESSIONS (2000), BENCH_RUNS (3), BENCH_BATCH (messages per
- * call, 1000), BENCH_CONCURRENCY (sessions at once, 4).
+ * call, 1000), BENCH_CONCURRENCY (sessions at once, 16: the import's default).
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -32,7 +32,7 @@ const REDIS_URL = process.env.BENCH_REDIS_URL;
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 2000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const TABLE_SQL = readFileSync(new URL("../test/legacy/swisper_sessions.sql", import.meta.url), "utf8");
 
 /** Most sessions short, some long, a few very long: 60% 1-20, 30% 21-100, 9% 101-500, 1% 501-3000. */

@@ -56,7 +56,7 @@ Options:
   --dry-run          read and check everything, write nothing
   --batch-size N     messages per addMessages call, 1-1000 (default 1000)
   --max-sessions N   stop after N sessions (a later run resumes)
-  --concurrency N    sessions imported at once, 1-32 (default 4)
+  --concurrency N    sessions imported at once, 1-64 (default 16)
   --from SOURCE      swisper-sessions (default), or an archived memory server's Redis:
                      langchain-redis (LangChain's RedisChatMessageHistory) or motorhead
   --redis-url URL    with --from langchain-redis|motorhead: that server's redis:// URL
@@ -320,7 +320,7 @@ function engineOptions(values: Values, stderr: NodeJS.WritableStream): Omit<Impo
   return {
     dryRun: values["dry-run"] === true,
     batchSize: integerOption(values["batch-size"], "batch-size", 1000, 1, 1000),
-    concurrency: integerOption(values.concurrency, "concurrency", 4, 1, 32),
+    concurrency: integerOption(values.concurrency, "concurrency", 16, 1, 64),
     ...(maxSessions !== undefined ? { maxSessions } : {}),
     onSkipped: (item: SkippedItem) => {
       if (shown++ < SKIPPED_SHOWN) write(stderr, `skipped ${describeSkipped(item)}`);

@@ -141,6 +141,9 @@ export class LegacyMigration {
         legacy: store,
         memory: memory.withoutLegacyMirror(),
         timeZone: this.#options.timeZone,
+        // The service imports beside its live traffic, which shares its pool and its append
+        // statements: four sessions at once, not the CLI's sixteen.
+        concurrency: 4,
         ...options,
         onSession: () => {
           job.sessionsDone += 1;
