@@ -6,7 +6,13 @@ import { type MessageLimits, validateMessage, validateSessionId } from "../messa
 import { parseOrThrow } from "../schemas/issues.js";
 import type { BufferInfo } from "../schemas/memory-context.js";
 import { batchOf } from "../schemas/message.js";
-import type { AppendedSeq, Transcript, TranscriptEntry, TranscriptSnapshot } from "../storage/transcript.js";
+import type {
+  AppendedSeq,
+  AppendTotals,
+  Transcript,
+  TranscriptEntry,
+  TranscriptSnapshot,
+} from "../storage/transcript.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
 import type { SessionRef } from "./keys.js";
 
@@ -40,15 +46,35 @@ export function newestOf(state: BufferState, limit: number | undefined): BufferS
 
 /** The append outcome a buffer state implies. */
 export function outcomeFromState(seqs: AppendedSeq[], state: BufferState): AppendOutcome {
-  const coveredSeq = state.summary?.last_seq ?? 0;
-  const firstSeq = state.info.first_seq > 0 ? state.info.first_seq : state.info.last_seq + 1;
+  const { info } = state;
   return {
     seqs,
-    bufferTokens: state.info.total_tokens,
-    summaryTriggerTokens: state.info.summary_trigger_tokens,
-    backlogMessages: Math.max(0, firstSeq - coveredSeq - 1),
-    maxMessages: state.info.max_messages,
+    bufferTokens: info.total_tokens,
+    summaryTriggerTokens: info.summary_trigger_tokens,
+    backlogMessages: backlogOf(info.first_seq, info.last_seq, state.summary?.last_seq ?? 0),
+    maxMessages: info.max_messages,
   };
+}
+
+/** The append outcome the totals an append answered imply (the same as its state's). */
+export function outcomeFromTotals(
+  seqs: AppendedSeq[],
+  totals: AppendTotals,
+  defaults: BufferDefaults,
+): AppendOutcome {
+  const overrides = totals.configOverrides;
+  return {
+    seqs,
+    bufferTokens: totals.buffer.tokens,
+    summaryTriggerTokens: overrides.summary_trigger_tokens ?? defaults.summaryTriggerTokens,
+    backlogMessages: backlogOf(totals.buffer.firstSeq, totals.lastSeq, totals.coveredSeq),
+    maxMessages: overrides.max_buffer_messages ?? defaults.maxMessages,
+  };
+}
+
+/** Unsummarized messages before the buffer's first seq (0 for an empty buffer: all after last). */
+function backlogOf(firstSeq: number, lastSeq: number, coveredSeq: number): number {
+  return Math.max(0, (firstSeq > 0 ? firstSeq : lastSeq + 1) - coveredSeq - 1);
 }
 
 /** The buffer defaults every session starts from (a session's config overrides them). */

@@ -4,6 +4,7 @@ import {
   type BufferState,
   BufferStore,
   outcomeFromState,
+  outcomeFromTotals,
   stateFromSnapshot,
 } from "./buffer-store.js";
 import type { SessionRef } from "./keys.js";
@@ -21,7 +22,12 @@ export class SqlBufferStore extends BufferStore {
   }
 
   async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {
-    const seqs = await this.deps.transcript.append(ref, entries);
+    const { defaults } = this.deps;
+    const caps = { maxMessages: defaults.maxMessages, maxTokens: defaults.maxTokens };
+    // The append answers the buffer's totals itself unless a concurrent writer of the session
+    // committed while it started (or every message was a duplicate): then they are read after.
+    const { seqs, totals } = await this.deps.transcript.appendEntries(ref, entries, caps);
+    if (totals) return outcomeFromTotals(seqs, totals, defaults);
     return outcomeFromState(seqs, await this.readState(ref, 0));
   }
 

@@ -50,6 +50,22 @@ export interface AppendResult {
    * so that a write of an erased generation never lands in its successor's buffer.
    */
   generation: string;
+  /**
+   * The session's buffer right after this append, when asked for (`appendEntries` given caps)
+   * and the statement could tell it exactly (see APPEND_WITH_TOTALS_SQL); otherwise null.
+   */
+  totals: AppendTotals | null;
+}
+
+/** A session's buffer as an append left it: what deciding on summarization needs. */
+export interface AppendTotals {
+  /** The session's highest seq. */
+  lastSeq: number;
+  /** The last seq its latest summary covers (0 for none). */
+  coveredSeq: number;
+  /** The session's config overrides (only the keys set for it). */
+  configOverrides: Record<string, number>;
+  buffer: BufferTotals;
 }
 
 /** Caps that bound the buffer (the defaults; a session's config overrides them). */
@@ -144,7 +160,7 @@ const MAX_APPEND_ATTEMPTS = 5;
 // other in a cycle. Two writers racing with the same key make the second fail on the unique
 // index, rolling its seq blocks back; it retries and then sees the first one's row as a
 // duplicate. A deadlock with some other statement is retried the same way.
-const APPEND_SQL = `
+const APPEND_CTES = `
 WITH input AS (
   SELECT i.tenant, i.session_id, i.idempotency_key, i.message, i.tokens, i.tokens_estimated, i.user_id, i.ord
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[], $7::text[])
@@ -194,7 +210,7 @@ block AS (
     default_title = coalesce(s.default_title, excluded.default_title),
     last_user_message = coalesce(excluded.last_user_message, s.last_user_message),
     user_id = coalesce(s.user_id, excluded.user_id)
-  RETURNING s.tenant, s.session_id, s.next_seq, s.generation
+  RETURNING s.tenant, s.session_id, s.next_seq, s.generation, s.buffer_floor_seq
 ),
 placed AS (
   SELECT fresh.*, block.generation, block.next_seq - counts.n + fresh.position - 1 AS seq
@@ -203,11 +219,80 @@ placed AS (
 inserted AS (
   INSERT INTO memory_messages (tenant, session_id, seq, idempotency_key, message, tokens, tokens_estimated)
   SELECT tenant, session_id, seq, idempotency_key, message::json, tokens, tokens_estimated FROM placed
-)
--- A data-modifying CTE runs to completion whether or not the final SELECT reads it.
+)`;
+
+// A data-modifying CTE runs to completion whether or not the final SELECT reads it.
+const APPEND_SQL = `${APPEND_CTES}
 SELECT ord, seq, false AS duplicate, generation::text AS generation FROM placed
 UNION ALL
 SELECT ord, seq, true, generation::text FROM existing
+ORDER BY ord`;
+
+// The append, also answering each session's buffer totals after it (what SqlBufferStore's
+// readState(ref, 0) would read next), so that a write without Redis is one statement, not two.
+// They are read from this statement's snapshot plus the rows it inserts (which the snapshot does
+// not show), so they are exact only when the snapshot holds every message before the batch's
+// block: the session's next_seq in the snapshot is where the block starts, in the same
+// generation. A writer that committed between the snapshot and the row lock breaks that; the
+// totals are then null and the caller reads them afterwards. The floor comes from the locked row
+// (RETURNING); a summary or config committed meanwhile is missed as a read a moment earlier
+// would miss it. $8 and $9: the default caps (a session's config overrides them).
+const APPEND_WITH_TOTALS_SQL = `${APPEND_CTES},
+seen AS (
+  SELECT s.tenant, s.session_id, s.next_seq, s.generation
+  FROM memory_sessions s JOIN counts USING (tenant, session_id)
+),
+totals AS (
+  SELECT block.tenant, block.session_id, block.next_seq - 1 AS last_seq,
+         coalesce(latest.last_seq, 0) AS covered_seq, coalesce(config.config, '{}'::jsonb) AS config,
+         buffer.count, buffer.tokens, buffer.first_seq, buffer.estimated
+  FROM block
+  JOIN counts USING (tenant, session_id)
+  LEFT JOIN seen USING (tenant, session_id)
+  LEFT JOIN LATERAL (
+    SELECT su.last_seq FROM memory_summaries su
+    WHERE su.tenant = block.tenant AND su.session_id = block.session_id
+    ORDER BY su.version DESC LIMIT 1
+  ) latest ON true
+  LEFT JOIN LATERAL (
+    SELECT c.config FROM memory_session_configs c
+    WHERE c.tenant = block.tenant AND c.session_id = block.session_id
+  ) config ON true
+  CROSS JOIN LATERAL (
+    SELECT coalesce((config.config->>'max_buffer_messages')::int, $8::int) AS max_messages,
+           coalesce((config.config->>'max_buffer_tokens')::int, $9::int) AS max_tokens
+  ) caps
+  CROSS JOIN LATERAL (
+    SELECT count(*) AS count, coalesce(sum(candidates.tokens), 0) AS tokens,
+           coalesce(min(candidates.seq), 0) AS first_seq,
+           count(*) FILTER (WHERE candidates.tokens_estimated) AS estimated
+    FROM (
+      SELECT newest.seq, newest.tokens, newest.tokens_estimated,
+             row_number() OVER (ORDER BY newest.seq DESC) AS position,
+             sum(newest.tokens) OVER (ORDER BY newest.seq DESC) AS running_tokens
+      FROM (
+        SELECT placed.seq, placed.tokens, placed.tokens_estimated FROM placed
+        WHERE placed.tenant = block.tenant AND placed.session_id = block.session_id
+        UNION ALL
+        (SELECT m.seq, m.tokens, m.tokens_estimated FROM memory_messages m
+         WHERE m.tenant = block.tenant AND m.session_id = block.session_id
+           AND m.seq > greatest(coalesce(latest.last_seq, 0), block.buffer_floor_seq)
+         ORDER BY m.seq DESC LIMIT caps.max_messages)
+      ) newest
+      ORDER BY newest.seq DESC LIMIT caps.max_messages
+    ) candidates
+    WHERE candidates.position = 1 OR candidates.running_tokens <= caps.max_tokens
+  ) buffer
+  WHERE (seen.session_id IS NULL AND block.next_seq - counts.n = 1)
+     OR (seen.next_seq = block.next_seq - counts.n AND seen.generation = block.generation)
+)
+SELECT placed.ord, placed.seq, false AS duplicate, placed.generation::text AS generation,
+       totals.tenant, totals.session_id, totals.last_seq, totals.covered_seq, totals.config,
+       totals.count, totals.tokens, totals.first_seq, totals.estimated
+FROM placed
+LEFT JOIN totals ON placed.position = 1 AND totals.tenant = placed.tenant AND totals.session_id = placed.session_id
+UNION ALL
+SELECT ord, seq, true, generation::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM existing
 ORDER BY ord`;
 
 /** The append's rows for one session, under that session's row lock (outbox replays). */
@@ -216,6 +301,19 @@ interface AppendRow {
   seq: number;
   duplicate: boolean;
   generation: string;
+}
+
+/** A row of APPEND_WITH_TOTALS_SQL: the first fresh row of each session carries its totals. */
+interface AppendTotalsRow extends AppendRow {
+  tenant?: string | null;
+  session_id?: string | null;
+  last_seq?: number | string | null;
+  covered_seq?: number | string | null;
+  config?: Record<string, number> | null;
+  count?: number | string | null;
+  tokens?: number | string | null;
+  first_seq?: number | string | null;
+  estimated?: number | string | null;
 }
 
 export interface TranscriptOptions {
@@ -230,6 +328,8 @@ export interface TranscriptOptions {
 interface AppendRequest {
   ref: SessionRef;
   entries: readonly TranscriptEntry[];
+  /** The default caps, to answer the buffer's totals after the append (null: not asked). */
+  caps: BufferCaps | null;
 }
 
 /**
@@ -267,10 +367,17 @@ export class Transcript {
     return (await this.appendEntries(ref, entries)).seqs;
   }
 
-  /** `append`, also telling the session's generation. */
-  appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendResult> {
+  /**
+   * `append`, also telling the session's generation and, given the default caps, the buffer's
+   * totals after it where the statement can tell them exactly (`totals`, else null).
+   */
+  appendEntries(
+    ref: SessionRef,
+    entries: readonly TranscriptEntry[],
+    caps: BufferCaps | null = null,
+  ): Promise<AppendResult> {
     if (entries.length === 0) return Promise.reject(new RangeError("appendEntries needs at least one entry"));
-    return this.#appends.submit({ ref, entries });
+    return this.#appends.submit({ ref, entries, caps });
   }
 
   /**
@@ -293,7 +400,7 @@ export class Transcript {
         );
         if (rows[0]?.generation !== generation) return null;
       }
-      const { params, placement } = appendParameters([{ ref, entries }]);
+      const { params, placement } = appendParameters([{ ref, entries, caps: null }]);
       const { rows } = await tx.query<AppendRow>(APPEND_SQL, params);
       return onlyRow(placeRows(placement, rows), "the append statement").seqs;
     });
@@ -307,10 +414,21 @@ export class Transcript {
 
   async #appendBatch(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
     const { params, placement } = appendParameters(requests);
+    // One statement a batch: the totals are answered for the requests with the first caps asked.
+    const caps = requests.find((request) => request.caps !== null)?.caps ?? null;
+    const sql = caps ? APPEND_WITH_TOTALS_SQL : APPEND_SQL;
+    if (caps) params.push(caps.maxMessages, caps.maxTokens);
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await this.#db.query<AppendRow>(APPEND_SQL, params);
-        return placeRows(placement, rows);
+        const { rows } = await this.#db.query<AppendTotalsRow>(sql, params);
+        const results = placeRows(placement, rows);
+        if (!caps) return results;
+        const totals = totalsOfSessions(rows);
+        return results.map((result, index) => {
+          const { ref, caps: asked } = requests[index] as AppendRequest;
+          const same = asked?.maxMessages === caps.maxMessages && asked.maxTokens === caps.maxTokens;
+          return { ...result, totals: same ? (totals.get(rowKey(ref.tenant, ref.sessionId)) ?? null) : null };
+        });
       } catch (error) {
         const code = (error as { code?: unknown } | null)?.code;
         if (attempt >= MAX_APPEND_ATTEMPTS || !RETRIED_STATES.has(String(code))) throw error;
@@ -602,7 +720,32 @@ function placeRows(placement: Placement, rows: readonly AppendRow[]): AppendResu
       return { seq: Number(result.seq), duplicate: repeated || result.duplicate };
     }),
     generation: rowOf(entries[0]?.row ?? -1).generation,
+    totals: null,
   }));
+}
+
+function rowKey(tenant: string, sessionId: string): string {
+  return `${tenant}\u0000${sessionId}`;
+}
+
+/** The totals APPEND_WITH_TOTALS_SQL answered, by session. */
+function totalsOfSessions(rows: readonly AppendTotalsRow[]): Map<string, AppendTotals> {
+  const totals = new Map<string, AppendTotals>();
+  for (const row of rows) {
+    if (row.last_seq === null || row.last_seq === undefined) continue;
+    totals.set(rowKey(String(row.tenant), String(row.session_id)), {
+      lastSeq: Number(row.last_seq),
+      coveredSeq: Number(row.covered_seq),
+      configOverrides: row.config ?? {},
+      buffer: {
+        count: Number(row.count),
+        tokens: Number(row.tokens),
+        firstSeq: Number(row.first_seq),
+        estimated: Number(row.estimated),
+      },
+    });
+  }
+  return totals;
 }
 
 function keyOf(entry: TranscriptEntry): string | null {
