@@ -183,28 +183,42 @@ fresh AS (
          row_number() OVER (PARTITION BY input.tenant, input.session_id ORDER BY input.ord) AS position
   FROM input WHERE input.ord NOT IN (SELECT ord FROM existing)
 ),
-user_texts AS (
-  -- The user messages with some text (what memory_user_text finds non-null): a regex match a
-  -- message, and the one-line text (a regex replace) of only the two the listing keeps.
-  SELECT fresh.tenant, fresh.session_id, fresh.ord, fresh.message
-  FROM fresh
-  WHERE memory_text_json(fresh.message::json) ->> 'role' = 'user'
-    AND memory_message_text(fresh.message::json) ~ '\\S'
-),
 counts AS (
-  -- With what the session listing shows of the batch: its first and its newest user text.
-  SELECT fresh.tenant, fresh.session_id, count(*) AS n, max(fresh.user_id) AS user_id,
-         memory_user_text((SELECT u.message FROM user_texts u WHERE u.tenant = fresh.tenant
-            AND u.session_id = fresh.session_id ORDER BY u.ord LIMIT 1)::json) AS first_user_text,
-         memory_user_text((SELECT u.message FROM user_texts u WHERE u.tenant = fresh.tenant
-            AND u.session_id = fresh.session_id ORDER BY u.ord DESC LIMIT 1)::json) AS last_user_text
+  SELECT fresh.tenant, fresh.session_id, count(*) AS n, max(fresh.user_id) AS user_id
   FROM fresh GROUP BY fresh.tenant, fresh.session_id
+),
+listing AS (
+  -- What the session listing shows of the batch: its first and its newest user message with some
+  -- text (what memory_user_text finds non-null). Each is looked for in order and tested only until
+  -- found (OFFSET 0 keeps the test above the sort), not for every message of the batch.
+  SELECT counts.tenant, counts.session_id, counts.n, counts.user_id,
+         memory_user_text(first_user.message::json) AS first_user_text,
+         memory_user_text(last_user.message::json) AS last_user_text
+  FROM counts
+  LEFT JOIN LATERAL (
+    SELECT ordered.message FROM (
+      SELECT f.message FROM fresh f
+      WHERE f.tenant = counts.tenant AND f.session_id = counts.session_id ORDER BY f.ord OFFSET 0
+    ) ordered
+    WHERE memory_text_json(ordered.message::json) ->> 'role' = 'user'
+      AND memory_message_text(ordered.message::json) ~ '\\S'
+    LIMIT 1
+  ) first_user ON true
+  LEFT JOIN LATERAL (
+    SELECT ordered.message FROM (
+      SELECT f.message FROM fresh f
+      WHERE f.tenant = counts.tenant AND f.session_id = counts.session_id ORDER BY f.ord DESC OFFSET 0
+    ) ordered
+    WHERE memory_text_json(ordered.message::json) ->> 'role' = 'user'
+      AND memory_message_text(ordered.message::json) ~ '\\S'
+    LIMIT 1
+  ) last_user ON true
 ),
 block AS (
   -- The session row the append locks anyway also keeps what the listing shows (migration 009).
   INSERT INTO memory_sessions AS s (tenant, session_id, next_seq, default_title, last_user_message, user_id)
   SELECT tenant, session_id, 1 + n, memory_title(first_user_text), memory_preview(last_user_text), user_id
-  FROM counts ORDER BY tenant, session_id
+  FROM listing ORDER BY tenant, session_id
   ON CONFLICT (tenant, session_id)
   DO UPDATE SET next_seq = s.next_seq + excluded.next_seq - 1, updated_at = now(),
     default_title = coalesce(s.default_title, excluded.default_title),
@@ -242,7 +256,8 @@ seen AS (
   SELECT s.tenant, s.session_id, s.next_seq, s.generation
   FROM memory_sessions s JOIN counts USING (tenant, session_id)
 ),
-totals AS (
+-- Materialized: once a session, not once a row of the join below.
+totals AS MATERIALIZED (
   SELECT block.tenant, block.session_id, block.next_seq - 1 AS last_seq,
          coalesce(latest.last_seq, 0) AS covered_seq, coalesce(config.config, '{}'::jsonb) AS config,
          buffer.count, buffer.tokens, buffer.first_seq, buffer.estimated
