@@ -57,7 +57,7 @@ export function outcomeFromState(seqs: AppendedSeq[], state: BufferState): Appen
 }
 
 /** The append outcome the totals an append answered imply (the same as its state's). */
-export function outcomeFromTotals(
+export function outcomeFromAppendTotals(
   seqs: AppendedSeq[],
   totals: AppendTotals,
   defaults: BufferDefaults,

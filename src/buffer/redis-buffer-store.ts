@@ -92,8 +92,8 @@ export class RedisBufferStore extends BufferStore implements SummaryCache {
   }
 
   async appendEntries(ref: SessionRef, entries: readonly TranscriptEntry[]): Promise<AppendOutcome> {
-    const { seqs, generation } = await this.deps.transcript.appendEntries(ref, entries);
-    return this.pushEntries(ref, entries, seqs, generation);
+    const stored = await this.deps.transcript.appendEntries(ref, entries);
+    return this.pushEntries(ref, stored.entries, stored.seqs, stored.generation);
   }
 
   /**

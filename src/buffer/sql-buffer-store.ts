@@ -3,8 +3,8 @@ import {
   type AppendOutcome,
   type BufferState,
   BufferStore,
+  outcomeFromAppendTotals,
   outcomeFromState,
-  outcomeFromTotals,
   stateFromSnapshot,
 } from "./buffer-store.js";
 import type { SessionRef } from "./keys.js";
@@ -27,7 +27,7 @@ export class SqlBufferStore extends BufferStore {
     // The append answers the buffer's totals itself unless a concurrent writer of the session
     // committed while it started (or every message was a duplicate): then they are read after.
     const { seqs, totals } = await this.deps.transcript.appendEntries(ref, entries, caps);
-    if (totals) return outcomeFromTotals(seqs, totals, defaults);
+    if (totals) return outcomeFromAppendTotals(seqs, totals, defaults);
     return outcomeFromState(seqs, await this.readState(ref, 0));
   }
 

@@ -125,7 +125,7 @@ export class TieredBufferStore extends BufferStore {
       return this.#appendToOutbox(ref, entries, error);
     }
     try {
-      return await this.#redis.pushEntries(ref, entries, stored.seqs, stored.generation);
+      return await this.#redis.pushEntries(ref, stored.entries, stored.seqs, stored.generation);
     } catch (error) {
       return this.#acknowledgeWithoutRedis(ref, stored.seqs, error);
     }

@@ -55,6 +55,11 @@ export interface AppendResult {
    * and the statement could tell it exactly (see APPEND_WITH_TOTALS_SQL); otherwise null.
    */
   totals: AppendTotals | null;
+  /**
+   * The entries as the transcript holds them: a duplicate's is the copy stored first (its JSON
+   * and tokens), which is what the Redis buffer must get; the others are the entries given.
+   */
+  entries: readonly TranscriptEntry[];
 }
 
 /** A session's buffer as an append left it: what deciding on summarization needs. */
@@ -169,9 +174,12 @@ WITH input AS (
 existing AS (
   -- One index probe a message, whatever the table's statistics say (a join planned while the
   -- table was empty scans it whole).
-  SELECT stored.seq, stored.generation, input.ord
+  -- A duplicate answers the copy stored (message, tokens): the Redis buffer gets that, not the
+  -- retry's, whose server-filled fields (a timestamp) may differ.
+  SELECT stored.seq, stored.generation, stored.message, stored.tokens, stored.tokens_estimated, input.ord
   FROM input CROSS JOIN LATERAL (
-    SELECT m.seq, s.generation FROM memory_messages m
+    SELECT m.seq, s.generation, m.message::text AS message, m.tokens, m.tokens_estimated
+    FROM memory_messages m
     JOIN memory_sessions s ON s.tenant = m.tenant AND s.session_id = m.session_id
     WHERE m.tenant = input.tenant AND m.session_id = input.session_id
       AND m.idempotency_key = input.idempotency_key
@@ -237,9 +245,11 @@ inserted AS (
 
 // A data-modifying CTE runs to completion whether or not the final SELECT reads it.
 const APPEND_SQL = `${APPEND_CTES}
-SELECT ord, seq, false AS duplicate, generation::text AS generation FROM placed
+SELECT ord, seq, false AS duplicate, generation::text AS generation,
+       NULL::text AS stored_message, NULL::int AS stored_tokens, NULL::bool AS stored_estimated
+FROM placed
 UNION ALL
-SELECT ord, seq, true, generation::text FROM existing
+SELECT ord, seq, true, generation::text, message, tokens, tokens_estimated FROM existing
 ORDER BY ord`;
 
 // The append, also answering each session's buffer totals after it (what SqlBufferStore's
@@ -302,12 +312,15 @@ totals AS MATERIALIZED (
      OR (seen.next_seq = block.next_seq - counts.n AND seen.generation = block.generation)
 )
 SELECT placed.ord, placed.seq, false AS duplicate, placed.generation::text AS generation,
+       NULL::text AS stored_message, NULL::int AS stored_tokens, NULL::bool AS stored_estimated,
        totals.tenant, totals.session_id, totals.last_seq, totals.covered_seq, totals.config,
        totals.count, totals.tokens, totals.first_seq, totals.estimated
 FROM placed
 LEFT JOIN totals ON placed.position = 1 AND totals.tenant = placed.tenant AND totals.session_id = placed.session_id
 UNION ALL
-SELECT ord, seq, true, generation::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM existing
+SELECT ord, seq, true, generation::text, message, tokens, tokens_estimated,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM existing
 ORDER BY ord`;
 
 /** The append's rows for one session, under that session's row lock (outbox replays). */
@@ -316,6 +329,10 @@ interface AppendRow {
   seq: number;
   duplicate: boolean;
   generation: string;
+  /** A duplicate's stored copy; null for a message this statement inserted. */
+  stored_message: string | null;
+  stored_tokens: number | null;
+  stored_estimated: boolean | null;
 }
 
 /** A row of APPEND_WITH_TOTALS_SQL: the first fresh row of each session carries its totals. */
@@ -417,7 +434,7 @@ export class Transcript {
       }
       const { params, placement } = appendParameters([{ ref, entries, caps: null }]);
       const { rows } = await tx.query<AppendRow>(APPEND_SQL, params);
-      return onlyRow(placeRows(placement, rows), "the append statement").seqs;
+      return onlyRow(placeRows([{ entries }], placement, rows), "the append statement").seqs;
     });
   }
 
@@ -436,7 +453,7 @@ export class Transcript {
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await this.#db.query<AppendTotalsRow>(sql, params);
-        const results = placeRows(placement, rows);
+        const results = placeRows(requests, placement, rows);
         if (!caps) return results;
         const totals = totalsOfSessions(rows);
         return results.map((result, index) => {
@@ -721,7 +738,11 @@ function appendParameters(requests: readonly AppendRequest[]): { params: unknown
 }
 
 /** Each request's seqs and generation, from the statement's rows. */
-function placeRows(placement: Placement, rows: readonly AppendRow[]): AppendResult[] {
+function placeRows(
+  requests: readonly Pick<AppendRequest, "entries">[],
+  placement: Placement,
+  rows: readonly AppendRow[],
+): AppendResult[] {
   const stored = new Map(rows.map((row) => [Number(row.ord), row]));
   // The statement returns one row per entry, numbered by `ord`.
   const rowOf = (ord: number) => {
@@ -729,13 +750,23 @@ function placeRows(placement: Placement, rows: readonly AppendRow[]): AppendResu
     if (!row) throw new Error(`the append statement returned no row for entry ${ord}`);
     return row;
   };
-  return placement.map((entries) => ({
+  return placement.map((entries, index) => ({
     seqs: entries.map(({ row, repeated }) => {
       const result = rowOf(row);
       return { seq: Number(result.seq), duplicate: repeated || result.duplicate };
     }),
     generation: rowOf(entries[0]?.row ?? -1).generation,
     totals: null,
+    entries: (requests[index]?.entries ?? []).map((entry, position) => {
+      const result = rowOf(entries[position]?.row ?? -1);
+      if (result.stored_message === null) return entry;
+      return {
+        ...entry,
+        json: result.stored_message,
+        tokens: Number(result.stored_tokens),
+        tokensEstimated: result.stored_estimated === true,
+      };
+    }),
   }));
 }
 

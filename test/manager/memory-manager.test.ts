@@ -475,4 +475,30 @@ describe.skipIf(!inject("redisAvailable"))("MemoryManager under concurrent write
     );
     await Promise.all([...managers, sqlOnly].map((m) => m.close()));
   });
+
+  it("buffers the stored copy of a retried id, not the retry's, when the retry reaches Redis first", async () => {
+    const withRedis = await createMemoryManager({
+      database: database.db,
+      redis: testRedis!.redis,
+      keyPrefix: testRedis!.keyPrefix,
+      logger: recordingLogger(),
+    });
+    // Another instance whose write is committed but not in Redis yet (here it never gets there).
+    const first = await createMemoryManager({
+      database: database.db,
+      redis: false,
+      logger: recordingLogger(),
+    });
+    const session = uniqueName("retried");
+    await withRedis.addMessage(session, { role: "user", content: "before" });
+    await first.addMessage(session, { id: "m-2", role: "user", content: "hello", timestamp: 1_000 });
+    // The retry: the same id, its timestamp filled in by this instance (not 1000).
+    const [retry] = await withRedis.addMessages(session, [{ id: "m-2", role: "user", content: "hello" }]);
+    expect(retry).toEqual({ seq: 2, duplicate: true });
+    const served = await withRedis.getContext(session);
+    expect(served.buffer_info.source).toBe("redis");
+    expect(served.buffer_messages).toEqual((await first.getContext(session)).buffer_messages);
+    expect(served.buffer_messages.map((m) => m.timestamp)).toContain(1_000);
+    await Promise.all([withRedis, first].map((m) => m.close()));
+  });
 });
