@@ -36,8 +36,8 @@ export interface LegacyImportOptions {
   /**
    * Sessions imported at once (default 16); each session's messages stay in order. More sessions
    * than the transcript's append statements in flight (4) let group commit put several sessions'
-   * batches in one statement and one commit: 16 imported 19-22k messages/s where 4 imported
-   * 14k (npm run bench:import; most legacy sessions are far shorter than a batch).
+   * batches in one statement and one commit: medians of 16.5-17.5k messages/s where 4 made 14k
+   * (npm run bench:import; most legacy sessions are far shorter than a batch).
    */
   concurrency?: number;
   /** Stop after this many sessions (a partial run; the next run resumes where it stopped). */
