@@ -197,6 +197,25 @@ describe("ApiKeyring", () => {
     expect(keyring.tenants).toEqual(["acme", "globex"]);
   });
 
+  it("answers a key the same however often it is presented, and a near miss never", () => {
+    const keyring = ApiKeyring.fromPairs([
+      { tenant: "acme", key: KEY_A },
+      { tenant: "globex", key: KEY_B },
+    ]);
+    const variants = [KEY_A.slice(0, -1), `${KEY_A}x`, KEY_A.toUpperCase(), ` ${KEY_A}`];
+    for (let round = 0; round < 3; round++) {
+      expect(keyring.authenticate(KEY_A)).toEqual(keyring.authenticate(KEY_A));
+      expect(keyring.authenticate(KEY_A)?.tenant).toBe("acme");
+      expect(keyring.authenticate(KEY_B)?.tenant).toBe("globex");
+      for (const variant of variants.filter((text) => text !== KEY_A)) {
+        expect(keyring.authenticate(variant)).toBeNull();
+      }
+    }
+    // A keyring answers only its own keys, whatever another one has seen.
+    const other = ApiKeyring.fromPairs([{ tenant: "globex", key: KEY_B }]);
+    expect(other.authenticate(KEY_A)).toBeNull();
+  });
+
   it("rejects short keys, bad tenants and a key configured twice", () => {
     expect(() => ApiKeyring.fromPairs([{ tenant: "acme", key: "short" }])).toThrow(ValidationError);
     expect(() => ApiKeyring.fromPairs([{ tenant: "a b", key: KEY_A }])).toThrow(ValidationError);
