@@ -1,5 +1,6 @@
 import type { SessionRef } from "../buffer/keys.js";
 import { DatabaseUnavailableError } from "../errors.js";
+import { completeStored } from "../messages/entries.js";
 import type { ChatMessage, StoredMessage, SummaryRecord } from "../types.js";
 import { type Database, isConnectionError, onlyRow } from "./database.js";
 import { GroupCommit } from "./group-commit.js";
@@ -689,15 +690,9 @@ function summaryOfRow(row: LatestSummaryColumns): SummaryRecord | null {
 }
 
 export function toStoredMessage(row: MessageRow): StoredMessage {
+  // The driver's object (or one parsed here) is this call's own, so it is completed in place.
   const message = (typeof row.message === "string" ? JSON.parse(row.message) : row.message) as ChatMessage;
-  const stored: StoredMessage = {
-    ...message,
-    seq: Number(row.seq),
-    tokens: row.tokens,
-    timestamp: message.timestamp ?? 0,
-  };
-  if (row.tokens_estimated) stored.tokens_estimated = true;
-  return stored;
+  return completeStored(message, Number(row.seq), row.tokens, row.tokens_estimated === true);
 }
 
 /** Where each entry of each request went: its row in the statement, or the row of its key's twin. */
