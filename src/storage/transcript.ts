@@ -197,29 +197,29 @@ counts AS (
   FROM fresh GROUP BY fresh.tenant, fresh.session_id
 ),
 listing AS (
-  -- What the session listing shows of the batch: its first and its newest user message with some
-  -- text (what memory_user_text finds non-null). Each is looked for in order and tested only until
-  -- found (OFFSET 0 keeps the test above the sort), not for every message of the batch.
+  -- What the session listing shows of the batch: the start of its first and of its newest user
+  -- message with some text (memory_user_head, migration 016: enough for the title and the
+  -- preview). Each is looked for in order and computed only until found (OFFSET 0 keeps it above
+  -- the sort and computes it once a message), not for every message of the batch.
   SELECT counts.tenant, counts.session_id, counts.n, counts.user_id,
-         memory_user_text(first_user.message::json) AS first_user_text,
-         memory_user_text(last_user.message::json) AS last_user_text
+         first_user.text AS first_user_text, last_user.text AS last_user_text
   FROM counts
   LEFT JOIN LATERAL (
-    SELECT ordered.message FROM (
+    SELECT head.text FROM (
       SELECT f.message FROM fresh f
       WHERE f.tenant = counts.tenant AND f.session_id = counts.session_id ORDER BY f.ord OFFSET 0
     ) ordered
-    WHERE memory_text_json(ordered.message::json) ->> 'role' = 'user'
-      AND memory_message_text(ordered.message::json) ~ '\\S'
+    CROSS JOIN LATERAL (SELECT memory_user_head(ordered.message::json) AS text OFFSET 0) head
+    WHERE head.text IS NOT NULL
     LIMIT 1
   ) first_user ON true
   LEFT JOIN LATERAL (
-    SELECT ordered.message FROM (
+    SELECT head.text FROM (
       SELECT f.message FROM fresh f
       WHERE f.tenant = counts.tenant AND f.session_id = counts.session_id ORDER BY f.ord DESC OFFSET 0
     ) ordered
-    WHERE memory_text_json(ordered.message::json) ->> 'role' = 'user'
-      AND memory_message_text(ordered.message::json) ~ '\\S'
+    CROSS JOIN LATERAL (SELECT memory_user_head(ordered.message::json) AS text OFFSET 0) head
+    WHERE head.text IS NOT NULL
     LIMIT 1
   ) last_user ON true
 ),
