@@ -200,9 +200,11 @@ listing AS (
   -- What the session listing shows of the batch: the start of its first and of its newest user
   -- message with some text (memory_user_head, migration 016: enough for the title and the
   -- preview). Each is looked for in order and computed only until found (OFFSET 0 keeps it above
-  -- the sort and computes it once a message), not for every message of the batch.
+  -- the sort and computes it once a message), not for every message of the batch. A session's
+  -- one message (the common write) is its first and its newest: computed once.
   SELECT counts.tenant, counts.session_id, counts.n, counts.user_id,
-         first_user.text AS first_user_text, last_user.text AS last_user_text
+         first_user.text AS first_user_text,
+         CASE WHEN counts.n = 1 THEN first_user.text ELSE last_user.text END AS last_user_text
   FROM counts
   LEFT JOIN LATERAL (
     SELECT head.text FROM (
@@ -216,7 +218,8 @@ listing AS (
   LEFT JOIN LATERAL (
     SELECT head.text FROM (
       SELECT f.message FROM fresh f
-      WHERE f.tenant = counts.tenant AND f.session_id = counts.session_id ORDER BY f.ord DESC OFFSET 0
+      WHERE f.tenant = counts.tenant AND f.session_id = counts.session_id AND counts.n > 1
+      ORDER BY f.ord DESC OFFSET 0
     ) ordered
     CROSS JOIN LATERAL (SELECT memory_user_head(ordered.message::json) AS text OFFSET 0) head
     WHERE head.text IS NOT NULL
