@@ -6,12 +6,18 @@
  * counting, authentication, rate limit, summarization, logging or metrics. Whatever latency this
  * server shows under the same load, the machine charges any service doing those round trips.
  *
+ * Its /metrics has one thing: the event-loop delay as the service's prom-client measures it (a
+ * timer every 10 ms, reset on each scrape), under the service's metric names. That monitor counts
+ * its own 10 ms interval in every sample (an idle process reads p50 9.8 ms, p99 11 ms), so the
+ * service's figure means something only beside this one.
+ *
  * With MEMORY_DATA_DIR (the embedded default's floor, `bench:embedded`) it makes the same
  * statements on PGlite in its own process: one INSERT a write, one SELECT of the last 30 a read.
  *
  * Env: PORT, DATABASE_URL (a scratch database: it creates its table), REDIS_URL, KEY_PREFIX, or
  * MEMORY_DATA_DIR.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { PGlite } from "@electric-sql/pglite";
 import Fastify from "fastify";
 import pg from "pg";
@@ -93,7 +99,17 @@ app.get<{ Params: { id: string } }>("/v1/sessions/:id/context", async (request, 
   return `{"session_id":${JSON.stringify(request.params.id)},"buffer_messages":[${entries.join(",")}]}`;
 });
 app.get("/ready", async () => ({ ready: true }));
-app.get("/metrics", async () => "");
+// prom-client's default eventLoopMonitoringPrecision, which the service keeps.
+const eventLoop = monitorEventLoopDelay({ resolution: 10 });
+eventLoop.enable();
+app.get("/metrics", async () => {
+  const seconds = (nanoseconds: number) => nanoseconds / 1e9;
+  const text =
+    `swisper_memory_nodejs_eventloop_lag_p99_seconds ${seconds(eventLoop.percentile(99))}\n` +
+    `swisper_memory_nodejs_eventloop_lag_max_seconds ${seconds(eventLoop.max)}\n`;
+  eventLoop.reset();
+  return text;
+});
 
 const close = async () => {
   await app.close();
