@@ -7,16 +7,26 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-/** A free TCP port on 127.0.0.1 (the OS picks one; it is released before the caller binds it). */
+/**
+ * A free TCP port on 127.0.0.1, released before the caller binds it. Picked below Linux's
+ * ephemeral range (32768-60999 by default): a port the OS picks there can be taken, before the
+ * server binds it, as the local port of any outgoing connection, and a test's PostgreSQL once
+ * failed to start so ("could not bind ... Address already in use").
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no free port on 127.0.0.1 between 20000 and 31999 after 100 tries");
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
