@@ -54,6 +54,8 @@ export interface ScrapeSources {
   divergences?: () => ReadonlyMap<string, number> | null;
   /** What this process's retention sweeps erased (`MemoryManager.retentionErased()`). */
   retentionErased?: () => { sessions: number; messages: number };
+  /** Writes held by backpressure (`MemoryManager.summarizationBackpressure()`). */
+  backpressure?: () => { held: number; timeouts: number };
 }
 
 export interface MemoryMetricsOptions {
@@ -392,22 +394,36 @@ export class MemoryMetrics {
         );
       },
     );
-    const erased =
-      (field: "sessions" | "messages") => async (): Promise<[Record<string, string>, number][]> => {
-        const totals = this.#sources.retentionErased?.();
-        return totals === undefined ? [] : [[{}, totals[field]]];
+    // One unlabelled counter a field of a source that answers a few process totals.
+    const field =
+      <K extends string>(source: (() => Record<K, number>) | undefined, name: K) =>
+      async (): Promise<[Record<string, string>, number][]> => {
+        const totals = source?.();
+        return totals === undefined ? [] : [[{}, totals[name]]];
       };
     make.mirroredCounter(
       "retention_erased_sessions_total",
       "Sessions the retention sweeper of this process erased (idle longer than their retention_days)",
       [],
-      erased("sessions"),
+      () => field(this.#sources.retentionErased, "sessions")(),
     );
     make.mirroredCounter(
       "retention_erased_messages_total",
       "Transcript messages of the sessions the retention sweeper of this process erased",
       [],
-      erased("messages"),
+      () => field(this.#sources.retentionErased, "messages")(),
+    );
+    make.mirroredCounter(
+      "summarization_held_writes_total",
+      "Writes whose acknowledgement waited for their session's summarization (backpressure: more than max_buffer_messages unsummarized outside the buffer)",
+      [],
+      () => field(this.#sources.backpressure, "held")(),
+    );
+    make.mirroredCounter(
+      "summarization_hold_timeouts_total",
+      "Held writes acknowledged when summarization.backpressureTimeoutMs ran out (the summarizer is not keeping pace)",
+      [],
+      () => field(this.#sources.backpressure, "timeouts")(),
     );
     make.scrapedGauge(
       "available",

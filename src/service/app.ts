@@ -109,6 +109,7 @@ function attachMetrics({ memory, metrics, breakers, redis }: Settings): void {
     legacyFailures: () => memory.legacyWriteFailures(),
     divergences: () => memory.migrationDivergences(),
     retentionErased: () => memory.retentionErased(),
+    backpressure: () => memory.summarizationBackpressure(),
     breakers: breakers ?? (() => memory.breakerSnapshots()),
     ...(redis ? { redis: () => readRedisStats(redis) } : {}),
   });

@@ -308,6 +308,48 @@ describe("summarization without Redis", () => {
   });
 });
 
+// Backpressure bounds what a context can skip (messages pushed out of the buffer, not yet
+// summarized) by making a write wait for its session's summary; a summarizer that keeps pace must
+// never make one wait. Short messages are the case: the caps push them out before the token
+// trigger is reached, so only the backlog asks for their summaries.
+describe("backpressure", () => {
+  /** Writes `count` short messages one at a time; returns the widest hole a context read showed. */
+  async function writeShortMessages(manager: MemoryManager, session: string, count: number): Promise<number> {
+    const random = seededRandom(count);
+    let widest = 0;
+    for (let i = 0; i < count; i++) {
+      await manager.addMessage(session, randomMessage(random, 3));
+      const context = await manager.getContext(session);
+      const firstSeq = context.buffer_messages[0]?.seq ?? context.buffer_info.last_seq + 1;
+      widest = Math.max(widest, firstSeq - (context.summary?.last_seq ?? 0) - 1);
+    }
+    return widest;
+  }
+
+  it("never holds a write of a session of short messages while its summaries keep pace", async () => {
+    const manager = await open({ summarizer: new FlakySummarizer() }, false);
+    const session = uniqueName("short");
+    const widest = await writeShortMessages(manager, session, 200);
+    await manager.waitForIdle();
+    expect(manager.summarizationBackpressure()).toEqual({ held: 0, timeouts: 0 });
+    expect(widest).toBeLessThanOrEqual(sessionDefaults.max_buffer_messages);
+    const { versions } = await expectExactCoverage(manager, session);
+    expect(versions.length).toBeGreaterThanOrEqual(10);
+  });
+
+  it("holds the writes that would let a slow summarizer's session skip more than the bound", async () => {
+    const manager = await open({ summarizer: new FlakySummarizer({ delayMs: 300 }) }, false);
+    const session = uniqueName("slow");
+    const widest = await writeShortMessages(manager, session, 80);
+    await manager.waitForIdle();
+    const { held, timeouts } = manager.summarizationBackpressure();
+    expect(held).toBeGreaterThan(0);
+    expect(timeouts).toBe(0);
+    expect(widest).toBeLessThanOrEqual(sessionDefaults.max_buffer_messages);
+    await expectExactCoverage(manager, session);
+  });
+});
+
 describe.skipIf(!inject("redisAvailable"))("idle sessions and the OpenAI-compatible summarizer", () => {
   it("finalizes an idle session: everything unsummarized goes into a permanent summary", async () => {
     const manager = await open({

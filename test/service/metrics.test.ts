@@ -108,6 +108,9 @@ for (const deployment of DEPLOYMENTS) {
       ).toBe(2 * 20);
       // No PostgreSQL outage: nothing waits in the outbox.
       expect(value("swisper_memory_outbox_entries")).toBe(0);
+      // The summaries kept pace with the chat: no write waited for one (backpressure).
+      expect(value("swisper_memory_summarization_held_writes_total")).toBe(0);
+      expect(value("swisper_memory_summarization_hold_timeouts_total")).toBe(0);
       if (deployment.needsRedis) {
         expect(value("swisper_memory_redis_used_memory_bytes")).toBeGreaterThan(0);
         expect(value("swisper_memory_redis_hit_ratio")).toBeGreaterThanOrEqual(0);
