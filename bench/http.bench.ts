@@ -391,6 +391,25 @@ async function eventLoopLag(url: string): Promise<{ p99: number; max: number }> 
   };
 }
 
+/**
+ * Whether the summaries kept pace over the whole run, capacity runs included: the writes that
+ * waited for their session's summarization (backpressure), from the service's /metrics.
+ */
+async function printBackpressure(running: Running): Promise<void> {
+  const text = await (await fetch(`${running.url}/metrics`)).text();
+  const sample = (series: string) => {
+    const line = text.split("\n").find((candidate) => candidate.startsWith(`swisper_memory_${series} `));
+    return line === undefined ? null : Number(line.slice(line.lastIndexOf(" ") + 1));
+  };
+  const held = sample("summarization_held_writes_total");
+  if (held === null) return; // the floor server summarizes nothing
+  console.log(
+    `${MODE_LABELS[running.mode]}: ${held} of ` +
+      `${sample('write_latency_seconds_count{operation="add_messages"}')} writes waited for their ` +
+      `session's summary (backpressure), ${sample("summarization_hold_timeouts_total")} until the wait ran out`,
+  );
+}
+
 /** Resident set size of the process now, in MB. */
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
@@ -520,6 +539,7 @@ try {
     }
   }
   printReport(samples, capacity);
+  for (const running of servers) await printBackpressure(running);
 } finally {
   for (const running of servers) await stop(running);
 }
