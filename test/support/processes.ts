@@ -30,21 +30,92 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
+/**
+ * The process id of the Redis server that answers on `port`, or null when none answers. A server
+ * that answers is not always the one just spawned: another test's can hold the port, and the
+ * spawned one then exits.
+ */
+function redisPidOn(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port });
+    let reply = "";
+    const done = (pid: number | null): void => {
+      socket.destroy();
+      resolve(pid);
+    };
+    socket.setTimeout(1_000, () => done(null));
+    socket.once("connect", () => socket.write("INFO server\r\n"));
+    socket.on("data", (chunk) => {
+      reply += chunk.toString();
+      const pid = /process_id:(\d+)\r\n/.exec(reply);
+      if (pid) done(Number(pid[1]));
     });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.once("error", () => done(null));
+    socket.once("close", () => done(null));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A server exited before it listened; the message carries its last output, which says why. */
+class ServerExitedError extends Error {
+  readonly portTaken: boolean;
+
+  constructor(command: string, port: number, output: string) {
+    super(`${command} for 127.0.0.1:${port} exited before it listened; its last output:\n${output}`);
+    this.name = "ServerExitedError";
+    this.portTaken = output.includes("Address already in use");
   }
-  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+/**
+ * Spawns a redis-server and waits until it answers on `port` as itself. If it exits first, this
+ * fails at once with its last output rather than after the whole wait.
+ */
+async function spawnRedis(args: readonly string[], port: number): Promise<ChildProcess> {
+  const command = "redis-server";
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  // Read the pipes for the server's whole life, so that its logging never blocks on a full pipe.
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-4_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const closed = new Promise((resolve) => child.once("close", resolve));
+  const deadline = Date.now() + 10_000;
+  while (child.exitCode === null && child.signalCode === null) {
+    if ((await redisPidOn(port)) === child.pid) return child;
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`nothing listens on 127.0.0.1:${port} after 10000 ms; ${command}'s output:\n${output}`);
+    }
+    await sleep(50);
+  }
+  await closed;
+  throw new ServerExitedError(command, port, output);
+}
+
+/**
+ * Starts a server on `count` free ports, on new ones when one was taken between `freePort()`
+ * finding it and the server binding it (by another test's server, or as the local port of an
+ * outgoing connection).
+ */
+async function onFreePorts<T>(count: number, start: (ports: number[]) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    while (ports.length < count) {
+      const port = await freePort();
+      if (!ports.includes(port)) ports.push(port);
+    }
+    try {
+      return await start(ports);
+    } catch (error) {
+      if (!(error instanceof ServerExitedError && error.portTaken) || attempt === 3) throw error;
+    }
+  }
 }
 
 /**
@@ -73,14 +144,12 @@ export class RedisServerProcess {
   static async start(
     options: { persist?: boolean; args?: readonly string[] } = {},
   ): Promise<RedisServerProcess> {
-    const server = new RedisServerProcess(
-      await freePort(),
-      await mkdtemp(join(tmpdir(), "swm-redis-")),
-      options.persist ?? false,
-      options.args ?? [],
-    );
-    await server.restart();
-    return server;
+    const dir = await mkdtemp(join(tmpdir(), "swm-redis-"));
+    return onFreePorts(1, async ([port]) => {
+      const server = new RedisServerProcess(port!, dir, options.persist ?? false, options.args ?? []);
+      await server.restart();
+      return server;
+    });
   }
 
   get url(): string {
@@ -93,8 +162,7 @@ export class RedisServerProcess {
     // With persistence, every write is on disk before it is answered, so a SIGKILL loses nothing
     // and the restarted server really has its old data.
     args.push("--appendonly", this.#persist ? "yes" : "no", "--appendfsync", "always", ...this.#args);
-    this.#child = spawn("redis-server", args, { stdio: "ignore" });
-    await waitForPort(this.port, 10_000);
+    this.#child = await spawnRedis(args, this.port);
   }
 
   /** SIGKILL: the server vanishes mid-traffic, as in a crash. */
@@ -123,6 +191,13 @@ export class RedisServerProcess {
   }
 }
 
+async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
 /**
  * A redis-server in sentinel mode of the caller's own, monitoring the primary on `primaryPort` under
  * `name` with quorum 1 (down after 1 s, failover timeout 5 s).
@@ -130,47 +205,47 @@ export class RedisServerProcess {
 export class SentinelProcess {
   readonly port: number;
   readonly dir: string;
-  #child: ChildProcess | null = null;
+  readonly #child: ChildProcess;
 
-  private constructor(port: number, dir: string) {
+  private constructor(port: number, dir: string, child: ChildProcess) {
     this.port = port;
     this.dir = dir;
+    this.#child = child;
   }
 
   static async start(primaryPort: number, name: string): Promise<SentinelProcess> {
-    const sentinel = new SentinelProcess(await freePort(), await mkdtemp(join(tmpdir(), "swm-sentinel-")));
-    const config = join(sentinel.dir, "sentinel.conf");
-    await writeFile(
-      config,
-      [
-        `port ${sentinel.port}`,
-        "bind 127.0.0.1",
-        `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 1`,
-        `sentinel down-after-milliseconds ${name} 1000`,
-        `sentinel failover-timeout ${name} 5000`,
-        `sentinel parallel-syncs ${name} 1`,
-        "",
-      ].join("\n"),
-    );
-    sentinel.#child = spawn("redis-server", [config, "--sentinel"], { stdio: "ignore" });
-    await waitForPort(sentinel.port, 10_000);
-    return sentinel;
+    const dir = await mkdtemp(join(tmpdir(), "swm-sentinel-"));
+    const config = join(dir, "sentinel.conf");
+    return onFreePorts(1, async ([port]) => {
+      await writeFile(
+        config,
+        [
+          `port ${port}`,
+          "bind 127.0.0.1",
+          `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 1`,
+          `sentinel down-after-milliseconds ${name} 1000`,
+          `sentinel failover-timeout ${name} 5000`,
+          `sentinel parallel-syncs ${name} 1`,
+          "",
+        ].join("\n"),
+      );
+      const child = await spawnRedis([config, "--sentinel"], port!);
+      return new SentinelProcess(port!, dir, child);
+    });
   }
 
   async stop(): Promise<void> {
-    const child = this.#child;
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGKILL");
-      await exited;
-    }
+    await killAndWait(this.#child);
     await rm(this.dir, { recursive: true, force: true });
   }
 }
 
 /**
  * A Redis Cluster of the test's own: three primaries on free ports, slots spread over them by
- * `redis-cli --cluster create`.
+ * `redis-cli --cluster create`. Each node's cluster bus gets a free port of its own: by default
+ * it is the node's port + 10000, which lands in Linux's ephemeral range, where an outgoing
+ * connection of any test can hold it, and the node then exits ("Failed listening on port ...
+ * (cluster)").
  */
 export class RedisClusterProcesses {
   readonly nodes: { port: number; dir: string; child: ChildProcess }[];
@@ -181,33 +256,32 @@ export class RedisClusterProcesses {
 
   static async start(size = 3): Promise<RedisClusterProcesses> {
     const nodes: { port: number; dir: string; child: ChildProcess }[] = [];
-    for (let i = 0; i < size; i++) {
-      const port = await freePort();
-      const dir = await mkdtemp(join(tmpdir(), "swm-cluster-"));
-      const child = spawn(
-        "redis-server",
-        [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--dir",
-          dir,
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-        ].concat(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]),
-        { stdio: "ignore" },
-      );
-      nodes.push({ port, dir, child });
-      await waitForPort(port, 10_000);
-    }
     const cluster = new RedisClusterProcesses(nodes);
+    try {
+      for (let i = 0; i < size; i++) nodes.push(await RedisClusterProcesses.#startNode());
+      await cluster.#create();
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  static async #startNode(): Promise<{ port: number; dir: string; child: ChildProcess }> {
+    const dir = await mkdtemp(join(tmpdir(), "swm-cluster-"));
+    return onFreePorts(2, async ([port, busPort]) => {
+      const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""];
+      args.push("--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf");
+      args.push("--cluster-port", String(busPort));
+      return { port: port!, dir, child: await spawnRedis(args, port!) };
+    });
+  }
+
+  async #create(): Promise<void> {
     await run("redis-cli", [
       "--cluster",
       "create",
-      ...nodes.map((node) => `127.0.0.1:${node.port}`),
+      ...this.nodes.map((node) => `127.0.0.1:${node.port}`),
       "--cluster-replicas",
       "0",
       "--cluster-yes",
@@ -215,15 +289,14 @@ export class RedisClusterProcesses {
     const deadline = Date.now() + 15_000;
     for (;;) {
       const states = await Promise.all(
-        nodes.map(
+        this.nodes.map(
           async (node) => (await run("redis-cli", ["-p", String(node.port), "cluster", "info"])).stdout,
         ),
       );
-      if (states.every((info) => info.includes("cluster_state:ok"))) break;
+      if (states.every((info) => info.includes("cluster_state:ok"))) return;
       if (Date.now() > deadline) throw new Error("the Redis Cluster did not reach cluster_state:ok");
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
-    return cluster;
   }
 
   get url(): string {
@@ -232,11 +305,7 @@ export class RedisClusterProcesses {
 
   async stop(): Promise<void> {
     for (const node of this.nodes) {
-      if (node.child.exitCode === null) {
-        const exited = new Promise((resolve) => node.child.once("exit", resolve));
-        node.child.kill("SIGKILL");
-        await exited;
-      }
+      await killAndWait(node.child);
       await rm(node.dir, { recursive: true, force: true });
     }
   }
