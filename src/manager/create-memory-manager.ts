@@ -8,7 +8,7 @@ import { type LegacySessionStore, PostgresLegacyStore } from "../legacy/legacy-s
 import { LegacyMigration } from "../legacy/migration.js";
 import { LegacyMirror, MIGRATION_PHASES, type MigrationPhase } from "../legacy/mirror.js";
 import { type Logger, stderrLogger } from "../logger.js";
-import { DEFAULT_MESSAGE_LIMITS } from "../messages/validate.js";
+import { DEFAULT_MESSAGE_LIMITS, type MessageLimits } from "../messages/validate.js";
 import { GuardedDatabase, isRedisOutage } from "../resilience/guarded-connections.js";
 import {
   addressOf,
@@ -292,6 +292,7 @@ async function wire(wiring: Wiring): Promise<MemoryManager> {
     sessions: new SessionCatalog(database),
     defaults,
     maxContextBytes: options.maxContextBytes ?? 1024 * 1024,
+    messageLimits: messageLimits(options),
     legacyMirror: legacyMigration.mirror,
     consistency: legacyMigration.consistency,
     legacyMigration,
@@ -482,6 +483,13 @@ function buildTokenCounters({ options, settings }: Wiring) {
   return { model, tokenCounter, counterFor };
 }
 
+function messageLimits(options: MemoryManagerOptions): MessageLimits {
+  return {
+    maxContentBytes: options.maxContentBytes ?? DEFAULT_MESSAGE_LIMITS.maxContentBytes,
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MESSAGE_LIMITS.maxMessageBytes,
+  };
+}
+
 interface StoreParts {
   transcript: Transcript;
   tier: HotTier | null;
@@ -502,10 +510,7 @@ function buildBufferStores(wiring: Wiring, parts: StoreParts) {
       summaryTriggerTokens: defaults.summary_trigger_tokens,
       ttlSeconds: defaults.buffer_ttl_seconds,
     },
-    limits: {
-      maxContentBytes: options.maxContentBytes ?? DEFAULT_MESSAGE_LIMITS.maxContentBytes,
-      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MESSAGE_LIMITS.maxMessageBytes,
-    },
+    limits: messageLimits(options),
     logger,
   };
   const sql = new SqlBufferStore(dependencies);

@@ -11,7 +11,7 @@ import {
 import type { ConsistencyCheck } from "../legacy/consistency.js";
 import type { LegacyMigration } from "../legacy/migration.js";
 import { type LegacyMirror, type LegacyWrite, type QueueDepth, toLegacyMessages } from "../legacy/mirror.js";
-import { validateSessionId, validateTenant } from "../messages/validate.js";
+import { type MessageLimits, validateSessionId, validateTenant } from "../messages/validate.js";
 import type {
   CircuitBreaker,
   CircuitBreakerSnapshot,
@@ -175,6 +175,8 @@ export interface ManagerResources {
   defaults: Readonly<SessionConfig>;
   /** Largest serialized SwisperContext accepted, in bytes. */
   maxContextBytes: number;
+  /** Largest message accepted, by writes and by imports. */
+  messageLimits: MessageLimits;
   /** Runs summarization jobs off the request path. */
   scheduler: SummarizationScheduler;
   /** Migration phase `coexistence`: mirrors acknowledged writes into the legacy store; else null. */
@@ -584,10 +586,11 @@ export class MemoryManager {
    * legacy store.
    */
   importSessions(lines: AsyncIterable<string>, options: ImportSessionsOptions = {}): Promise<ImportTotals> {
-    const { db, tieredBufferStore, defaults, maxContextBytes } = this.#resources;
+    const { db, tieredBufferStore, defaults, maxContextBytes, messageLimits } = this.#resources;
     const target: ImportTarget = {
       db,
       maxContextBytes,
+      messageLimits,
       resolveConfig: (set) => configOverrides(resolveSessionConfig(set, defaults), defaults),
       async afterImport(tenant, sessionId) {
         // A cache of an earlier session of that id (erased while Redis was away) must not come back.

@@ -67,6 +67,15 @@ export function validateMessage(
   return message;
 }
 
+/**
+ * Checks what `validateMessage` checks of a message's size, for a message that arrives already
+ * whole (an import's): its content and its stored JSON, each against the limits.
+ */
+export function assertMessageSize(message: ChatMessage, field: string, limits: MessageLimits): void {
+  assertContentSize(message.content, `${field}.content`, limits);
+  assertStoredSize(message, field, limits);
+}
+
 function assertContentSize(content: ChatMessage["content"], field: string, limits: MessageLimits): void {
   if (content === null) return;
   let bytes = 0;

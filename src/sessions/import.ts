@@ -9,6 +9,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
 import { ImportConflictError, ImportLineError, ValidationError } from "../errors.js";
+import { assertMessageSize, type MessageLimits } from "../messages/validate.js";
 import {
   type ExportConfig,
   type ExportContext,
@@ -23,6 +24,7 @@ import { toValidationError } from "../schemas/issues.js";
 import type { SessionConfig } from "../schemas/session-config.js";
 import { METADATA_MAX_BYTES } from "../schemas/sessions.js";
 import type { Database, Transaction } from "../storage/database.js";
+import type { ChatMessage } from "../types.js";
 import {
   configLine,
   contextLine,
@@ -42,6 +44,8 @@ export interface ImportTarget {
   db: Database;
   /** Largest SwisperContext accepted, in bytes (as saveContext). */
   maxContextBytes: number;
+  /** Largest message accepted (as addMessage): an import stores nothing a write would refuse. */
+  messageLimits: MessageLimits;
   /** The config keys' checks and derivations (as setSessionConfig): the overrides to store. */
   resolveConfig(set: Partial<SessionConfig>): Partial<SessionConfig>;
   /** After a session committed: drop what a cache may hold of an earlier session of that id. */
@@ -245,7 +249,7 @@ async function walkSession(
 ): Promise<void> {
   const walk = new SessionWalk(cursor, sessionLineNumber, session, sink);
   await sink.session(session);
-  await walk.messages();
+  await walk.messages(target.messageLimits);
   await walk.summaries();
   const config = await walk.next("config");
   if (config) await sink.config(checkConfig(config, target));
@@ -282,8 +286,8 @@ class SessionWalk {
     return this.cursor.take();
   }
 
-  /** Messages 1..message_count, handed over MESSAGE_BATCH at a time. */
-  async messages(): Promise<void> {
+  /** Messages 1..message_count, each within the limits, handed over MESSAGE_BATCH at a time. */
+  async messages(limits: MessageLimits): Promise<void> {
     let batch: Omit<ExportMessage, "type">[] = [];
     let seq = 0;
     // A key held twice would fail the unique index, which would read as a conflict.
@@ -297,6 +301,7 @@ class SessionWalk {
       if (message.seq !== seq + 1)
         throw new ImportLineError(next.line, "seq", `must be ${seq + 1} (seqs have no gaps)`);
       seq = message.seq;
+      checkMessageSize(next, limits);
       batch.push({ ...message, message: next.raw.message as ExportMessage["message"] });
       if (batch.length >= MESSAGE_BATCH) {
         await this.sink.messages(batch);
@@ -367,6 +372,15 @@ function checkSummary(
       "last_seq",
       `must be from ${covered} to the session's message_count (${messages})`,
     );
+  }
+}
+
+function checkMessageSize(parsed: ParsedLine, limits: MessageLimits): void {
+  try {
+    assertMessageSize(parsed.raw.message as ChatMessage, "message", limits);
+  } catch (error) {
+    if (error instanceof ValidationError) throw lineError(parsed.line, error);
+    throw error;
   }
 }
 

@@ -309,6 +309,21 @@ describe("import into another tenant, conflicts and bad lines", () => {
       return lines.map((line) => JSON.stringify(line));
     };
     await bad(twice, 4, "idempotency_key");
+    // What a write refuses, an import refuses too (the default limits: 256 KiB of content, 512 KiB
+    // a message as stored), though the line itself is far within what an import reads.
+    await bad(
+      patch(2, (line) => ((line.message as Record<string, unknown>).content = "x".repeat(256 * 1024 + 1))),
+      3,
+      "message.content",
+    );
+    await bad(
+      patch(
+        3,
+        (line) => ((line.message as Record<string, unknown>).metadata = { blob: "y".repeat(600 * 1024) }),
+      ),
+      4,
+      "message",
+    );
   });
 });
 
