@@ -14,14 +14,23 @@
  * With MEMORY_DATA_DIR (the embedded default's floor, `bench:embedded`) it makes the same
  * statements on PGlite in its own process: one INSERT a write, one SELECT of the last 30 a read.
  *
- * Env: PORT, DATABASE_URL (a scratch database: it creates its table), REDIS_URL, KEY_PREFIX, or
- * MEMORY_DATA_DIR.
+ * With FLOOR_STATEMENTS=product (the statement floor) a write is the product's own append instead
+ * of the plain INSERT: `Transcript.append` on the migrated schema (its search indexes, session
+ * listing, seq block and idempotency index; appends in flight at once go in one statement, as the
+ * service batches them), then the same Redis call. Against it, the service's figures show what
+ * its logic costs apart from what the transcript keeps per message.
+ *
+ * Env: PORT, DATABASE_URL (a scratch database: it creates its table, or with FLOOR_STATEMENTS=
+ * product migrates it), REDIS_URL, KEY_PREFIX, MEMORY_DATA_DIR, FLOOR_STATEMENTS.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { PGlite } from "@electric-sql/pglite";
 import Fastify from "fastify";
 import pg from "pg";
 import { createClient } from "redis";
+import { PostgresDatabase } from "../src/storage/database.js";
+import { migrate } from "../src/storage/migrator.js";
+import { Transcript } from "../src/storage/transcript.js";
 
 /** Where the floor keeps messages: the same statements on PostgreSQL + Redis, or on PGlite alone. */
 interface FloorStore {
@@ -33,21 +42,60 @@ interface FloorStore {
 const TABLE =
   "CREATE TABLE IF NOT EXISTS floor_messages (session text NOT NULL, seq bigserial, body json NOT NULL, PRIMARY KEY (session, seq))";
 
-async function postgresAndRedis(): Promise<FloorStore> {
+/** The durable statement of a write: the seq it stored the body at. */
+interface FloorStatement {
+  insert(session: string, body: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function plainInsert(): Promise<FloorStatement> {
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
   await pool.query(TABLE);
-  const redis = createClient({ url: process.env.REDIS_URL });
-  await redis.connect();
-  const prefix = process.env.KEY_PREFIX ?? "floor";
   return {
-    async append(session, body) {
+    async insert(session, body) {
       const { rows } = await pool.query({
         name: "floor-insert",
         text: "INSERT INTO floor_messages (session, body) VALUES ($1, $2) RETURNING seq",
         values: [session, body],
       });
-      await redis.rPush(`${prefix}:${session}`, `${rows[0].seq}:${body}`);
       return Number(rows[0].seq);
+    },
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * The product's append statement, with none of the logic around it: no validation, and the
+ * token count an estimate (it changes nothing of what the statement does).
+ */
+async function productAppend(): Promise<FloorStatement> {
+  const database = new PostgresDatabase({ connectionString: process.env.DATABASE_URL });
+  await migrate(database);
+  const transcript = new Transcript(database);
+  return {
+    async insert(session, body) {
+      const entry = {
+        message: JSON.parse(body),
+        json: body,
+        tokens: body.length >> 2,
+        tokensEstimated: true,
+      };
+      const [stored] = await transcript.append({ tenant: "default", sessionId: session }, [entry]);
+      return stored?.seq ?? 0;
+    },
+    close: () => database.close(),
+  };
+}
+
+async function postgresAndRedis(statement: FloorStatement): Promise<FloorStore> {
+  const redis = createClient({ url: process.env.REDIS_URL });
+  await redis.connect();
+  const prefix = process.env.KEY_PREFIX ?? "floor";
+  return {
+    async append(session, body) {
+      const seq = await statement.insert(session, body);
+      await redis.rPush(`${prefix}:${session}`, `${seq}:${body}`);
+      return seq;
     },
     async recent(session) {
       const entries = await redis.lRange(`${prefix}:${session}`, -30, -1);
@@ -55,7 +103,7 @@ async function postgresAndRedis(): Promise<FloorStore> {
     },
     async close() {
       await redis.quit();
-      await pool.end();
+      await statement.close();
     },
   };
 }
@@ -85,7 +133,9 @@ async function embedded(dataDir: string): Promise<FloorStore> {
 
 const store = process.env.MEMORY_DATA_DIR
   ? await embedded(process.env.MEMORY_DATA_DIR)
-  : await postgresAndRedis();
+  : await postgresAndRedis(
+      process.env.FLOOR_STATEMENTS === "product" ? await productAppend() : await plainInsert(),
+    );
 
 const app = Fastify({ bodyLimit: 1024 * 1024 });
 app.post<{ Params: { id: string } }>("/v1/sessions/:id/messages", async (request, reply) => {

@@ -13,11 +13,14 @@
  * request, one durable INSERT and one Redis call per write, one Redis call per read, and nothing
  * else), Redis + PostgreSQL (the production path), PostgreSQL alone, the embedded default. The
  * floor is what this machine charges for the round trips alone; the ratios printed last are the
- * service's own share.
+ * service's own share. The statement floor (mode statement-floor: the same server making the
+ * product's own append, `Transcript.append` on the migrated schema, instead of the plain INSERT)
+ * splits that share into what the transcript keeps per message and what the service's logic adds.
  *
  * Run `npm run bench:http` (it builds first). Env: BENCH_RATE (2000 req/s), BENCH_DURATION (10 s),
  * BENCH_WARMUP (3 s), BENCH_SATURATE (5 s; 0 skips), BENCH_CONNECTIONS (32),
- * BENCH_MODES (floor,redis,postgres,embedded), BENCH_REDIS_URL (redis://127.0.0.1:6379),
+ * BENCH_MODES (floor,statement-floor,redis; also postgres, embedded, embedded-floor),
+ * BENCH_REDIS_URL (redis://127.0.0.1:6379),
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a scratch database is created and
  * dropped), BENCH_RATE_LIMIT (the service's per-minute limit, default 1e9: on, never reached; 0
  * turns it off), BENCH_LOG_LEVEL (info: one log line per request, as in production),
@@ -43,18 +46,25 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SATURATE = Number(process.env.BENCH_SATURATE ?? 5);
-const MODES = (process.env.BENCH_MODES ?? "floor,redis").split(",").map((mode) => mode.trim());
+const MODES = (process.env.BENCH_MODES ?? "floor,statement-floor,redis")
+  .split(",")
+  .map((mode) => mode.trim());
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const MODE_LABELS: Record<string, string> = {
   floor: "floor: same round trips, no logic",
+  "statement-floor": "statement floor: the product's append statement, no logic",
   redis: "Redis + PostgreSQL",
   postgres: "PostgreSQL only",
   "embedded-floor": "embedded floor: same statements on PGlite, no logic",
   embedded: "embedded (PGlite)",
 };
-/** The floor each mode is compared with. */
-const FLOOR_OF: Record<string, string> = { redis: "floor", postgres: "floor", embedded: "embedded-floor" };
+/** The floors each mode is compared with. */
+const FLOORS_OF: Record<string, string[]> = {
+  redis: ["floor", "statement-floor"],
+  postgres: ["floor"],
+  embedded: ["embedded-floor"],
+};
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const API_KEY = randomBytes(24).toString("hex");
 
@@ -139,6 +149,7 @@ async function startService(
       ...inherited,
       ...env,
       KEY_PREFIX: env.MEMORY_KEY_PREFIX ?? "",
+      ...(mode === "statement-floor" ? { FLOOR_STATEMENTS: "product" } : {}),
       PORT: String(port),
       HOST: "127.0.0.1",
       MEMORY_API_KEYS: `bench:${API_KEY}`,
@@ -446,19 +457,20 @@ interface Running {
 
 async function start(mode: string): Promise<Running | null> {
   const label = MODE_LABELS[mode];
-  if (!label) throw new Error(`unknown mode ${mode} (floor, redis, postgres, embedded)`);
+  if (!label) throw new Error(`unknown mode ${mode} (${Object.keys(MODE_LABELS).join(", ")})`);
   if (mode !== "embedded" && mode !== "embedded-floor" && !(await serverAnswers(ADMIN_URL))) {
     console.error(`skipping ${label}: no PostgreSQL at ${ADMIN_URL}`);
     return null;
   }
-  if ((mode === "redis" || mode === "floor") && !(await serverAnswers(REDIS_URL))) {
+  const withRedis = mode === "redis" || mode === "floor" || mode === "statement-floor";
+  if (withRedis && !(await serverAnswers(REDIS_URL))) {
     console.error(`skipping ${label}: no Redis at ${REDIS_URL}`);
     return null;
   }
   const scratches: Scratch[] = [];
   if (mode === "embedded" || mode === "embedded-floor") scratches.push(await scratchDataDir());
   else scratches.push(await scratchDatabase());
-  if (mode === "redis" || mode === "floor") scratches.push(scratchRedis());
+  if (withRedis) scratches.push(scratchRedis());
   const env = Object.assign({}, ...scratches.map((scratch) => scratch.env)) as Record<string, string>;
   const { url, child } = await startService(mode, env);
   console.error(`${label}: warming up (${WARMUP} s at ${RATES[0]} req/s)...`);
@@ -587,29 +599,38 @@ function printReport(samples: Sample[], capacity: Map<string, number[]>): void {
   printRatios(samples, capacity);
 }
 
-/** Each mode against its floor (the floor server for the served modes), measured in the same run. */
+/** Each mode against its floors (the floor servers for the served modes), measured in the same run. */
 function printRatios(samples: Sample[], capacity: Map<string, number[]>): void {
   for (const running of servers) {
-    const floorMode = FLOOR_OF[running.mode];
-    if (!floorMode || !servers.some((other) => other.mode === floorMode)) continue;
-    for (const rate of RATES) {
-      const of = (mode: string, field: keyof Sample) =>
-        median(samples.filter((s) => s.mode === mode && s.rate === rate).map((s) => s[field] as number));
-      const ratio = (field: keyof Sample) => fixed(of(running.mode, field) / of(floorMode, field));
-      console.log(
-        `${MODE_LABELS[running.mode]} at ${rate} req/s: p50 ${ratio("p50")}x (target <= 1.5), ` +
-          `p99 ${ratio("p99")}x (target <= 2), CPU a request ${ratio("cpuMs")}x the floor's ` +
-          `(PostgreSQL and Redis: ${ratio("storeCpuMs")}x); ` +
-          `event-loop delay p99 ${fixed(of(running.mode, "lagP99"))} ms (the floor's ` +
-          `${fixed(of(floorMode, "lagP99"))} ms; each counts the monitor's 10 ms interval)`,
-      );
+    for (const floorMode of FLOORS_OF[running.mode] ?? []) {
+      if (servers.some((other) => other.mode === floorMode))
+        printRatiosTo(running.mode, floorMode, samples, capacity);
     }
-    const service = capacity.get(running.mode);
-    const floor = capacity.get(floorMode);
-    if (service && floor) {
-      console.log(
-        `${MODE_LABELS[running.mode]}: capacity ${fixed(median(service) / median(floor))}x the floor's (target >= 0.8)`,
-      );
-    }
+  }
+}
+
+function printRatiosTo(
+  mode: string,
+  floorMode: string,
+  samples: Sample[],
+  capacity: Map<string, number[]>,
+): void {
+  const floorName = MODE_LABELS[floorMode]?.split(":")[0];
+  console.log(`\n${MODE_LABELS[mode]} against the ${floorName}:`);
+  const of = (rate: number, which: string, field: keyof Sample) =>
+    median(samples.filter((s) => s.mode === which && s.rate === rate).map((s) => s[field] as number));
+  for (const rate of RATES) {
+    const ratio = (field: keyof Sample) => fixed(of(rate, mode, field) / of(rate, floorMode, field));
+    console.log(
+      `  at ${rate} req/s: p50 ${ratio("p50")}x (target <= 1.5), p99 ${ratio("p99")}x (target <= 2), ` +
+        `CPU a request ${ratio("cpuMs")}x the ${floorName}'s (PostgreSQL and Redis: ${ratio("storeCpuMs")}x); ` +
+        `event-loop delay p99 ${fixed(of(rate, mode, "lagP99"))} ms (the ${floorName}'s ` +
+        `${fixed(of(rate, floorMode, "lagP99"))} ms; each counts the monitor's 10 ms interval)`,
+    );
+  }
+  const service = capacity.get(mode);
+  const floor = capacity.get(floorMode);
+  if (service && floor) {
+    console.log(`  capacity ${fixed(median(service) / median(floor))}x the ${floorName}'s (target >= 0.8)`);
   }
 }
