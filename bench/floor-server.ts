@@ -49,7 +49,12 @@ interface FloorStatement {
 }
 
 async function plainInsert(): Promise<FloorStatement> {
-  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
+  // Connections kept as the product's pool keeps them (PostgresDatabase's idleTimeoutMs).
+  const pool = new pg.Pool({
+    connectionString: process.env.DATABASE_URL,
+    max: 20,
+    idleTimeoutMillis: 600_000,
+  });
   await pool.query(TABLE);
   return {
     async insert(session, body) {
