@@ -8,7 +8,7 @@
  * turns are: POST the user's message, GET the context packed into 4000 tokens, POST the reply.
  * 1. Latency at a steady offered rate (open loop, paced here: autocannon's rate limit sends each
  *    second's quota in one burst), measured from each request's due time, after a warm-up.
- * 2. Capacity: closed loop with autocannon, as fast as the service answers.
+ * 2. Capacity: closed loop, each user sending its next request when the last one is answered.
  * Modes: the floor (bench/floor-server.ts: a bare Fastify server making the same round trips per
  * request, one durable INSERT and one Redis call per write, one Redis call per read, and nothing
  * else), Redis + PostgreSQL (the production path), PostgreSQL alone, the embedded default. The
@@ -33,7 +33,6 @@ import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
 import { connectRedis } from "../src/storage/redis-client.js";
 import { serverAnswers } from "../test/support/urls.js";
 import { cpuSeconds, cpuSecondsOf } from "./proc-cpu.js";
@@ -210,7 +209,15 @@ function nextRequest(user: User): { method: string; path: string; body?: string;
   return { method: "POST", path: `/v1/sessions/${user.session}/messages`, body, operation: "write" };
 }
 
-const HEADERS = { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" };
+/** One closed-loop run: what it achieved, and the CPU it took (cores: CPU seconds a second). */
+interface CapacityRun {
+  requestsPerSecond: number;
+  serverCores: number;
+  storeCores: number;
+}
+
+/** CPU seconds PostgreSQL's and Redis's processes have used so far (see proc-cpu.ts). */
+const storesCpuSeconds = () => cpuSecondsOf("postgres") + cpuSecondsOf("redis-server");
 
 interface PacedResult {
   samples: Record<Operation, number[]>;
@@ -288,7 +295,6 @@ class RawConnection {
  * the ones before it, and goes to a user whose previous request has been answered (a user's turn
  * is sequential, as a chat's is; each user has its own connection). Latency counts from the due
  * time, so a request that waited for a free user is charged the wait (no coordinated omission).
- * autocannon's own rate limit sends each second's quota in one burst, which measures bursts.
  */
 function paced(url: string, rate: number, seconds: number, sessionPrefix: string): Promise<PacedResult> {
   const port = Number(new URL(url).port);
@@ -348,44 +354,45 @@ function paced(url: string, rate: number, seconds: number, sessionPrefix: string
   });
 }
 
-/** Closed loop, as fast as the service answers: CONNECTIONS connections for `seconds` (autocannon). */
-function saturate(
-  url: string,
-  seconds: number,
-  sessionPrefix: string,
-): Promise<{ requestsPerSecond: number }> {
-  let sessions = 0;
-  const userOf = (context: object): User => {
-    const fields = context as { user?: User };
-    fields.user ??= newUser(`${sessionPrefix}-${sessions}`, ++sessions);
-    return fields.user;
+/**
+ * Closed loop, as fast as the service answers: CONNECTIONS users, each on its own connection and
+ * session for the whole run, each sending its next request when the previous one is answered.
+ * (autocannon, used here before, starts its context afresh after each pass over its request list:
+ * every request went to a new session, so the capacity it measured was that of sessions' first
+ * writes, with no reads.)
+ */
+async function saturate(running: Running, seconds: number, sessionPrefix: string): Promise<CapacityRun> {
+  const port = Number(new URL(running.url).port);
+  const pid = running.child.pid ?? 0;
+  const users = Array.from({ length: CONNECTIONS }, (_, index) => ({
+    user: newUser(`${sessionPrefix}-${index}`, index + 1),
+    connection: new RawConnection(port),
+  }));
+  let answered = 0;
+  const cpuBefore = cpuSeconds(pid);
+  const storesBefore = storesCpuSeconds();
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const loop = async ({ user, connection }: (typeof users)[number]) => {
+    while (performance.now() < deadline) {
+      const request = nextRequest(user);
+      const status = await connection.request(request.method, request.path, request.body);
+      if (status < 200 || status > 299)
+        throw new Error(`closed loop: ${request.method} ${request.path} answered ${status}`);
+      answered++;
+    }
   };
-  const step = (request: autocannon.Request, context: object): autocannon.Request => {
-    const next = nextRequest(userOf(context));
-    // A fresh headers object each time: autocannon writes Content-Length into the one it is given.
-    const headers = next.body ? { ...HEADERS } : { authorization: HEADERS.authorization };
-    return {
-      ...request,
-      method: next.method as autocannon.Request["method"],
-      path: next.path,
-      headers,
-      ...(next.body ? { body: next.body } : {}),
-    };
+  try {
+    await Promise.all(users.map(loop));
+  } finally {
+    for (const { connection } of users) connection.close();
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  return {
+    requestsPerSecond: answered / elapsed,
+    serverCores: (cpuSeconds(pid) - cpuBefore) / elapsed,
+    storeCores: (storesCpuSeconds() - storesBefore) / elapsed,
   };
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        connections: CONNECTIONS,
-        duration: seconds,
-        requests: [{ setupRequest: step }],
-      },
-      (error, result) => {
-        if (error) reject(error);
-        else resolve({ requestsPerSecond: Math.round(result.requests.total / seconds) });
-      },
-    );
-  });
 }
 
 /**
@@ -487,12 +494,11 @@ async function measure(running: Running, rate: number, round: number): Promise<S
   const pid = running.child.pid ?? 0;
   const load = loadavg()[0] ?? 0;
   await eventLoopLag(running.url); // resets the service's event-loop delay histogram
-  const stores = () => cpuSecondsOf("postgres") + cpuSecondsOf("redis-server");
   const cpuBefore = cpuSeconds(pid);
-  const storesBefore = stores();
+  const storesBefore = storesCpuSeconds();
   const run = await paced(running.url, rate, DURATION, `paced-${round}-${rate}`);
   const cpu = cpuSeconds(pid) - cpuBefore;
-  const storeCpu = stores() - storesBefore;
+  const storeCpu = storesCpuSeconds() - storesBefore;
   const lag = await eventLoopLag(running.url);
   if (run.non2xx.size > 0)
     console.error(`  non-2xx by status: ${JSON.stringify(Object.fromEntries(run.non2xx))}`);
@@ -531,7 +537,7 @@ try {
     if (running) servers.push(running);
   }
   const samples: Sample[] = [];
-  const capacity = new Map<string, number[]>();
+  const capacity = new Map<string, CapacityRun[]>();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const rate of RATES) {
       for (const running of servers) {
@@ -545,8 +551,8 @@ try {
         console.error(
           `round ${round}/${ROUNDS}: ${MODE_LABELS[running.mode]} closed loop for ${SATURATE} s...`,
         );
-        const { requestsPerSecond } = await saturate(running.url, SATURATE, `max-${round}`);
-        capacity.set(running.mode, [...(capacity.get(running.mode) ?? []), requestsPerSecond]);
+        const run = await saturate(running, SATURATE, `max-${round}`);
+        capacity.set(running.mode, [...(capacity.get(running.mode) ?? []), run]);
       }
     }
   }
@@ -556,7 +562,7 @@ try {
   for (const running of servers) await stop(running);
 }
 
-function printReport(samples: Sample[], capacity: Map<string, number[]>): void {
+function printReport(samples: Sample[], capacity: Map<string, CapacityRun[]>): void {
   console.log(
     `\nHTTP chat workload over loopback: POST message, GET context (max_tokens=4000), POST reply; ` +
       `${CONNECTIONS} connections, ${DURATION} s a window, medians of ${ROUNDS} alternating rounds; ` +
@@ -589,10 +595,12 @@ function printReport(samples: Sample[], capacity: Map<string, number[]>): void {
   console.table(rows);
   if (capacity.size > 0) {
     console.table(
-      [...capacity].map(([mode, values]) => ({
+      [...capacity].map(([mode, runs]) => ({
         mode: MODE_LABELS[mode],
-        "capacity req/s (median)": Math.round(median(values)),
-        runs: values.join(" "),
+        "capacity req/s (median)": Math.round(median(runs.map((run) => run.requestsPerSecond))),
+        runs: runs.map((run) => Math.round(run.requestsPerSecond)).join(" "),
+        "server CPU cores": fixed(median(runs.map((run) => run.serverCores))),
+        "PostgreSQL + Redis CPU cores": fixed(median(runs.map((run) => run.storeCores))),
       })),
     );
   }
@@ -600,7 +608,7 @@ function printReport(samples: Sample[], capacity: Map<string, number[]>): void {
 }
 
 /** Each mode against its floors (the floor servers for the served modes), measured in the same run. */
-function printRatios(samples: Sample[], capacity: Map<string, number[]>): void {
+function printRatios(samples: Sample[], capacity: Map<string, CapacityRun[]>): void {
   for (const running of servers) {
     for (const floorMode of FLOORS_OF[running.mode] ?? []) {
       if (servers.some((other) => other.mode === floorMode))
@@ -613,7 +621,7 @@ function printRatiosTo(
   mode: string,
   floorMode: string,
   samples: Sample[],
-  capacity: Map<string, number[]>,
+  capacity: Map<string, CapacityRun[]>,
 ): void {
   const floorName = MODE_LABELS[floorMode]?.split(":")[0];
   console.log(`\n${MODE_LABELS[mode]} against the ${floorName}:`);
@@ -628,9 +636,8 @@ function printRatiosTo(
         `${fixed(of(rate, floorMode, "lagP99"))} ms; each counts the monitor's 10 ms interval)`,
     );
   }
-  const service = capacity.get(mode);
-  const floor = capacity.get(floorMode);
-  if (service && floor) {
-    console.log(`  capacity ${fixed(median(service) / median(floor))}x the ${floorName}'s (target >= 0.8)`);
-  }
+  const requestsPerSecond = (which: string) =>
+    median((capacity.get(which) ?? []).map((run) => run.requestsPerSecond));
+  const ratio = requestsPerSecond(mode) / requestsPerSecond(floorMode);
+  if (!Number.isNaN(ratio)) console.log(`  capacity ${fixed(ratio)}x the ${floorName}'s (target >= 0.8)`);
 }
