@@ -290,6 +290,14 @@ class RawConnection {
   }
 }
 
+/** CONNECTIONS virtual users, each with a session of its own and its own connection to `port`. */
+function openUsers(port: number, sessionPrefix: string): { user: User; connection: RawConnection }[] {
+  return Array.from({ length: CONNECTIONS }, (_, index) => ({
+    user: newUser(`${sessionPrefix}-${index}`, index + 1),
+    connection: new RawConnection(port),
+  }));
+}
+
 /**
  * Open-loop load at a steady rate: request i is due at start + i / rate, whatever happened to
  * the ones before it, and goes to a user whose previous request has been answered (a user's turn
@@ -301,10 +309,7 @@ function paced(url: string, rate: number, seconds: number, sessionPrefix: string
   const total = Math.round(rate * seconds);
   const samples: Record<Operation, number[]> = { write: [], read: [] };
   const non2xx = new Map<number, number>();
-  const users = Array.from({ length: CONNECTIONS }, (_, index) => ({
-    user: newUser(`${sessionPrefix}-${index}`, index + 1),
-    connection: new RawConnection(port),
-  }));
+  const users = openUsers(port, sessionPrefix);
   const idle = [...users];
   const waiting: number[] = [];
   let issued = 0;
@@ -364,10 +369,7 @@ function paced(url: string, rate: number, seconds: number, sessionPrefix: string
 async function saturate(running: Running, seconds: number, sessionPrefix: string): Promise<CapacityRun> {
   const port = Number(new URL(running.url).port);
   const pid = running.child.pid ?? 0;
-  const users = Array.from({ length: CONNECTIONS }, (_, index) => ({
-    user: newUser(`${sessionPrefix}-${index}`, index + 1),
-    connection: new RawConnection(port),
-  }));
+  const users = openUsers(port, sessionPrefix);
   let answered = 0;
   const cpuBefore = cpuSeconds(pid);
   const storesBefore = storesCpuSeconds();
