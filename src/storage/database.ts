@@ -1,10 +1,11 @@
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
 import { type Logger, stderrLogger } from "../logger.js";
-import { workerModuleUrl } from "../worker-url.js";
+import { processModuleArgs, workerModuleUrl } from "../worker-url.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import type { PgliteWorkerInit, PgliteWorkerReply, PgliteWorkerRequest } from "./pglite-worker.js";
 import { addressOf } from "./server-address.js";
@@ -317,14 +318,10 @@ export class PgliteDatabase implements Database {
 
   async #start(dataDir: string | undefined): Promise<void> {
     if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) {
-      await untilExit(
-        new Worker(workerModuleUrl(import.meta.url, "pglite-worker"), {
-          workerData: { dataDir, createOnly: true },
-        }),
-      );
+      await createPgliteFolder(dataDir);
     }
     if (this.#stopped) return;
-    const init: PgliteWorkerInit = { dataDir, createOnly: false };
+    const init: PgliteWorkerInit = { dataDir };
     const worker = new Worker(workerModuleUrl(import.meta.url, "pglite-worker"), { workerData: init });
     // An idle database does not keep the process alive, as PGlite on the main thread did not;
     // a query in flight does.
@@ -433,12 +430,24 @@ export class PgliteDatabase implements Database {
   }
 }
 
-/** Resolves when the worker ends normally; rejects with its error, or when it exits with a code. */
-function untilExit(worker: Worker): Promise<void> {
+/**
+ * Creates the embedded database in `dataDir` in a process of its own (see pglite-create.ts), and
+ * rejects, naming the folder and giving the creator's own message, when that fails.
+ */
+function createPgliteFolder(dataDir: string): Promise<void> {
+  const creator = spawn(process.execPath, [...processModuleArgs(import.meta.url, "pglite-create"), dataDir], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  creator.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    if (stderr.length < 4096) stderr += chunk;
+  });
   return new Promise((resolve, reject) => {
-    worker.once("error", reject);
-    worker.once("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`creating the database: worker exited with code ${code}`)),
-    );
+    creator.once("error", reject);
+    creator.once("close", (code, signal) => {
+      if (code === 0) return resolve();
+      const why = stderr.trim() || (signal ? `killed by ${signal}` : `exit code ${code}`);
+      reject(new Error(`creating the embedded database in ${dataDir} (MEMORY_DATA_DIR): ${why}`));
+    });
   });
 }

@@ -8,17 +8,12 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { PGlite } from "@electric-sql/pglite";
+import { openPglite, pgliteErrorMessage } from "./pglite-open.js";
 import { PgliteStatements } from "./pglite-statements.js";
 
 export interface PgliteWorkerInit {
-  /** Folder of the database files; undefined for an in-memory database. */
+  /** Folder of the database files (created beforehand: see pglite-create.ts); undefined for an in-memory database. */
   dataDir: string | undefined;
-  /**
-   * Create the database in the folder, close it and end. Creating runs initdb in further
-   * WebAssembly instances whose memory stays with the thread (~800 MB resident against ~200 MB
-   * for opening an existing folder), so a thread that creates does not go on to serve.
-   */
-  createOnly: boolean;
 }
 
 export type PgliteWorkerRequest =
@@ -39,28 +34,7 @@ export type PgliteWorkerReply =
   | { id: number; ok: false; error: PgliteWorkerFailure };
 
 const init = workerData as PgliteWorkerInit;
-const database: Promise<PGlite> = Promise.all([
-  import("@electric-sql/pglite"),
-  import("@electric-sql/pglite/contrib/pg_trgm"),
-]).then(([{ PGlite }, { pg_trgm }]) =>
-  // BIGINT (OID 20) as a number, as the pg pool is set up to return it. pg_trgm: the substring
-  // search's index (migration 013); only `create` loads extensions (PGlite 0.5). 16 MB of shared
-  // buffers instead of 128 MB: resident memory ~110 MB lower, no slower on our statements (the
-  // folder's pages stay in the OS cache). A start parameter, so that postgresql.conf is kept.
-  PGlite.create(init.dataDir, {
-    parsers: { 20: (value: string) => Number.parseInt(value, 10) },
-    extensions: { pg_trgm },
-    // Generic plans, as the PostgreSQL pool has them: statements are prepared once (see
-    // PgliteStatements) and each is written to use its index whatever the statistics say.
-    startParams: [
-      ...PGlite.defaultStartParams,
-      "-c",
-      "shared_buffers=16MB",
-      "-c",
-      "plan_cache_mode=force_generic_plan",
-    ],
-  }),
-);
+const database: Promise<PGlite> = openPglite(init.dataDir);
 /** The statements the `query` requests run, each prepared once. */
 const statements = database.then((db) => new PgliteStatements(db));
 statements.catch(() => {});
@@ -74,13 +48,7 @@ const port = parentPort;
 let openTransaction: number | null = null;
 const waiting: PgliteWorkerRequest[] = [];
 
-if (init.createOnly) {
-  // Rejects (and so ends the thread with the error) when the database cannot be created.
-  await (await database).close();
-  port.close();
-} else {
-  port.on("message", receive);
-}
+port.on("message", receive);
 
 function receive(request: PgliteWorkerRequest): void {
   const tx = "tx" in request ? request.tx : null;
@@ -139,7 +107,7 @@ async function answer(id: number, result: Promise<object[]>): Promise<void> {
 
 /** The error's message and its own plain fields: PostgreSQL's code, detail, constraint, ... */
 function describe(error: unknown): PgliteWorkerFailure {
-  if (!(error instanceof Error)) return { name: "Error", message: String(error), fields: {} };
+  if (!(error instanceof Error)) return { name: "Error", message: pgliteErrorMessage(error), fields: {} };
   const fields: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(error)) {
     if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
