@@ -439,8 +439,9 @@ function createPgliteFolder(dataDir: string): Promise<void> {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
+  // The last lines: the creator's own message comes last, after anything PGlite printed.
   creator.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    if (stderr.length < 4096) stderr += chunk;
+    stderr = (stderr + chunk).slice(-4096);
   });
   return new Promise((resolve, reject) => {
     creator.once("error", reject);
