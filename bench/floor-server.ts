@@ -23,7 +23,6 @@
  * Env: PORT, DATABASE_URL (a scratch database: it creates its table, or with FLOOR_STATEMENTS=
  * product migrates it), REDIS_URL, KEY_PREFIX, MEMORY_DATA_DIR, FLOOR_STATEMENTS.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -33,11 +32,8 @@ import pg from "pg";
 import { createClient } from "redis";
 import { PostgresDatabase } from "../src/storage/database.js";
 import { migrate } from "../src/storage/migrator.js";
+import { CLUSTER_MARK, createFromTemplate } from "../src/storage/pglite-template.js";
 import { Transcript } from "../src/storage/transcript.js";
-import { processModuleArgs } from "../src/worker-url.js";
-
-/** A module beside the storage modules, whose neighbours processModuleArgs finds. */
-const STORAGE_MODULE = new URL("../src/storage/database.ts", import.meta.url).href;
 
 /** Where the floor keeps messages: the same statements on PostgreSQL + Redis, or on PGlite alone. */
 interface FloorStore {
@@ -122,12 +118,11 @@ async function postgresAndRedis(statement: FloorStatement): Promise<FloorStore> 
 
 /**
  * The embedded default's floor: one INSERT a write and one SELECT a read, on PGlite in this
- * process. An empty folder is created in a process of its own first, as the service creates it,
- * so that initdb's memory is not counted in this process's RSS.
+ * process. An empty folder is created from the template first, as the service creates it.
  */
 async function embedded(dataDir: string): Promise<FloorStore> {
-  if (!existsSync(join(dataDir, "PG_VERSION"))) {
-    execFileSync(process.execPath, [...processModuleArgs(STORAGE_MODULE, "pglite-create"), dataDir]);
+  if (!existsSync(join(dataDir, CLUSTER_MARK))) {
+    await createFromTemplate(dataDir);
   }
   const db = await PGlite.create(dataDir);
   await db.query(TABLE);

@@ -1,5 +1,6 @@
-// tsc emits only JavaScript; the Lua scripts and SQL migrations are read at run time from
-// beside the compiled modules, so they are copied into dist/ with the same relative paths.
+// tsc emits only JavaScript; the Lua scripts, the SQL migrations and the embedded database's
+// template are read at run time from beside the compiled modules, so they are copied into dist/
+// with the same relative paths.
 import { cpSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,7 +8,7 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const src = join(root, "src");
 const dist = join(root, "dist");
-const assetEndings = [".lua", ".sql"];
+const assetEndings = [".lua", ".sql", ".tar.gz"];
 
 function walk(dir) {
   for (const name of readdirSync(dir)) {

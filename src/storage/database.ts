@@ -1,12 +1,12 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
 import { type Logger, stderrLogger } from "../logger.js";
-import { processModuleArgs, workerModuleUrl } from "../worker-url.js";
+import { workerModuleUrl } from "../worker-url.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import { CLUSTER_MARK, createFromTemplate } from "./pglite-template.js";
 import type { PgliteWorkerInit, PgliteWorkerReply, PgliteWorkerRequest } from "./pglite-worker.js";
 import { addressOf } from "./server-address.js";
 
@@ -317,7 +317,7 @@ export class PgliteDatabase implements Database {
   }
 
   async #start(dataDir: string | undefined): Promise<void> {
-    if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) {
+    if (dataDir !== undefined && !existsSync(join(dataDir, CLUSTER_MARK))) {
       await createPgliteFolder(dataDir);
     }
     if (this.#stopped) return;
@@ -430,25 +430,14 @@ export class PgliteDatabase implements Database {
   }
 }
 
-/**
- * Creates the embedded database in `dataDir` in a process of its own (see pglite-create.ts), and
- * rejects, naming the folder and giving the creator's own message, when that fails.
- */
-function createPgliteFolder(dataDir: string): Promise<void> {
-  const creator = spawn(process.execPath, [...processModuleArgs(import.meta.url, "pglite-create"), dataDir], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  // The last lines: the creator's own message comes last, after anything PGlite printed.
-  creator.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4096);
-  });
-  return new Promise((resolve, reject) => {
-    creator.once("error", reject);
-    creator.once("close", (code, signal) => {
-      if (code === 0) return resolve();
-      const why = stderr.trim() || (signal ? `killed by ${signal}` : `exit code ${code}`);
-      reject(new Error(`creating the embedded database in ${dataDir} (MEMORY_DATA_DIR): ${why}`));
+/** Creates the embedded database in the empty folder `dataDir` from the template cluster. */
+async function createPgliteFolder(dataDir: string): Promise<void> {
+  try {
+    await createFromTemplate(dataDir);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new Error(`creating the embedded database in ${dataDir} (MEMORY_DATA_DIR): ${why}`, {
+      cause: error,
     });
-  });
+  }
 }

@@ -1,8 +1,8 @@
 import type { PGlite } from "@electric-sql/pglite";
 
 /**
- * Opens (or, in an empty folder, creates) the PGlite database the embedded default runs on, as
- * both the serving thread (pglite-worker.ts) and the creating process (pglite-create.ts) need it.
+ * Opens the PGlite database the embedded default runs on (pglite-worker.ts): a folder created
+ * from the template (pglite-template.ts), or, with no folder, one in memory made by initdb.
  */
 export async function openPglite(dataDir: string | undefined): Promise<PGlite> {
   const [{ PGlite }, { pg_trgm }] = await Promise.all([

@@ -12,7 +12,7 @@ import { openPglite, pgliteErrorMessage } from "./pglite-open.js";
 import { PgliteStatements } from "./pglite-statements.js";
 
 export interface PgliteWorkerInit {
-  /** Folder of the database files (created beforehand: see pglite-create.ts); undefined for an in-memory database. */
+  /** Folder of the database files (created beforehand from the template: see pglite-template.ts); undefined for an in-memory database. */
   dataDir: string | undefined;
 }
 
@@ -34,7 +34,13 @@ export type PgliteWorkerReply =
   | { id: number; ok: false; error: PgliteWorkerFailure };
 
 const init = workerData as PgliteWorkerInit;
-const database: Promise<PGlite> = openPglite(init.dataDir);
+// PGlite's own reasons ("PGlite failed to initialize properly") do not say which folder. SQLSTATE
+// 08006 (connection failure), as for a PostgreSQL server that cannot be reached.
+const database: Promise<PGlite> = openPglite(init.dataDir).catch((error: unknown) => {
+  const where = init.dataDir === undefined ? "in memory" : `in ${init.dataDir} (MEMORY_DATA_DIR)`;
+  const message = `opening the embedded database ${where}: ${pgliteErrorMessage(error)}`;
+  throw Object.assign(new Error(message, { cause: error }), { code: "08006" });
+});
 /** The statements the `query` requests run, each prepared once. */
 const statements = database.then((db) => new PgliteStatements(db));
 statements.catch(() => {});
@@ -68,6 +74,15 @@ function receive(request: PgliteWorkerRequest): void {
 }
 
 async function run(request: PgliteWorkerRequest): Promise<object[]> {
+  // Closing a database that never opened has nothing to do; every other request gets its error.
+  if (
+    request.op === "close" &&
+    !(await database.then(
+      () => true,
+      () => false,
+    ))
+  )
+    return [];
   const db = await database;
   switch (request.op) {
     case "query":

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -141,34 +141,5 @@ describe("closing the embedded database", { timeout: 120_000 }, () => {
     const code = await new Promise((resolve) => child.once("exit", resolve));
     expect(code).toBe(0);
     expect(JSON.parse(output)).toEqual([{ note: "written before close" }]);
-  });
-});
-
-describe("creating the embedded database in an empty folder", { timeout: 120_000 }, () => {
-  let dataDir: string;
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "swm-pglite-create-"));
-  });
-  afterAll(async () => {
-    await rm(dataDir, { recursive: true, force: true });
-  });
-
-  it("names the folder and the reason when it cannot be created there, frees the folder, and creates it once the cause is gone", async () => {
-    // A file where initdb makes the folder of the databases.
-    await writeFile(join(dataDir, "base"), "in the way");
-    const failed = new PgliteDatabase({ dataDir });
-    const error = await failed.query("SELECT 1").then(
-      () => null,
-      (reason: unknown) => reason as Error & { code?: string },
-    );
-    expect(error?.code).toBe("08006");
-    expect(error?.message).toContain(`creating the embedded database in ${dataDir} (MEMORY_DATA_DIR)`);
-    expect(error?.message).toContain("ENOTDIR");
-    await failed.close();
-
-    await rm(join(dataDir, "base"));
-    const db = new PgliteDatabase({ dataDir });
-    expect((await db.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
-    await db.close();
   });
 });
