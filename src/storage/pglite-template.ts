@@ -77,7 +77,9 @@ export async function createFromTemplate(dataDir: string, template: URL = TEMPLA
     if (entry) throw new Error(`${where}: the archive ends inside ${entry.name}`);
   } catch (error) {
     await entry?.file?.close();
-    if (error instanceof Error && !error.message.startsWith(where)) {
+    // A file-system error names its own path (the folder's, or the template's when it cannot be
+    // read); the others (zlib's "incorrect header check") are the template's.
+    if (error instanceof Error && !("path" in error) && !error.message.startsWith(where)) {
       throw new Error(`${where}: ${error.message}`, { cause: error });
     }
     throw error;

@@ -100,7 +100,9 @@ describe("creating the embedded database in a folder", { timeout: 120_000 }, () 
     );
     expect(error?.code).toBe("08006");
     expect(error?.message).toContain(`creating the embedded database in ${dataDir} (MEMORY_DATA_DIR)`);
-    expect(error?.message).toContain(`EEXIST: file already exists, mkdir '${join(dataDir, "base")}'`);
+    expect(error?.message).toContain(
+      `(MEMORY_DATA_DIR): EEXIST: file already exists, mkdir '${join(dataDir, "base")}'`,
+    );
     await failed.close();
 
     await rm(join(dataDir, "base"));
@@ -164,6 +166,14 @@ describe("a template that is not one", () => {
       expect(existsSync(join(folder, "outside"))).toBe(false);
     },
   );
+
+  it("that cannot be read is refused, naming it", async () => {
+    const template = join(folder, "missing.tar.gz");
+    await expect(createFromTemplate(join(folder, "missing"), pathToFileURL(template))).rejects.toThrow(
+      `ENOENT: no such file or directory, open '${template}'`,
+    );
+    expect(await readdir(folder)).not.toContain("missing");
+  });
 
   it("that is not gzip is refused, naming the template", async () => {
     const template = join(folder, "plain.tar.gz");
