@@ -29,6 +29,16 @@ node --input-type=module -e "
   const memory = await import('swisper-memory');
   if (typeof memory.createMemoryManager !== 'function') throw new Error('import: no createMemoryManager');"
 
+# The embedded default's first start, from the installed files: the cluster comes from the template
+# shipped beside the compiled storage modules.
+MEMORY_DATA_DIR="$work/embedded" REDIS_URL= DATABASE_URL= node --input-type=module -e "
+  const { createMemoryManager } = await import('swisper-memory');
+  const memory = await createMemoryManager();
+  await memory.addMessage('s1', { role: 'user', content: 'kept by the installed package' });
+  const context = await memory.getContext('s1');
+  await memory.close();
+  if (context.buffer_messages.at(-1)?.content !== 'kept by the installed package') throw new Error('embedded: message not read back');"
+
 cat >consumer.ts <<'TS'
 import { createMemoryManager, type MemoryManager } from "swisper-memory";
 import { createMemoryService } from "swisper-memory/service";
@@ -41,4 +51,4 @@ export async function use(): Promise<MemoryManager> {
 TS
 "$root/node_modules/.bin/tsc" --noEmit --strict --skipLibCheck false --types node \
   --module nodenext --moduleResolution nodenext --target es2022 consumer.ts
-echo "package: tarball, require, import and types (skipLibCheck off) all work"
+echo "package: tarball, require, import, the embedded first start and types (skipLibCheck off) all work"

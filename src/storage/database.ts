@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
 import { type Logger, stderrLogger } from "../logger.js";
-import { workerModuleUrl } from "../worker-url.js";
+import { workerExecArgv, workerModuleUrl } from "../worker-url.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { CLUSTER_MARK, createFromTemplate } from "./pglite-template.js";
 import type { PgliteWorkerInit, PgliteWorkerReply, PgliteWorkerRequest } from "./pglite-worker.js";
@@ -322,7 +322,10 @@ export class PgliteDatabase implements Database {
     }
     if (this.#stopped) return;
     const init: PgliteWorkerInit = { dataDir };
-    const worker = new Worker(workerModuleUrl(import.meta.url, "pglite-worker"), { workerData: init });
+    const worker = new Worker(workerModuleUrl(import.meta.url, "pglite-worker"), {
+      workerData: init,
+      execArgv: workerExecArgv(),
+    });
     // An idle database does not keep the process alive, as PGlite on the main thread did not;
     // a query in flight does.
     if (this.#pending.size === 0) worker.unref();

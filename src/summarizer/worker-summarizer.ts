@@ -1,6 +1,6 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import { encodingForModel } from "../tokens/index.js";
-import { workerModuleUrl } from "../worker-url.js";
+import { workerExecArgv, workerModuleUrl } from "../worker-url.js";
 import { SummarizerAbortedError, type SummarizerError, SummarizerWorkerError } from "./errors.js";
 import type { ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
 import type { SummarizeRequest, SummarizeResult, Summarizer } from "./summarizer.js";
@@ -108,6 +108,7 @@ export class WorkerSummarizer implements Summarizer {
   #start(): Worker {
     const worker = this.createWorker(workerModuleUrl(import.meta.url, "summarizer-worker"), {
       workerData: this.#init,
+      execArgv: workerExecArgv(),
     });
     worker.unref();
     worker.on("message", (reply: WorkerReply) => {
