@@ -30,8 +30,9 @@ node --input-type=module -e "
   if (typeof memory.createMemoryManager !== 'function') throw new Error('import: no createMemoryManager');"
 
 # The embedded default's first start, from the installed files: the cluster comes from the template
-# shipped beside the compiled storage modules.
-MEMORY_DATA_DIR="$work/embedded" REDIS_URL= DATABASE_URL= node --input-type=module -e "
+# shipped beside the compiled storage modules. A V8 option and --input-type, as programs run it:
+# the database's worker thread starts under both.
+MEMORY_DATA_DIR="$work/embedded" REDIS_URL= DATABASE_URL= node --max-old-space-size=512 --input-type=module -e "
   const { createMemoryManager } = await import('swisper-memory');
   const memory = await createMemoryManager();
   await memory.addMessage('s1', { role: 'user', content: 'kept by the installed package' });

@@ -1,30 +1,26 @@
 /**
- * The URL of the worker module `name` (without extension) beside the module at `moduleUrl` (pass
- * `import.meta.url`). From the compiled package it is the .js file; from the TypeScript sources
- * (tests, tsx) it is the .ts file, which a worker can load only after registering tsx's loader in
- * its own thread.
+ * How a worker thread of ours starts (the embedded database's, the summarizer's): the code to run
+ * with `new Worker(code, { eval: true })`, which imports the worker module `name` (without
+ * extension) beside the module at `moduleUrl` (pass `import.meta.url`). From the compiled package
+ * that is the .js file; from the TypeScript sources (tests, tsx) the .ts file, after registering
+ * tsx's loader in the worker's own thread.
+ *
+ * Why code and not the module's URL: a worker inherits the process's node options (so that
+ * `--import`, `--conditions` or `--max-old-space-size` hold in it too), and with `--input-type`
+ * among them (a program run as `node --input-type=module -e`) it refuses to start from a file.
+ * Handing it the options minus that one fails otherwise: a worker refuses V8's options
+ * (`--max-old-space-size`, `--stack-size`) given to it explicitly, though it inherits them. Code
+ * is the string input `--input-type` is for, as a CommonJS script or a module alike.
+ *
+ * A module that fails to load is thrown again as an uncaught exception, so that it reaches the
+ * worker's "error" event whatever the process's `--unhandled-rejections` mode.
  */
-export function workerModuleUrl(moduleUrl: string, name: string): URL {
-  if (!moduleUrl.endsWith(".ts")) return new URL(`./${name}.js`, moduleUrl);
-  const source = new URL(`./${name}.ts`, moduleUrl).href;
-  const boot = `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))};
-register();
-await import(${JSON.stringify(source)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
-}
-
-/**
- * The node options a worker thread starts with: the process's own (a worker inherits them, so that
- * `--import`, `--conditions` or `--max-old-space-size` hold in it too), without `--input-type`,
- * which refuses to load a worker module from a file: a program run as `node --input-type=module -e`
- * could not start the embedded database.
- */
-export function workerExecArgv(): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const arg = process.execArgv[i] as string;
-    if (arg === "--input-type") i++;
-    else if (!arg.startsWith("--input-type=")) kept.push(arg);
-  }
-  return kept;
+export function workerEntry(moduleUrl: string, name: string): string {
+  const load = moduleUrl.endsWith(".ts")
+    ? `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then(({ register }) => {
+        register();
+        return import(${JSON.stringify(new URL(`./${name}.ts`, moduleUrl).href)});
+      })`
+    : `import(${JSON.stringify(new URL(`./${name}.js`, moduleUrl).href)})`;
+  return `${load}.catch((error) => setImmediate(() => { throw error; }));`;
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
 import { type Logger, stderrLogger } from "../logger.js";
-import { workerExecArgv, workerModuleUrl } from "../worker-url.js";
+import { workerEntry } from "../worker-url.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { CLUSTER_MARK, createFromTemplate } from "./pglite-template.js";
 import type { PgliteWorkerInit, PgliteWorkerReply, PgliteWorkerRequest } from "./pglite-worker.js";
@@ -322,9 +322,9 @@ export class PgliteDatabase implements Database {
     }
     if (this.#stopped) return;
     const init: PgliteWorkerInit = { dataDir };
-    const worker = new Worker(workerModuleUrl(import.meta.url, "pglite-worker"), {
+    const worker = new Worker(workerEntry(import.meta.url, "pglite-worker"), {
+      eval: true,
       workerData: init,
-      execArgv: workerExecArgv(),
     });
     // An idle database does not keep the process alive, as PGlite on the main thread did not;
     // a query in flight does.

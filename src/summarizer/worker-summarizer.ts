@@ -1,6 +1,6 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import { encodingForModel } from "../tokens/index.js";
-import { workerExecArgv, workerModuleUrl } from "../worker-url.js";
+import { workerEntry } from "../worker-url.js";
 import { SummarizerAbortedError, type SummarizerError, SummarizerWorkerError } from "./errors.js";
 import type { ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
 import type { SummarizeRequest, SummarizeResult, Summarizer } from "./summarizer.js";
@@ -101,14 +101,14 @@ export class WorkerSummarizer implements Summarizer {
    * Starts the thread. No heap limit of its own: V8 ends the whole process, not just the worker,
    * when some allocations (ICU's) pass a worker's limit; a job's input is bounded instead.
    */
-  protected createWorker(url: URL, options: WorkerOptions): Worker {
-    return new Worker(url, options);
+  protected createWorker(entry: string, options: WorkerOptions): Worker {
+    return new Worker(entry, options);
   }
 
   #start(): Worker {
-    const worker = this.createWorker(workerModuleUrl(import.meta.url, "summarizer-worker"), {
+    const worker = this.createWorker(workerEntry(import.meta.url, "summarizer-worker"), {
+      eval: true,
       workerData: this.#init,
-      execArgv: workerExecArgv(),
     });
     worker.unref();
     worker.on("message", (reply: WorkerReply) => {

@@ -141,8 +141,8 @@ describe("WorkerSummarizer", () => {
   it("fails the calls of a worker that dies with SummarizerWorkerError, then starts a new one", async () => {
     const started: Worker[] = [];
     class Observed extends WorkerSummarizer {
-      protected override createWorker(url: URL, options: WorkerOptions): Worker {
-        const worker = super.createWorker(url, options);
+      protected override createWorker(entry: string, options: WorkerOptions): Worker {
+        const worker = super.createWorker(entry, options);
         started.push(worker);
         return worker;
       }
