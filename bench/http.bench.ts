@@ -430,10 +430,11 @@ async function printBackpressure(running: Running): Promise<void> {
   );
 }
 
-/** Resident set size of the process now, in MB. */
-async function rssMb(pid: number): Promise<number> {
+/** Resident set size of the process now and its peak so far (a container's memory limit meets the peak), in MB. */
+async function memoryMb(pid: number): Promise<{ rssMb: number; peakRssMb: number }> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const kB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMb: kB("VmRSS") / 1024, peakRssMb: kB("VmHWM") / 1024 };
 }
 
 /** One measurement window of one mode at one rate. */
@@ -455,6 +456,7 @@ interface Sample {
   lagP99: number;
   lagMax: number;
   rssMb: number;
+  peakRssMb: number;
 }
 
 interface Running {
@@ -520,7 +522,7 @@ async function measure(running: Running, rate: number, round: number): Promise<S
     storeCpuMs: (storeCpu * 1000) / run.requests,
     lagP99: lag.p99,
     lagMax: lag.max,
-    rssMb: await rssMb(pid),
+    ...(await memoryMb(pid)),
   };
 }
 
@@ -590,6 +592,7 @@ function printReport(samples: Sample[], capacity: Map<string, CapacityRun[]>): v
         "loop lag p99 ms": fixed(of("lagP99")),
         "loop lag max ms": fixed(of("lagMax")),
         "RSS MB": Math.round(of("rssMb")),
+        "peak RSS MB": Math.round(of("peakRssMb")),
         failed: mine.reduce((sum, sample) => sum + sample.failed, 0),
       });
     }
