@@ -20,8 +20,12 @@
  * service batches them), then the same Redis call. Against it, the service's figures show what
  * its logic costs apart from what the transcript keeps per message.
  *
+ * With FLOOR_BURN_US=n, each request also spends n microseconds of CPU on the event loop before
+ * it is handled: given the service's own CPU a request above this floor's (`bench:http` prints
+ * both), it tells whether the service's tail comes from that CPU or from something else.
+ *
  * Env: PORT, DATABASE_URL (a scratch database: it creates its table, or with FLOOR_STATEMENTS=
- * product migrates it), REDIS_URL, KEY_PREFIX, MEMORY_DATA_DIR, FLOOR_STATEMENTS.
+ * product migrates it), REDIS_URL, KEY_PREFIX, MEMORY_DATA_DIR, FLOOR_STATEMENTS, FLOOR_BURN_US.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -34,6 +38,14 @@ import { PostgresDatabase } from "../src/storage/database.js";
 import { migrate } from "../src/storage/migrator.js";
 import { CLUSTER_MARK, createFromTemplate } from "../src/storage/pglite-template.js";
 import { Transcript } from "../src/storage/transcript.js";
+
+/** A whole number of microseconds from `name`, 0 when unset; anything else stops the server. */
+function microsecondsFromEnv(name: string): number {
+  const value = process.env[name] ?? "";
+  if (value === "") return 0;
+  if (!/^\d+$/.test(value)) throw new Error(`${name} must be a whole number of microseconds, got '${value}'`);
+  return Number(value);
+}
 
 /** Where the floor keeps messages: the same statements on PostgreSQL + Redis, or on PGlite alone. */
 interface FloorStore {
@@ -145,6 +157,7 @@ async function embedded(dataDir: string): Promise<FloorStore> {
   };
 }
 
+const burnMs = microsecondsFromEnv("FLOOR_BURN_US") / 1000;
 const store = process.env.MEMORY_DATA_DIR
   ? await embedded(process.env.MEMORY_DATA_DIR)
   : await postgresAndRedis(
@@ -152,6 +165,14 @@ const store = process.env.MEMORY_DATA_DIR
     );
 
 const app = Fastify({ bodyLimit: 1024 * 1024 });
+if (burnMs > 0) {
+  app.addHook("onRequest", async (request) => {
+    if (!request.url.startsWith("/v1/")) return;
+    // A busy wait, not a timer: the point is to hold a core as the service's logic does.
+    const end = performance.now() + burnMs;
+    while (performance.now() < end);
+  });
+}
 app.post<{ Params: { id: string } }>("/v1/sessions/:id/messages", async (request, reply) => {
   const seq = await store.append(request.params.id, JSON.stringify(request.body));
   reply.code(201);

@@ -17,14 +17,15 @@
  * product's own append, `Transcript.append` on the migrated schema, instead of the plain INSERT)
  * splits that share into what the transcript keeps per message and what the service's logic adds.
  *
- * Run `npm run bench:http` (it builds first). Env: BENCH_RATE (2000 req/s), BENCH_DURATION (10 s),
- * BENCH_WARMUP (3 s), BENCH_SATURATE (5 s; 0 skips), BENCH_CONNECTIONS (32),
+ * Run `npm run bench:http` (it builds first). Env: BENCH_RATES (500,1000 req/s), BENCH_ROUNDS (3),
+ * BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_SATURATE (5 s; 0 skips), BENCH_CONNECTIONS (32),
  * BENCH_MODES (floor,statement-floor,redis; also postgres, embedded, embedded-floor),
  * BENCH_REDIS_URL (redis://127.0.0.1:6379),
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a scratch database is created and
  * dropped), BENCH_RATE_LIMIT (the service's per-minute limit, default 1e9: on, never reached; 0
  * turns it off), BENCH_LOG_LEVEL (info: one log line per request, as in production),
- * BENCH_NODE_ARGS (extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * BENCH_NODE_ARGS (extra node flags for every server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * FLOOR_BURN_US (CPU each of the floors' requests spends first, in microseconds: see floor-server.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
