@@ -9,13 +9,25 @@ import { isTimeZone } from "./legacy/local-time.js";
  * feature off. Values are trimmed; empty ones count as unset. Checks that span variables (a public
  * HOST needs API keys) live with their users (`service/config.ts`).
  */
-const url = (protocols: readonly string[], example: string) =>
+/**
+ * A URL with one of `protocols` that names its host. `hostParameter`: PostgreSQL's (libpq's) form
+ * may name it in the query instead, `postgres:///memory?host=/var/run/postgresql` for a Unix
+ * socket, which is what node-postgres then connects to.
+ */
+const url = (protocols: readonly string[], example: string, options: { hostParameter?: boolean } = {}) =>
   z.string().superRefine((value, context) => {
+    // node's URL parser refuses a user with no host (postgres://memory@/memory), which libpq takes.
+    const socket = options.hostParameter
+      ? ", or postgres:///<database>?host=/<socket folder>&user=<user>"
+      : "";
     let parsed: URL;
     try {
       parsed = new URL(value);
     } catch {
-      context.addIssue({ code: "custom", message: `must be a URL like ${example} (got '${value}')` });
+      context.addIssue({
+        code: "custom",
+        message: `must be a URL like ${example}${socket} (got '${value}')`,
+      });
       return;
     }
     if (!protocols.includes(parsed.protocol)) {
@@ -23,8 +35,11 @@ const url = (protocols: readonly string[], example: string) =>
         code: "custom",
         message: `must start with ${protocols.map((protocol) => `${protocol}//`).join(" or ")}, like ${example} (got '${value}')`,
       });
-    } else if (!parsed.hostname) {
-      context.addIssue({ code: "custom", message: `names no host, like ${example} (got '${value}')` });
+    } else if (!parsed.hostname && !(options.hostParameter && parsed.searchParams.get("host"))) {
+      context.addIssue({
+        code: "custom",
+        message: `names no host, like ${example}${socket} (got '${value}')`,
+      });
     }
   });
 
@@ -113,7 +128,9 @@ const LIBRARY = {
   ),
   MEMORY_READ_FROM_REPLICAS: oneOf(["primary", "eventual"] as const),
   REDIS_SENTINEL_NAME: z.string().regex(/^\S{1,128}$/, "must be the monitored primary's name, like mymaster"),
-  DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/memory"),
+  DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/memory", {
+    hostParameter: true,
+  }),
   MEMORY_DATA_DIR: text(),
   MEMORY_TOKENIZER_MODEL: text(),
   // Braces would end the session's hash tag early.
@@ -172,7 +189,9 @@ const CLI = {
  * and `full`.
  */
 const LEGACY = {
-  LEGACY_DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/swisper"),
+  LEGACY_DATABASE_URL: url(["postgres:", "postgresql:"], "postgres://user@127.0.0.1:5432/swisper", {
+    hostParameter: true,
+  }),
   MEMORY_MIGRATION_PHASE: z
     .string()
     .transform((value) => value.toLowerCase())

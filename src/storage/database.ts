@@ -89,7 +89,9 @@ export class DatabaseConnectError extends Error {
 }
 
 const REFUSED_CONNECTION = /^(28|3D000)/;
-const UNREACHABLE = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
+// ENOENT: a Unix socket (DATABASE_URL's ?host=/folder) with no server behind it; the server
+// removes its socket file when it stops.
+const UNREACHABLE = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ENOENT"];
 
 /** Whether `error` is a failure to connect (not a query the server refused, nor a lost connection). */
 function isConnectFailure(error: unknown): error is Error & { code?: unknown } {
@@ -250,8 +252,7 @@ export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") {
     if (code.startsWith("08") || code.startsWith("57P")) return true;
-    if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH"].includes(code))
-      return true;
+    if (UNREACHABLE.includes(code) || ["ECONNRESET", "EPIPE", "ETIMEDOUT"].includes(code)) return true;
   }
   const message = (error as { message?: unknown }).message;
   return (

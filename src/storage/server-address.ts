@@ -5,8 +5,10 @@
 export function addressOf(url: string, defaultPort: number): string | null {
   try {
     const parsed = new URL(url);
-    const host = parsed.hostname || parsed.searchParams.get("host") || "localhost";
-    return `${host}:${parsed.port || defaultPort}`;
+    // A `host` or `port` in the query is what node-postgres connects to (libpq's form; a folder
+    // is a Unix socket's): they win over the URL's own.
+    const host = parsed.searchParams.get("host") || parsed.hostname || "localhost";
+    return `${host}:${parsed.searchParams.get("port") || parsed.port || defaultPort}`;
   } catch {
     return null;
   }

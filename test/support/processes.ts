@@ -364,6 +364,11 @@ export class PostgresClusterProcess {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
+  /** The same server through its Unix socket (in `dir`), in libpq's form. */
+  get socketUrl(): string {
+    return `postgres:///postgres?host=${this.dir}&port=${this.port}&user=postgres`;
+  }
+
   async restart(): Promise<void> {
     await this.#asPostgres(await postgresBin("pg_ctl"), [
       "-D",
