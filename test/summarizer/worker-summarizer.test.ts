@@ -43,8 +43,16 @@ function niceOf(statFile: string): number {
 
 /** Threads of this process running at `nice`. */
 function threadsAtNice(nice: number): number {
-  return readdirSync("/proc/self/task").filter((task) => niceOf(`/proc/self/task/${task}/stat`) === nice)
-    .length;
+  return readdirSync("/proc/self/task").filter((task) => {
+    try {
+      return niceOf(`/proc/self/task/${task}/stat`) === nice;
+    } catch (error) {
+      // A thread that ended between the listing and the read (a helper thread, a closed worker's)
+      // runs at no priority any more.
+      if (["ENOENT", "ESRCH"].includes((error as NodeJS.ErrnoException).code ?? "")) return false;
+      throw error;
+    }
+  }).length;
 }
 
 const opened: WorkerSummarizer[] = [];
