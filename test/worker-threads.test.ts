@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { serveNodeOptions } from "./support/start-scripts.js";
 
 /**
  * The embedded database and the summarizer run on worker threads, which start with the node
@@ -44,17 +45,20 @@ function run(nodeOptions: string[]): Promise<{ code: number | null; output: stri
 }
 
 describe("worker threads under the program's node options", () => {
-  it.each([[[]], [["--max-old-space-size=512"]], [["--max-semi-space-size=8", "--stack-size=900"]]])(
-    "start the embedded database and the summarizer with --input-type and %j",
-    async (options) => {
-      const { code, output, errors } = await run(options);
-      expect(errors).toBe("");
-      expect(code).toBe(0);
-      const result = JSON.parse(output) as { answer: number; summary: string };
-      expect(result.answer).toBe(42);
-      expect(result.summary).toContain("Friday");
-    },
-  );
+  it.each([
+    [[]],
+    [["--max-old-space-size=512"]],
+    [["--max-semi-space-size=8", "--stack-size=900"]],
+    [serveNodeOptions("start")],
+    [serveNodeOptions("start:servers")],
+  ])("start the embedded database and the summarizer with --input-type and %j", async (options) => {
+    const { code, output, errors } = await run(options);
+    expect(errors).toBe("");
+    expect(code).toBe(0);
+    const result = JSON.parse(output) as { answer: number; summary: string };
+    expect(result.answer).toBe(42);
+    expect(result.summary).toContain("Friday");
+  });
 });
 
 describe("workerEntry", () => {
