@@ -24,7 +24,11 @@
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a scratch database is created and
  * dropped), BENCH_RATE_LIMIT (the service's per-minute limit, default 1e9: on, never reached; 0
  * turns it off), BENCH_LOG_LEVEL (info: one log line per request, as in production),
- * BENCH_NODE_ARGS (extra node flags for every server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * BENCH_NODE_ARGS (node's options for every server; default: those `npm start` gives the embedded
+ * modes and `npm run start:servers` the others, read from package.json; add e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" for profiles), BENCH_ALT_NODE_ARGS
+ * (the options of a mode named with "+alt", e.g. BENCH_MODES=embedded,embedded+alt: the same server
+ * under other options, its windows alternating with the first's),
  * FLOOR_BURN_US (CPU each of the floors' requests spends first, in microseconds: see floor-server.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -35,6 +39,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connectRedis } from "../src/storage/redis-client.js";
+import { serveNodeOptions } from "../test/support/start-scripts.js";
 import { serverAnswers } from "../test/support/urls.js";
 import { cpuSeconds, cpuSecondsOf } from "./proc-cpu.js";
 import { createScratchDatabase } from "./scratch-database.js";
@@ -66,6 +71,22 @@ const FLOORS_OF: Record<string, string[]> = {
   embedded: ["embedded-floor"],
 };
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
+/**
+ * The node options a mode's server runs under, unless BENCH_NODE_ARGS says: those `npm start` gives
+ * the embedded default, those `npm run start:servers` gives the service on Redis and PostgreSQL
+ * (package.json's scripts); a floor runs under its service's.
+ */
+function nodeArgsOf(mode: string): string {
+  if (process.env.BENCH_NODE_ARGS !== undefined) return process.env.BENCH_NODE_ARGS;
+  return serveNodeOptions(mode.startsWith("embedded") ? "start" : "start:servers").join(" ");
+}
+const ALT_NODE_ARGS = process.env.BENCH_ALT_NODE_ARGS ?? "";
+const ALT = "+alt";
+/** A mode without its "+alt": what it serves. */
+const baseOf = (mode: string) => (mode.endsWith(ALT) ? mode.slice(0, -ALT.length) : mode);
+const argsOf = (mode: string) => (mode.endsWith(ALT) ? ALT_NODE_ARGS : nodeArgsOf(mode));
+const labelOf = (mode: string) =>
+  mode.endsWith(ALT) ? `${MODE_LABELS[baseOf(mode)]} [${ALT_NODE_ARGS}]` : (MODE_LABELS[mode] ?? mode);
 const API_KEY = randomBytes(24).toString("hex");
 
 type Operation = "write" | "read";
@@ -139,8 +160,8 @@ async function startService(
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !storage.includes(name)),
   );
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const entry = mode.endsWith("floor")
+  const nodeArgs = argsOf(mode).split(" ").filter(Boolean);
+  const entry = baseOf(mode).endsWith("floor")
     ? ["--import", "tsx", "bench/floor-server.ts"]
     : ["dist/cli/main.js", "serve"];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
@@ -149,7 +170,7 @@ async function startService(
       ...inherited,
       ...env,
       KEY_PREFIX: env.MEMORY_KEY_PREFIX ?? "",
-      ...(mode === "statement-floor" ? { FLOOR_STATEMENTS: "product" } : {}),
+      ...(baseOf(mode) === "statement-floor" ? { FLOOR_STATEMENTS: "product" } : {}),
       PORT: String(port),
       HOST: "127.0.0.1",
       MEMORY_API_KEYS: `bench:${API_KEY}`,
@@ -425,7 +446,7 @@ async function printBackpressure(running: Running): Promise<void> {
   const held = sample("summarization_held_writes_total");
   if (held === null) return; // the floor server summarizes nothing
   console.log(
-    `${MODE_LABELS[running.mode]}: ${held} of ` +
+    `${labelOf(running.mode)}: ${held} of ` +
       `${sample('write_latency_seconds_count{operation="add_messages"}')} writes waited for their ` +
       `session's summary (backpressure), ${sample("summarization_hold_timeouts_total")} until the wait ran out`,
   );
@@ -468,19 +489,20 @@ interface Running {
 }
 
 async function start(mode: string): Promise<Running | null> {
-  const label = MODE_LABELS[mode];
-  if (!label) throw new Error(`unknown mode ${mode} (${Object.keys(MODE_LABELS).join(", ")})`);
-  if (mode !== "embedded" && mode !== "embedded-floor" && !(await serverAnswers(ADMIN_URL))) {
+  const label = labelOf(mode);
+  const base = baseOf(mode);
+  if (!MODE_LABELS[base]) throw new Error(`unknown mode ${mode} (${Object.keys(MODE_LABELS).join(", ")})`);
+  if (base !== "embedded" && base !== "embedded-floor" && !(await serverAnswers(ADMIN_URL))) {
     console.error(`skipping ${label}: no PostgreSQL at ${ADMIN_URL}`);
     return null;
   }
-  const withRedis = mode === "redis" || mode === "floor" || mode === "statement-floor";
+  const withRedis = base === "redis" || base === "floor" || base === "statement-floor";
   if (withRedis && !(await serverAnswers(REDIS_URL))) {
     console.error(`skipping ${label}: no Redis at ${REDIS_URL}`);
     return null;
   }
   const scratches: Scratch[] = [];
-  if (mode === "embedded" || mode === "embedded-floor") scratches.push(await scratchDataDir());
+  if (base === "embedded" || base === "embedded-floor") scratches.push(await scratchDataDir());
   else scratches.push(await scratchDatabase());
   if (withRedis) scratches.push(scratchRedis());
   const env = Object.assign({}, ...scratches.map((scratch) => scratch.env)) as Record<string, string>;
@@ -546,16 +568,14 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const rate of RATES) {
       for (const running of servers) {
-        const label = MODE_LABELS[running.mode];
+        const label = labelOf(running.mode);
         console.error(`round ${round}/${ROUNDS}: ${label} at ${rate} req/s for ${DURATION} s...`);
         samples.push(await measure(running, rate, round));
       }
     }
     if (SATURATE > 0) {
       for (const running of servers) {
-        console.error(
-          `round ${round}/${ROUNDS}: ${MODE_LABELS[running.mode]} closed loop for ${SATURATE} s...`,
-        );
+        console.error(`round ${round}/${ROUNDS}: ${labelOf(running.mode)} closed loop for ${SATURATE} s...`);
         const run = await saturate(running, SATURATE, `max-${round}`);
         capacity.set(running.mode, [...(capacity.get(running.mode) ?? []), run]);
       }
@@ -571,7 +591,7 @@ function printReport(samples: Sample[], capacity: Map<string, CapacityRun[]>): v
   console.log(
     `\nHTTP chat workload over loopback: POST message, GET context (max_tokens=4000), POST reply; ` +
       `${CONNECTIONS} connections, ${DURATION} s a window, medians of ${ROUNDS} alternating rounds; ` +
-      `Node ${process.version}; load average (1 min) before the windows: ` +
+      `Node ${process.version}; servers under ${[...new Set(servers.map((running) => `"${argsOf(running.mode)}"`))].join(", ")}; load average (1 min) before the windows: ` +
       `${fixed(Math.min(...samples.map((s) => s.load)))}-${fixed(Math.max(...samples.map((s) => s.load)))}\n`,
   );
   const rows = [];
@@ -580,7 +600,7 @@ function printReport(samples: Sample[], capacity: Map<string, CapacityRun[]>): v
       const mine = samples.filter((sample) => sample.mode === mode && sample.rate === rate);
       const of = (field: keyof Sample) => median(mine.map((sample) => sample[field] as number));
       rows.push({
-        mode: MODE_LABELS[mode],
+        mode: labelOf(mode),
         "offered req/s": rate,
         "achieved req/s": Math.round(of("achieved")),
         "p50 ms": fixed(of("p50"), 3),
@@ -602,7 +622,7 @@ function printReport(samples: Sample[], capacity: Map<string, CapacityRun[]>): v
   if (capacity.size > 0) {
     console.table(
       [...capacity].map(([mode, runs]) => ({
-        mode: MODE_LABELS[mode],
+        mode: labelOf(mode),
         "capacity req/s (median)": Math.round(median(runs.map((run) => run.requestsPerSecond))),
         runs: runs.map((run) => Math.round(run.requestsPerSecond)).join(" "),
         "server CPU cores": fixed(median(runs.map((run) => run.serverCores))),
@@ -616,7 +636,7 @@ function printReport(samples: Sample[], capacity: Map<string, CapacityRun[]>): v
 /** Each mode against its floors (the floor servers for the served modes), measured in the same run. */
 function printRatios(samples: Sample[], capacity: Map<string, CapacityRun[]>): void {
   for (const running of servers) {
-    for (const floorMode of FLOORS_OF[running.mode] ?? []) {
+    for (const floorMode of FLOORS_OF[baseOf(running.mode)] ?? []) {
       if (servers.some((other) => other.mode === floorMode))
         printRatiosTo(running.mode, floorMode, samples, capacity);
     }
@@ -629,8 +649,8 @@ function printRatiosTo(
   samples: Sample[],
   capacity: Map<string, CapacityRun[]>,
 ): void {
-  const floorName = MODE_LABELS[floorMode]?.split(":")[0];
-  console.log(`\n${MODE_LABELS[mode]} against the ${floorName}:`);
+  const floorName = labelOf(floorMode)?.split(":")[0];
+  console.log(`\n${labelOf(mode)} against the ${floorName}:`);
   const of = (rate: number, which: string, field: keyof Sample) =>
     median(samples.filter((s) => s.mode === which && s.rate === rate).map((s) => s[field] as number));
   for (const rate of RATES) {

@@ -1,6 +1,6 @@
 /**
  * How long `swisper-memory serve` takes to answer on the embedded database, as a new user starts
- * it: the first start in an empty MEMORY_DATA_DIR (PGlite creates a cluster, then the migrations
+ * it (under `npm start`'s node options): the first start in an empty MEMORY_DATA_DIR (PGlite creates a cluster, then the migrations
  * run) and a later start on the same folder; each on the machine as it is and with every core
  * kept busy by another process (a loaded CI runner or laptop). Prints medians, the machine's load
  * average while measuring (this benchmark's own processes included), and the service's resident
@@ -16,6 +16,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { serveNodeOptions } from "../test/support/start-scripts.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -29,7 +30,7 @@ interface Start {
 /** Starts serve on `dataDir`, waits for its listening line, reads its RSS, stops it. */
 async function timeStart(dataDir: string): Promise<Start> {
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI, "serve"], {
+  const child = spawn(process.execPath, [...serveNodeOptions("start"), CLI, "serve"], {
     env: {
       ...process.env,
       MEMORY_DATA_DIR: dataDir,
