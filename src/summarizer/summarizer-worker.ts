@@ -5,7 +5,7 @@
  */
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
-import { TokenCounter } from "../tokens/index.js";
+import { adoptVocabulary, type SharedVocabulary, TokenCounter } from "../tokens/index.js";
 import type { StoredMessage } from "../types.js";
 import { ExtractiveSummarizer, type ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
 
@@ -14,6 +14,8 @@ export interface WorkerInit {
   /** This thread's nice value (Linux). */
   nice: number;
   extractive: ExtractiveSummarizerOptions;
+  /** The model's rank table, as the service's thread loaded it: read in place, not loaded again. */
+  vocabulary: SharedVocabulary;
 }
 
 export interface WorkerRequest {
@@ -31,6 +33,7 @@ const init = workerData as WorkerInit;
 // On Linux a nice value belongs to a thread, and pid 0 is the calling one; elsewhere it would
 // lower the whole process.
 if (process.platform === "linux") setPriority(0, init.nice);
+adoptVocabulary(init.vocabulary);
 const counter = new TokenCounter({ model: init.model, cacheSize: 1000 });
 const summarizer = new ExtractiveSummarizer(init.extractive);
 const countTokens = (text: string) => counter.countTokens(text);

@@ -1,5 +1,5 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
-import { encodingForModel } from "../tokens/index.js";
+import { encodingForModel, shareVocabulary } from "../tokens/index.js";
 import { workerEntry } from "../worker-url.js";
 import { SummarizerAbortedError, type SummarizerError, SummarizerWorkerError } from "./errors.js";
 import type { ExtractiveSummarizerOptions } from "./extractive-summarizer.js";
@@ -38,7 +38,7 @@ interface Pending {
  */
 export class WorkerSummarizer implements Summarizer {
   readonly name = "extractive" as const;
-  readonly #init: WorkerInit;
+  readonly #init: Omit<WorkerInit, "vocabulary">;
   readonly #pending = new Map<number, Pending>();
   #worker: Worker | null = null;
   #nextId = 1;
@@ -108,7 +108,11 @@ export class WorkerSummarizer implements Summarizer {
   #start(): Worker {
     const worker = this.createWorker(workerEntry(import.meta.url, "summarizer-worker"), {
       eval: true,
-      workerData: this.#init,
+      // The rank table is loaded here, where the service counts with it anyway, and shared.
+      workerData: {
+        ...this.#init,
+        vocabulary: shareVocabulary(encodingForModel(this.#init.model)),
+      } satisfies WorkerInit,
     });
     worker.unref();
     worker.on("message", (reply: WorkerReply) => {

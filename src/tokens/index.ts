@@ -11,4 +11,4 @@ export {
 } from "./counter.js";
 export { BytePairEncoder, getEncoder, type TokenEncoder } from "./encoder.js";
 export { encodingForModel } from "./models.js";
-export type { EncodingName } from "./vocabulary.js";
+export { adoptVocabulary, type EncodingName, type SharedVocabulary, shareVocabulary } from "./vocabulary.js";

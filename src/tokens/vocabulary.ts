@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { RankTable, type RankTableBuffers } from "./rank-table.js";
 
 /** The OpenAI encodings this package counts exactly. */
 export type EncodingName = "o200k_base" | "cl100k_base";
@@ -10,11 +11,17 @@ export type EncodingName = "o200k_base" | "cl100k_base";
  * Token bytes to rank. A key holds one UTF-16 code unit per byte (0x00-0xFF, "latin1"), so any byte
  * sequence, valid UTF-8 or not, is a plain string key. The rank is also the token id.
  */
-export type RankMap = ReadonlyMap<string, number>;
+export type RankMap = Pick<ReadonlyMap<string, number>, "get" | "has" | "size">;
 
 export interface Vocabulary {
   readonly encoding: EncodingName;
-  readonly ranks: RankMap;
+  readonly ranks: RankTable;
+}
+
+/** What a worker thread needs to read a vocabulary this thread loaded (see `adoptVocabulary`). */
+export interface SharedVocabulary {
+  readonly encoding: EncodingName;
+  readonly buffers: RankTableBuffers;
 }
 
 /**
@@ -59,13 +66,29 @@ export function loadVocabulary(encoding: EncodingName): Vocabulary {
   return vocabulary;
 }
 
+/** The vocabulary of `encoding`, loaded here if need be, to hand to a worker thread. */
+export function shareVocabulary(encoding: EncodingName): SharedVocabulary {
+  return { encoding, buffers: loadVocabulary(encoding).ranks.buffers };
+}
+
+/**
+ * Makes this thread count with a vocabulary another thread loaded (`shareVocabulary`), reading the
+ * same memory, rather than reading and holding the rank file again.
+ */
+export function adoptVocabulary(shared: SharedVocabulary): void {
+  if (!loaded.has(shared.encoding))
+    loaded.set(shared.encoding, { encoding: shared.encoding, ranks: new RankTable(shared.buffers) });
+}
+
 /** Parses `base64 rank\n` lines. Hand-rolled because Buffer-per-line decoding is twice as slow. */
-function parseRankFile(file: Uint8Array): Map<string, number> {
-  const ranks = new Map<string, number>();
-  const tokenBytes: number[] = [];
+function parseRankFile(file: Uint8Array): RankTable {
+  // Base64 is 4 characters for 3 bytes, so the tokens' bytes fit in 3/4 of the file.
+  const bytes = new Uint8Array(Math.ceil((file.length * 3) / 4));
+  const starts: number[] = [0];
+  const ranks: number[] = [];
+  let length = 0;
   let position = 0;
   while (position < file.length) {
-    tokenBytes.length = 0;
     let bits = 0;
     let accumulator = 0;
     for (let byte = file[position++]!; byte !== SPACE; byte = file[position++]!) {
@@ -76,7 +99,7 @@ function parseRankFile(file: Uint8Array): Map<string, number> {
       bits += 6;
       if (bits >= 8) {
         bits -= 8;
-        tokenBytes.push((accumulator >> bits) & 0xff);
+        bytes[length++] = (accumulator >> bits) & 0xff;
       }
     }
     let rank = 0;
@@ -85,7 +108,8 @@ function parseRankFile(file: Uint8Array): Map<string, number> {
       if (byte === NEWLINE) break;
       rank = rank * 10 + (byte - ZERO);
     }
-    ranks.set(String.fromCharCode(...tokenBytes), rank);
+    starts.push(length);
+    ranks.push(rank);
   }
-  return ranks;
+  return RankTable.build(bytes.subarray(0, length), Int32Array.from(starts), Int32Array.from(ranks));
 }
